@@ -1,0 +1,130 @@
+"""What every command shares: the error boundary, output helpers and the Typer app factory.
+
+All errors are formatted here, in one place: a command (or the backend it calls) raises, and
+`DlcliGroup.main` turns the exception into one line on stderr and the exit status of DESIGN.md
+(2 usage/input error, 1 runtime failure, 130 interrupted). Rich is imported only when a table is
+drawn, so `--json` and `-q` paths start without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from dlcli.errors import DlcliError, InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+PROG = "dlcli"
+
+
+def error_line(message: str) -> str:
+    """The one line every error is printed as."""
+    message = " ".join(str(message).split())  # one line, whatever the exception held
+    return f"{PROG}: error: {message}"
+
+
+def _click_error_message(exc: click.ClickException) -> str:
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+class DlcliGroup(TyperGroup):
+    """The root group: runs the command and owns the mapping from exceptions to exit status."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        code = 0
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except click.exceptions.Exit as exc:  # typer.Exit / ctx.exit(); normally returned
+            code = exc.exit_code
+        except click.ClickException as exc:  # bad option, missing argument, bad choice ...
+            print(error_line(_click_error_message(exc)), file=sys.stderr)
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            print(error_line("aborted"), file=sys.stderr)
+            code = 130
+        except DlcliError as exc:
+            print(error_line(str(exc)), file=sys.stderr)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            print(error_line("interrupted"), file=sys.stderr)
+            code = 130
+        except BrokenPipeError:
+            # `dlcli featsize - < sizes | head`: the reader left; that is not our failure.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            code = 0
+        except MemoryError:
+            print(error_line("out of memory"), file=sys.stderr)
+            code = 1
+        except Exception as exc:  # the last line of defence: never a traceback for users
+            if os.environ.get("DLCLI_DEBUG"):
+                raise
+            name = type(exc).__name__
+            print(error_line(f"{name}: {exc} (set DLCLI_DEBUG=1 for a traceback)"), file=sys.stderr)
+            code = 1
+        sys.exit(code)
+
+
+def make_app(**kwargs: Any) -> typer.Typer:
+    """A Typer app with dlcli's conventions (help on no arguments, no pretty tracebacks)."""
+    kwargs.setdefault("no_args_is_help", True)
+    kwargs.setdefault("pretty_exceptions_enable", False)
+    kwargs.setdefault("add_completion", False)
+    kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
+    return typer.Typer(**kwargs)
+
+
+def fail(message: str) -> NoReturn:
+    """Reject a bad combination of flags or values (exit status 2)."""
+    raise InputError(message)
+
+
+def print_json(document: Any) -> None:
+    """Write one JSON document (one line) to stdout."""
+    sys.stdout.write(json.dumps(document, separators=(", ", ": ")) + "\n")
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def format_size(values: Sequence[int | float]) -> str:
+    """(28, 28) -> '28x28' (the SIZE notation of the command line)."""
+    return "x".join(_fmt_number(v) for v in values)
+
+
+def _fmt_number(value: int | float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,224 @@
+"""Output sizes of conv / pool / transposed-conv chains, with exactly PyTorch's semantics.
+
+The formulas are those of `torch.nn` (ATen's conv and pooling shape functions):
+
+    conv        out = floor((in + pl + pr - d(k-1) - 1) / s) + 1
+    pool        the same, or ceil(...) in ceil mode, where the last window must start inside
+                the input or left padding (PyTorch drops it otherwise)
+    deconv      out = (in - 1) s - 2p + d(k-1) + op + 1
+
+and every case where PyTorch raises is an `InputError` here. Pure Python: no heavy imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from math import prod
+
+from dlcli.errors import InputError
+from dlcli.layers import Dims, Layer, LayerDims
+
+
+@dataclass
+class LayerSize:
+    """One layer's effect on the size. `dropped`: input rows/columns no window ever covers."""
+
+    index: int
+    spec: str
+    kind: str
+    input: Dims
+    output: Dims
+    channels: int | None = None
+    params: int | None = None
+    dropped: Dims = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "spec": self.spec,
+            "kind": self.kind,
+            "input": list(self.input),
+            "output": list(self.output),
+            "channels": self.channels,
+            "params": self.params,
+            "dropped": list(self.dropped),
+        }
+
+
+@dataclass
+class ChainSize:
+    input: Dims
+    output: Dims
+    layers: list[LayerSize] = field(default_factory=list)
+    in_channels: int | None = None
+    out_channels: int | None = None
+
+    @property
+    def params(self) -> int | None:
+        counts = [layer.params for layer in self.layers if layer.kind in ("conv", "deconv")]
+        if not counts or any(c is None for c in counts):
+            return None
+        return sum(counts)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict:
+        return {
+            "input": list(self.input),
+            "output": list(self.output),
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "params": self.params,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+def _floor_div(a: int, b: int) -> int:
+    return a // b  # Python's // rounds towards -inf, like ATen's div_rtn
+
+
+def _one_dim(layer: Layer, n: int, k: int, s: int, pl: int, pr: int, d: int, op: int) -> tuple[int, int]:
+    """(output size, dropped input rows) along one dimension; raises where PyTorch raises."""
+    span = d * (k - 1) + 1  # the dilated kernel
+    if layer.kind == "deconv":
+        if not (op < s or op < d):
+            raise InputError(
+                f"layer '{layer.spec}': output padding {op} must be smaller than the stride ({s}) "
+                f"or the dilation ({d})"
+            )
+        out = (n - 1) * s - pl - pr + span - 1 + op + 1
+        if out < 1:
+            raise InputError(
+                f"layer '{layer.spec}': input {n} gives output size {out}; the padding is too large"
+            )
+        return out, 0
+    if layer.is_pool:
+        if pl > k // 2:
+            raise InputError(
+                f"layer '{layer.spec}': pool padding {pl} must be at most half the kernel ({k}//2 = {k // 2})"
+            )
+        if layer.ceil_mode:
+            out = _floor_div(n + pl + pr - span + (s - 1), s) + 1
+            if (out - 1) * s >= n + pl:  # the last window would start in the right padding
+                out -= 1
+        else:
+            out = _floor_div(n + pl + pr - span, s) + 1
+        if out < 1:
+            raise InputError(
+                f"layer '{layer.spec}': input {n} is too small for a window of {span} "
+                f"(padding {pl}), output size would be {out}"
+            )
+    else:
+        if n + pl + pr < span:
+            what = "dilated kernel" if d > 1 else "kernel"
+            raise InputError(
+                f"layer '{layer.spec}': input {n} padded to {n + pl + pr} is smaller than the {what} ({span})"
+            )
+        out = _floor_div(n + pl + pr - span, s) + 1
+    last_covered = (out - 1) * s - pl + span - 1  # in input coordinates
+    return out, max(0, (n - 1) - last_covered)
+
+
+def layer_output(layer: Layer, size: Dims) -> tuple[Dims, Dims]:
+    """(output size, dropped rows per dimension) of one layer for an input of `size`."""
+    if not layer.spatial:
+        return size, (0,) * len(size)
+    dims: LayerDims = layer.dims(len(size))
+    outs, dropped = [], []
+    for i, n in enumerate(size):
+        out, drop = _one_dim(
+            layer, n, dims.kernel[i], dims.stride[i], dims.pad_left[i], dims.pad_right[i],
+            dims.dilation[i], dims.output_padding[i],
+        )
+        outs.append(out)
+        dropped.append(drop)
+    return tuple(outs), tuple(dropped)
+
+
+def _params(layer: Layer, in_channels: int | None, out_channels: int, ndim: int) -> int | None:
+    if in_channels is None:
+        return None
+    weights = in_channels * out_channels * prod(layer.dims(ndim).kernel)
+    return weights + (out_channels if layer.bias else 0)
+
+
+def chain_output(layers: Sequence[Layer], size: Dims, in_channels: int | None = None) -> ChainSize:
+    """Walk the chain; each layer's output size, channels and parameter count."""
+    if in_channels is not None and in_channels < 1:
+        raise InputError(f"invalid --in-channels {in_channels}: expected a positive integer")
+    result = ChainSize(input=tuple(size), output=tuple(size), in_channels=in_channels)
+    current, channels = tuple(size), in_channels
+    for index, layer in enumerate(layers, start=1):
+        try:
+            out, dropped = layer_output(layer, current)
+        except InputError as exc:
+            raise InputError(f"layer {index}: {exc}") from None
+        params = None
+        if layer.kind in ("conv", "deconv"):
+            if layer.channels is not None:
+                params = _params(layer, channels, layer.channels, len(size))
+                channels = layer.channels
+            else:
+                params = _params(layer, channels, channels, len(size)) if channels else None
+        result.layers.append(
+            LayerSize(index, layer.spec, layer.kind, current, out, channels, params, dropped)
+        )
+        current = out
+    result.output = current
+    result.out_channels = channels
+    return result
+
+
+# --- solving for the missing knob -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One way to reach the target size along one dimension."""
+
+    stride: int
+    padding: int
+    output_padding: int = 0
+    dropped: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "stride": self.stride,
+            "padding": self.padding,
+            "output_padding": self.output_padding,
+            "dropped": self.dropped,
+        }
+
+
+def solve(layer: Layer, size: Dims, target: Dims) -> list[list[Choice]]:
+    """Per dimension, every (stride, padding[, output padding]) that maps `size` to `target`.
+
+    The kernel and dilation come from `layer`; its stride and padding are ignored. Padding is
+    searched up to the dilated kernel's extent d(k-1) (beyond it whole windows see only padding;
+    pools are capped at k//2 as PyTorch requires), stride up to the input size.
+    """
+    if len(target) != len(size):
+        raise InputError(
+            f"--target has {len(target)} dimension(s) but the input has {len(size)}; give one value per dimension"
+        )
+    if not layer.spatial:
+        raise InputError(f"layer '{layer.spec}' does not change sizes; nothing to solve")
+    dims = layer.dims(len(size))
+    answers = []
+    for i, (n, want) in enumerate(zip(size, target, strict=True)):
+        answers.append(list(_solve_one(layer, n, want, dims.kernel[i], dims.dilation[i])))
+    return answers
+
+
+def _solve_one(layer: Layer, n: int, want: int, k: int, d: int) -> Iterator[Choice]:
+    max_pad = k // 2 if layer.is_pool else d * (k - 1)
+    max_stride = max(n, want) if layer.kind == "deconv" else max(n, 1)
+    for s in range(1, max_stride + 1):
+        for p in range(0, max_pad + 1):
+            ops = range(0, max(s, d)) if layer.kind == "deconv" else (0,)
+            for op in ops:
+                try:
+                    out, dropped = _one_dim(layer, n, k, s, p, p, d, op)
+                except InputError:
+                    continue
+                if out == want:
+                    yield Choice(s, p, op, dropped)

@@ -1,0 +1,337 @@
+"""Layer specs: the one parser behind `featsize`, `receptive-field` and `train cnn`.
+
+A chain is a comma-separated list of tokens, read left to right (spaces ignored, case-insensitive):
+
+    KIND KERNEL [MODIFIERS] [-CHANNELS]      conv3p1-64, maxpool3s2ceil, deconv4s2p1-32
+
+KIND is conv | deconv | maxpool | avgpool; KERNEL is `3` or one size per dimension (`3x5`);
+modifiers, in any order: sN (stride), pN | psame | pvalid (padding), dN (dilation), opN (output
+padding, deconv), ceil (ceil mode, pools), nobias (conv/deconv without a bias). Every number may
+be given per dimension (`s2x1`). Tokens a user may paste from a model (relu, bn, dropout, ...)
+pass sizes through unchanged.
+
+`--arch NAME` presets expand to spec strings, so a preset and a hand-typed chain are the same thing.
+Pure Python, no heavy imports.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dlcli.errors import InputError
+
+SPATIAL_KINDS = ("conv", "deconv", "maxpool", "avgpool")
+POOL_KINDS = ("maxpool", "avgpool")
+# Tokens that keep the spatial size; the value is the canonical kind they stand for.
+PASSTHROUGH = {
+    "relu": "relu",
+    "relu6": "relu",
+    "leakyrelu": "relu",
+    "elu": "relu",
+    "gelu": "relu",
+    "silu": "relu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "bn": "bn",
+    "batchnorm": "bn",
+    "lrn": "lrn",
+    "dropout": "dropout",
+    "identity": "identity",
+}
+
+Dims = tuple[int, ...]
+
+_NUM = r"\d+(?:x\d+)*"
+_SPATIAL_RE = re.compile(rf"^(?P<kind>conv|deconv|maxpool|avgpool)(?P<kernel>{_NUM})(?P<mods>[a-z0-9]*?)(?:-(?P<ch>\d+))?$")
+_MOD_RE = re.compile(rf"op(?P<op>{_NUM})|s(?P<s>{_NUM})|p(?P<p>same|valid|{_NUM})|d(?P<d>{_NUM})|(?P<ceil>ceil)|(?P<nobias>nobias)")
+_DROPOUT_RE = re.compile(r"^dropout(?P<rate>0?\.\d+|0|1(?:\.0*)?)?$")
+
+GRAMMAR_HINT = (
+    "expected KIND KERNEL [sN] [pN|psame|pvalid] [dN] [opN] [ceil] [-CHANNELS] with KIND one of "
+    "conv, deconv, maxpool, avgpool (e.g. conv3p1-64, maxpool2, deconv4s2p1), "
+    f"or a size-keeping token ({', '.join(sorted(PASSTHROUGH))})"
+)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One parsed token. Per-dimension fields hold one value (broadcast) or one per dimension."""
+
+    spec: str
+    kind: str
+    kernel: Dims = (1,)
+    stride: Dims = (1,)
+    padding: Dims | str = (0,)  # or "same"
+    dilation: Dims = (1,)
+    output_padding: Dims = (0,)
+    ceil_mode: bool = False
+    channels: int | None = None
+    bias: bool = True
+    rate: float | None = None  # dropout probability, when the token gives one
+
+    @property
+    def spatial(self) -> bool:
+        return self.kind in SPATIAL_KINDS
+
+    @property
+    def is_pool(self) -> bool:
+        return self.kind in POOL_KINDS
+
+    @property
+    def ndim(self) -> int | None:
+        """The number of spatial dimensions this layer pins down (None: any)."""
+        lengths = {len(v) for v in self._per_dim_fields() if len(v) > 1}
+        return lengths.pop() if lengths else None
+
+    def _per_dim_fields(self) -> list[Dims]:
+        fields = [self.kernel, self.stride, self.dilation, self.output_padding]
+        if self.padding != "same":
+            fields.append(self.padding)  # type: ignore[arg-type]
+        return fields
+
+    def dims(self, ndim: int) -> LayerDims:
+        """This layer's numbers, one per spatial dimension, for an `ndim`-dimensional input."""
+        if self.ndim is not None and self.ndim != ndim:
+            raise InputError(
+                f"layer '{self.spec}' gives {self.ndim} values per dimension, "
+                f"but the input has {ndim} spatial dimension{'s' if ndim > 1 else ''}"
+            )
+        kernel = _broadcast(self.kernel, ndim)
+        dilation = _broadcast(self.dilation, ndim)
+        if self.padding == "same":
+            total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+            pad_left = tuple(t // 2 for t in total)  # PyTorch puts the odd pixel on the right
+            pad_right = tuple(t - t // 2 for t in total)
+        else:
+            pad_left = pad_right = _broadcast(self.padding, ndim)  # type: ignore[arg-type]
+        return LayerDims(
+            kernel=kernel,
+            stride=_broadcast(self.stride, ndim),
+            pad_left=pad_left,
+            pad_right=pad_right,
+            dilation=dilation,
+            output_padding=_broadcast(self.output_padding, ndim),
+        )
+
+
+@dataclass(frozen=True)
+class LayerDims:
+    """A layer's numbers resolved for a given number of spatial dimensions."""
+
+    kernel: Dims
+    stride: Dims
+    pad_left: Dims
+    pad_right: Dims
+    dilation: Dims
+    output_padding: Dims
+
+
+def _broadcast(values: Dims, ndim: int) -> Dims:
+    return values * ndim if len(values) == 1 else values
+
+
+def _dims(text: str, what: str, token: str, minimum: int) -> Dims:
+    values = tuple(int(v) for v in text.split("x"))
+    if len(values) > 3:
+        raise InputError(f"layer '{token}': {what} has {len(values)} values; at most 3 dimensions")
+    for v in values:
+        if v < minimum:
+            raise InputError(f"layer '{token}': {what} must be at least {minimum}, got {v}")
+    return values
+
+
+def parse_layer(token: str) -> Layer:
+    """Parse one token of a chain (already stripped of spaces and lower-cased)."""
+    if token in PASSTHROUGH:
+        return Layer(spec=token, kind=PASSTHROUGH[token])
+    dropout = _DROPOUT_RE.match(token)
+    if dropout:
+        rate = float(dropout["rate"]) if dropout["rate"] else None
+        return Layer(spec=token, kind="dropout", rate=rate)
+    match = _SPATIAL_RE.match(token)
+    if not match:
+        raise InputError(f"unknown layer '{token}': {GRAMMAR_HINT}")
+    kind = match["kind"]
+    kernel = _dims(match["kernel"], "kernel size", token, 1)
+    fields: dict[str, object] = {}
+    mods = match["mods"]
+    pos = 0
+    while pos < len(mods):
+        mod = _MOD_RE.match(mods, pos)
+        if not mod:
+            raise InputError(f"layer '{token}': cannot read '{mods[pos:]}'; {GRAMMAR_HINT}")
+        name = mod.lastgroup
+        assert name is not None
+        if name in fields:
+            raise InputError(f"layer '{token}': '{mod.group(0)}' repeats a modifier already given")
+        value = mod[name]
+        if name == "s":
+            fields[name] = _dims(value, "stride", token, 1)
+        elif name == "d":
+            fields[name] = _dims(value, "dilation", token, 1)
+        elif name == "op":
+            fields[name] = _dims(value, "output padding", token, 0)
+        elif name == "p":
+            fields[name] = value if value in ("same", "valid") else _dims(value, "padding", token, 0)
+        else:
+            fields[name] = True
+        pos = mod.end()
+
+    is_pool = kind in POOL_KINDS
+    if "ceil" in fields and not is_pool:
+        raise InputError(f"layer '{token}': 'ceil' applies to pooling layers only (maxpool, avgpool)")
+    if "op" in fields and kind != "deconv":
+        raise InputError(f"layer '{token}': output padding 'op' applies to deconv only")
+    if "d" in fields and kind == "avgpool":
+        raise InputError(f"layer '{token}': avgpool has no dilation in PyTorch (maxpool has)")
+    if "nobias" in fields and is_pool:
+        raise InputError(f"layer '{token}': 'nobias' applies to conv and deconv only")
+    if match["ch"] is not None and is_pool:
+        raise InputError(f"layer '{token}': pooling keeps the channels; '-{match['ch']}' applies to conv/deconv")
+    channels = int(match["ch"]) if match["ch"] is not None else None
+    if channels == 0:
+        raise InputError(f"layer '{token}': the number of output channels must be at least 1")
+    padding = fields.get("p", (0,))
+    if padding == "valid":
+        if kind != "conv":
+            raise InputError(f"layer '{token}': padding 'valid' exists for conv only in PyTorch; use p0")
+        padding = (0,)
+    if padding == "same":
+        if kind != "conv":
+            raise InputError(f"layer '{token}': padding 'same' exists for conv only in PyTorch")
+        stride = fields.get("s", (1,))
+        if any(s != 1 for s in stride):  # type: ignore[union-attr]
+            raise InputError(
+                f"layer '{token}': padding 'same' is not supported for strided convolutions (PyTorch)"
+            )
+    layer = Layer(
+        spec=token,
+        kind=kind,
+        kernel=kernel,
+        stride=fields.get("s", kernel if is_pool else (1,)),  # type: ignore[arg-type]
+        padding=padding,  # type: ignore[arg-type]
+        dilation=fields.get("d", (1,)),  # type: ignore[arg-type]
+        output_padding=fields.get("op", (0,)),  # type: ignore[arg-type]
+        ceil_mode=bool(fields.get("ceil", False)),
+        channels=channels,
+        bias=not fields.get("nobias", False),
+    )
+    lengths = {len(v) for v in layer._per_dim_fields() if len(v) > 1}
+    if len(lengths) > 1:
+        raise InputError(
+            f"layer '{token}': per-dimension values disagree on the number of dimensions "
+            f"({' vs '.join(str(n) for n in sorted(lengths))})"
+        )
+    return layer
+
+
+def parse_layers(spec: str) -> list[Layer]:
+    """Parse a comma-separated chain; an empty chain or token is an input error."""
+    text = "".join(spec.split()).lower()
+    if not text:
+        raise InputError(f"empty layer chain; {GRAMMAR_HINT}")
+    layers = []
+    for index, token in enumerate(text.split(","), start=1):
+        if not token:
+            raise InputError(f"empty layer token at position {index} in '{spec}'")
+        layers.append(parse_layer(token))
+    return layers
+
+
+def parse_size(text: str) -> Dims:
+    """'32' -> (32,), '224x224' -> (224, 224), '16x112x112' -> (16, 112, 112)."""
+    cleaned = "".join(text.split()).lower().replace("×", "x")
+    parts = cleaned.split("x")
+    if not cleaned or len(parts) > 3 or not all(p.isdigit() for p in parts):
+        raise InputError(f"invalid size '{text}': expected N, HxW or DxHxW with positive integers")
+    values = tuple(int(p) for p in parts)
+    if any(v < 1 for v in values):
+        raise InputError(f"invalid size '{text}': every dimension must be at least 1")
+    return values
+
+
+# --- standard networks (torchvision's feature extractors, up to the last feature map) ----------
+
+_VGG_CFGS = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"],
+}
+_RESNET_BLOCKS = {
+    "resnet18": ("basic", (2, 2, 2, 2)),
+    "resnet34": ("basic", (3, 4, 6, 3)),
+    "resnet50": ("bottleneck", (3, 4, 6, 3)),
+    "resnet101": ("bottleneck", (3, 4, 23, 3)),
+    "resnet152": ("bottleneck", (3, 8, 36, 3)),
+}
+CIFAR_RESNET_DEPTHS = (20, 32, 44, 56, 110)
+
+
+def _vgg(name: str) -> list[str]:
+    return ["maxpool2" if v == "M" else f"conv3p1-{v}" for v in _VGG_CFGS[name]]
+
+
+def _resnet(name: str) -> list[str]:
+    # torchvision's ResNet (v1.5): the stride of a stage sits in its first block's 3x3 conv.
+    block, counts = _RESNET_BLOCKS[name]
+    tokens = ["conv7s2p3nobias-64", "maxpool3s2p1"]
+    for stage, count in enumerate(counts):
+        planes = 64 * 2**stage
+        for index in range(count):
+            s = "s2" if stage > 0 and index == 0 else ""
+            if block == "basic":
+                tokens += [f"conv3{s}p1nobias-{planes}", f"conv3p1nobias-{planes}"]
+            else:
+                tokens += [f"conv1nobias-{planes}", f"conv3{s}p1nobias-{planes}", f"conv1nobias-{planes * 4}"]
+    return tokens
+
+
+def cifar_resnet_specs(depth: int, width: int = 16) -> list[str]:
+    """He et al. (2016) ResNet for small images: 3x3 stem, three stages of n basic blocks.
+
+    depth = 6n + 2; the stages have width, 2*width and 4*width channels and the second and third
+    stages halve the size in their first block. Main path only: the 1x1 projections do not widen
+    the receptive field.
+    """
+    if depth < 8 or (depth - 2) % 6:
+        raise InputError(f"invalid ResNet depth {depth}: expected 6n+2, e.g. 20, 32, 44, 56, 110")
+    if width < 1:
+        raise InputError(f"invalid ResNet width {width}: expected a positive number of channels")
+    n = (depth - 2) // 6
+    tokens = [f"conv3p1nobias-{width}"]
+    for stage in range(3):
+        planes = width * 2**stage
+        for index in range(n):
+            s = "s2" if stage > 0 and index == 0 else ""
+            tokens += [f"conv3{s}p1nobias-{planes}", f"conv3p1nobias-{planes}"]
+    return tokens
+
+
+def _alexnet() -> list[str]:
+    return ["conv11s4p2-64", "maxpool3s2", "conv5p2-192", "maxpool3s2",
+            "conv3p1-384", "conv3p1-256", "conv3p1-256", "maxpool3s2"]
+
+
+def arch_names() -> list[str]:
+    return ["alexnet", *_VGG_CFGS, *_RESNET_BLOCKS, *(f"resnet{d}" for d in CIFAR_RESNET_DEPTHS)]
+
+
+def arch_specs(name: str) -> list[str]:
+    """The tokens of a standard network's feature extractor."""
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if key == "alexnet":
+        return _alexnet()
+    if key in _VGG_CFGS:
+        return _vgg(key)
+    if key in _RESNET_BLOCKS:
+        return _resnet(key)
+    if key.startswith("resnet") and key[6:].isdigit() and int(key[6:]) in CIFAR_RESNET_DEPTHS:
+        return cifar_resnet_specs(int(key[6:]))
+    raise InputError(f"unknown architecture '{name}': expected one of {', '.join(arch_names())}")
+
+
+def arch_layers(name: str) -> list[Layer]:
+    return [parse_layer(token) for token in arch_specs(name)]
