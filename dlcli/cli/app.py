@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from dlcli import __version__
-from dlcli.cli import featsize, receptive_field
+from dlcli.cli import featsize
 from dlcli.cli.common import DlcliGroup, make_app
 
 app = make_app(
@@ -21,7 +21,7 @@ app = make_app(
 )
 
 app.command("featsize", no_args_is_help=True)(featsize.featsize)
-app.command("receptive-field", no_args_is_help=True)(receptive_field.receptive_field)
+
 
 
 def _version(value: bool) -> None:
