@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from dlcli import __version__
-from dlcli.cli import featsize
+from dlcli.cli import featsize, receptive_field
 from dlcli.cli.common import DlcliGroup, make_app
 
 app = make_app(
@@ -21,7 +21,7 @@ app = make_app(
 )
 
 app.command("featsize", no_args_is_help=True)(featsize.featsize)
-
+app.command("receptive-field", no_args_is_help=True)(receptive_field.receptive_field)
 
 
 def _version(value: bool) -> None:
@@ -34,10 +34,12 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
-    """Deep-learning basics from the shell: feature-map sizes, receptive fields, training and word vectors."""
+    """Deep-learning basics from the shell: sizes, receptive fields, training, word vectors."""
 
 
 def main() -> None:
