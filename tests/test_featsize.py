@@ -59,6 +59,10 @@ def torch_shape(tokens: list[str], size: tuple[int, ...]):
                 x = torch_module(token, len(size))(x)
     except (RuntimeError, ValueError):
         return None
+    if 0 in x.shape[2:]:
+        # A transposed conv can hand back an empty map instead of raising; nothing can follow
+        # it, so dlcli reports a non-positive size as the error DESIGN.md asks for.
+        return None
     return tuple(x.shape[2:])
 
 

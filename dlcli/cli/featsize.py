@@ -264,9 +264,10 @@ def _render_table(result, title: str | None) -> None:
         table.add_row("", "total", "", *([""] if show_channels else []), f"{result.params:,}", "")
     stdout_console().print(table)
     if notes:
+        layers = "1 layer leaves" if len(notes) == 1 else f"{len(notes)} layers leave"
         stderr_console().print(
-            f"note: {len(notes)} layer(s) leave input rows/columns that no window covers "
-            "(the division is not exact): see the 'note' column."
+            f"note: {layers} input rows/columns that no window covers (the division is not exact).",
+            soft_wrap=True,
         )
 
 

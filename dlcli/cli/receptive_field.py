@@ -44,7 +44,8 @@ def receptive_field(
     """Receptive field, effective stride and effective padding after every layer.
 
     Output unit i sees input pixels i*stride - padding through that plus field - 1
-    (Distill's conventions, Araujo et al. 2019).
+    (Distill's conventions, Araujo et al. 2019). With --size, "units in padding" counts, per
+    dimension, the output rows/columns whose field reaches past the input's edge.
 
     \b
     Examples:
@@ -82,9 +83,18 @@ def _render(result, title: str | None) -> None:
     table.add_column("stride", justify="right")
     table.add_column("padding", justify="right")
     if sized:
-        table.add_column("units seeing padding", justify="right")
+        table.add_column("units in padding", justify="right")
     if sized:
-        table.add_row("", "input", format_size(result.input), "1", "1", "0", "")
+        ones = format_size((1,) * len(result.input))
+        table.add_row(
+            "",
+            "input",
+            format_size(result.input),
+            ones,
+            ones,
+            format_size((0,) * len(result.input)),
+            "",
+        )
     for layer in result.layers:
         row = [str(layer.index), layer.spec]
         if sized:
