@@ -266,52 +266,12 @@ def parse_size(text: str) -> Dims:
 
 # --- standard networks (torchvision's feature extractors, up to the last feature map) ----------
 
+# torchvision's VGG configurations: output channels of each conv3p1, M for a 2x2 max pool
 _VGG_CFGS = {
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg16": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        256,
-        "M",
-        512,
-        512,
-        512,
-        "M",
-        512,
-        512,
-        512,
-        "M",
-    ],
-    "vgg19": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        256,
-        256,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-    ],
+    "vgg11": "64 M 128 M 256 256 M 512 512 M 512 512 M",
+    "vgg13": "64 64 M 128 128 M 256 256 M 512 512 M 512 512 M",
+    "vgg16": "64 64 M 128 128 M 256 256 256 M 512 512 512 M 512 512 512 M",
+    "vgg19": "64 64 M 128 128 M 256 256 256 256 M 512 512 512 512 M 512 512 512 512 M",
 }
 _RESNET_BLOCKS = {
     "resnet18": ("basic", (2, 2, 2, 2)),
@@ -324,7 +284,7 @@ CIFAR_RESNET_DEPTHS = (20, 32, 44, 56, 110)
 
 
 def _vgg(name: str) -> list[str]:
-    return ["maxpool2" if v == "M" else f"conv3p1-{v}" for v in _VGG_CFGS[name]]
+    return ["maxpool2" if v == "M" else f"conv3p1-{v}" for v in _VGG_CFGS[name].split()]
 
 
 def _resnet(name: str) -> list[str]:
