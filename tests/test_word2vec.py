@@ -1,0 +1,385 @@
+"""`dlcli word2vec`: tokenising, training, saving, querying and evaluating, checked against gensim.
+
+Oracles, not hand-typed numbers: with one worker and the same seed our vectors must equal the
+ones gensim trains directly on the same tokens (both the corpus_file and the iterator path); the
+loss must equal gensim's own running loss where that one is exact (one worker); `evaluate` must
+give gensim's `evaluate_word_analogies` / `evaluate_word_pairs` numbers. Corpora are gensim's
+bundled Lee news text (60k words), a few epochs, small vectors.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors, Word2Vec
+from gensim.models.word2vec import LineSentence
+from gensim.test.utils import datapath
+from typer.testing import CliRunner
+
+from dlcli import word2vec as w2v
+from dlcli.cli.app import app
+from dlcli.errors import InputError
+
+LEE = datapath("lee_background.cor")
+FAST = ["--size", "16", "--epochs", "2", "--workers", "1", "--neighbours", "0"]
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture(scope="module")
+def lee_tokens(tmp_path_factory) -> str:
+    """Lee's corpus tokenised by our tokeniser: one sentence per line, space-separated."""
+    path = tmp_path_factory.mktemp("lee") / "lee.tok"
+    with open(path, "w", encoding="utf-8") as f:
+        for sentence in w2v.iter_sentences([LEE]):
+            f.write(" ".join(sentence) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def lee_vectors(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("vec") / "lee.bin"
+    cfg = w2v.Word2VecConfig(model="skipgram", corpus=LEE, size=32, epochs=3, workers=2,
+                             min_count=2, out=str(out), neighbours=0)
+    w2v.train_word2vec(cfg)
+    return str(out)
+
+
+def run(args: list[str], input: str | bytes | None = None):
+    return CliRunner().invoke(app, args, input=input)
+
+
+def assert_input_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dlcli: error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# --------------------------------------------------------------------------- tokenising
+
+
+def test_tokeniser_lowercases_and_drops_punctuation():
+    tok = w2v.tokenizer()
+    assert tok("And God said, Let there be light: and there was light.") == [
+        "and", "god", "said", "let", "there", "be", "light", "and", "there", "was", "light"]
+    assert tok("Don't stop -- well-known, 'quoted' (x) 1611 A.D. naïve Æsop’s") == [
+        "don't", "stop", "well-known", "quoted", "x", "1611", "a", "d", "naïve", "æsop’s"]
+    assert w2v.tokenizer(lowercase=False)("The LORD said.") == ["The", "LORD", "said"]
+    assert w2v.tokenizer(raw=True)("The LORD, said.") == ["The", "LORD,", "said."]
+
+
+def test_long_lines_are_cut_like_gensim_linesentence(tmp_path, monkeypatch):
+    """A 25,000-word line read in 100-character pieces gives gensim's 10,000-word chunks."""
+    monkeypatch.setattr(w2v, "READ_CHUNK", 100)
+    words = [f"w{i % 997}" for i in range(25_000)]
+    path = tmp_path / "long.txt"
+    path.write_text("a b c\n\n" + " ".join(words) + "\nlast line no newline")
+    ours = list(w2v.iter_sentences([str(path)], raw=True))
+    theirs = [s for s in LineSentence(str(path)) if s]
+    assert ours == theirs
+    assert [len(s) for s in ours] == [3, 10_000, 10_000, 5_000, 4]
+
+
+def test_compressed_files_and_folders(tmp_path):
+    text = "Alpha beta, gamma.\nDelta!\n"
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text(text)
+    with gzip.open(tmp_path / "d" / "b.txt.gz", "wt") as f:
+        f.write(text)
+    (tmp_path / "d" / "sub").mkdir()
+    (tmp_path / "d" / "sub" / "c.txt.bz2").write_bytes(bz2.compress(text.encode()))
+    (tmp_path / "d" / "ignored.csv").write_text("x,y\n")
+    files = w2v.corpus_files(str(tmp_path / "d"))
+    assert [Path(f).name for f in files] == ["a.txt", "b.txt.gz", "c.txt.bz2"]
+    assert list(w2v.iter_sentences(files)) == [["alpha", "beta", "gamma"], ["delta"]] * 3
+
+
+# --------------------------------------------------------------------------- gensim as the oracle
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["corpus_file", "iterable"])
+@pytest.mark.parametrize("model", ["cbow", "skipgram"])
+def test_vectors_equal_gensims_own(lee_tokens, model, stream):
+    """One worker, same seed: our run trains exactly the vectors gensim trains on the same tokens."""
+    cfg = w2v.Word2VecConfig(model=model, corpus=lee_tokens, raw=True, size=16, epochs=2,
+                             workers=1, seed=7, neighbours=0)
+    result = w2v.train_word2vec(cfg)
+    kw = dict(vector_size=16, window=5, min_count=5, sg=int(model == "skipgram"), negative=5,
+              workers=1, seed=7, epochs=2)
+    if stream:
+        ref = Word2Vec(LineSentence(lee_tokens), **kw)
+    else:
+        ref = Word2Vec(corpus_file=lee_tokens, **kw)
+    wv = result.vectors
+    assert wv.index_to_key == ref.wv.index_to_key
+    np.testing.assert_array_equal(wv.vectors, ref.wv.vectors)
+    assert result.vocab_size == len(ref.wv)
+    assert result.corpus_words == ref.corpus_total_words
+
+
+def test_loss_equals_gensims_with_one_worker(lee_tokens):
+    """gensim's running loss is exact with one worker and one epoch; ours must agree with it."""
+    reports = []
+    cfg = w2v.Word2VecConfig(model="skipgram", corpus=lee_tokens, raw=True, size=16, epochs=1,
+                             workers=1, stream=True, neighbours=0)
+    w2v.train_word2vec(cfg, on_epoch=reports.append)
+    ref = Word2Vec(LineSentence(lee_tokens), vector_size=16, sg=1, workers=1, epochs=1,
+                   compute_loss=True)
+    ours_total = reports[0].loss * reports[0].trained_words
+    assert ours_total == pytest.approx(ref.get_latest_training_loss(), rel=2e-3)
+
+
+def test_epochs_and_progress_within_epochs(lee_tokens):
+    for stream in (False, True):
+        events, epochs = [], []
+        cfg = w2v.Word2VecConfig(model="skipgram", corpus=lee_tokens, raw=True, size=48,
+                                 epochs=3, workers=1, stream=stream, neighbours=0,
+                                 progress_interval=0.002)
+        result = w2v.train_word2vec(cfg, on_progress=events.append, on_epoch=epochs.append)
+        assert [e.epoch for e in epochs] == [1, 2, 3]
+        assert all(e.words > 0 and e.loss is not None and e.loss > 0 for e in epochs)
+        assert epochs[-1].learning_rate == pytest.approx(cfg.min_alpha)
+        inside = [p for p in events if 0 < p.words_done < p.epoch_words]
+        assert inside, f"no progress inside an epoch (stream={stream})"
+        rates = [p.learning_rate for p in events]
+        assert rates == sorted(rates, reverse=True)  # alpha only falls
+        assert result.losses == [e.loss for e in epochs]
+
+
+def test_seed_and_one_worker_reproduce_across_hash_seeds(tmp_path):
+    """Same --seed, --workers 1: byte-identical vectors, whatever PYTHONHASHSEED is."""
+    outs = []
+    for i, hashseed in enumerate(["1", "12345"]):
+        out = tmp_path / f"v{i}.txt"
+        env = dict(os.environ, PYTHONHASHSEED=hashseed)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dlcli", "word2vec", "cbow", LEE, *FAST, "--seed", "3",
+             "--out", str(out), "--json"],
+            capture_output=True, text=True, env=env, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["out"] == str(out)
+        outs.append(out.read_bytes())
+        assert len(proc.stderr.strip().splitlines()) == 2  # one line per epoch, not a TTY
+    assert outs[0] == outs[1]
+
+
+# --------------------------------------------------------------------------- CLI: training
+
+
+def test_train_json_and_saved_formats(tmp_path):
+    for suffix, binary in ((".txt", False), (".vec", False), (".bin", True)):
+        out = tmp_path / f"lee{suffix}"
+        result = run(["word2vec", "skipgram", LEE, *FAST, "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)
+        assert {"vocab_size", "dim", "corpus_words", "seconds", "words_per_second", "out"} <= set(doc)
+        assert doc["dim"] == 16 and doc["out"] == str(out) and doc["mode"] == "corpus_file"
+        wv = KeyedVectors.load_word2vec_format(str(out), binary=binary)
+        assert len(wv) == doc["vocab_size"] and wv.vector_size == 16
+    assert sorted(os.listdir(tmp_path)) == ["lee.bin", "lee.txt", "lee.vec"]  # no temp files
+
+
+def test_train_table_shows_neighbours_and_stdin(tmp_path):
+    text = Path(LEE).read_text()
+    result = run(["word2vec", "cbow", "-", "--size", "16", "--epochs", "1", "--workers", "1",
+                  "--stream"], input=text)
+    assert result.exit_code == 0, result.output
+    assert "nearest neighbours" in result.stdout and "not saved" in result.stdout
+    assert "iterable mode" in result.stdout
+    assert "epoch 1/1" in result.stderr
+
+
+def test_hs_and_raw_options(tmp_path):
+    result = run(["word2vec", "cbow", LEE, *FAST, "--hs", "--raw", "--no-loss", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["loss"] is None
+    assert "loss" not in result.stderr
+
+
+def test_non_utf8_corpus_warns_and_trains(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(Path(LEE).read_bytes() + "caf\xe9 na\xefve\n".encode("latin-1"))
+    result = run(["word2vec", "cbow", str(path), *FAST, "--json"])
+    assert result.exit_code == 0, result.output
+    assert "dlcli: warning: 2 bytes of the corpus were not UTF-8" in result.stderr
+    json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra", "fragment"),
+    [
+        (lambda p: p.write_text(""), [], "holds no words"),
+        (lambda p: p.write_text(" ,.;\n\n!!\n"), [], "holds no words"),
+        (lambda p: p.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00" * 50), [], "binary"),
+        (lambda p: p.write_text("one two three\n"), ["--min-count", "2"], "--min-count 2"),
+        (lambda p: None, [], "does not exist"),
+        (lambda p: p.write_text("a b\n" * 10), ["--out", "x.npy"], ".bin"),
+        (lambda p: p.write_text("a b\n" * 10), ["--out", "nofolder/x.bin"], "does not exist"),
+        (lambda p: p.write_text("a b\n" * 10), ["--negative", "0"], "--hs"),
+    ],
+    ids=["empty", "punctuation-only", "binary", "min-count", "missing", "bad-suffix",
+         "no-folder", "no-output-layer"],
+)
+def test_bad_corpus_or_flags_exit_2_and_write_nothing(tmp_path, monkeypatch, setup, extra, fragment):
+    monkeypatch.chdir(tmp_path)
+    corpus = tmp_path / "corpus.txt"
+    setup(corpus)
+    out = ["--out", "v.bin"] if "--out" not in extra else []
+    before = set(os.listdir(tmp_path))
+    result = run(["word2vec", "cbow", str(corpus), *FAST, *out, *extra])
+    assert_input_error(result, fragment)
+    assert set(os.listdir(tmp_path)) == before
+
+
+# --------------------------------------------------------------------------- similar, analogy
+
+
+def test_similar_and_analogy_match_gensim(lee_vectors):
+    wv = KeyedVectors.load_word2vec_format(lee_vectors, binary=True)
+    result = run(["word2vec", "similar", lee_vectors, "police", "-n", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [(n["word"], pytest.approx(n["similarity"], abs=1e-6)) for n in doc["neighbours"]] == \
+        wv.most_similar("police", topn=4)
+    result = run(["word2vec", "analogy", lee_vectors, "man", "king", "woman", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    expected = wv.most_similar(positive=["king", "woman"], negative=["man"], topn=5)
+    assert [a["word"] for a in doc["answers"]] == [w for w, _ in expected]
+    table = run(["word2vec", "similar", lee_vectors, "police"])
+    assert table.exit_code == 0 and wv.most_similar("police", topn=1)[0][0] in table.stdout
+
+
+def test_query_errors(lee_vectors, tmp_path):
+    assert_input_error(run(["word2vec", "similar", lee_vectors, "xyzzyq"]), "'xyzzyq'", "vocabulary")
+    assert_input_error(run(["word2vec", "similar", lee_vectors, "Police"]), "did you mean 'police'")
+    assert_input_error(run(["word2vec", "analogy", lee_vectors, "man", "king", "xyzzyq"]), "xyzzyq")
+    notw2v = tmp_path / "notes.txt"
+    notw2v.write_text("this is not\na vectors file\n")
+    assert_input_error(run(["word2vec", "similar", str(notw2v), "a"]), "not a word2vec")
+    lying = tmp_path / "lying.bin"
+    lying.write_bytes(b"100000000 300\n" + b"\x00" * 100)
+    assert_input_error(run(["word2vec", "similar", str(lying), "a"]), "too small")
+    truncated = tmp_path / "cut.txt"
+    truncated.write_text("3 2\na 0.1 0.2\nb 0.3\n")
+    assert_input_error(run(["word2vec", "evaluate", str(truncated)]), "not a word2vec")
+    assert_input_error(run(["word2vec", "similar", str(tmp_path / "none.bin"), "a"]), "does not exist")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_equals_gensim(lee_vectors):
+    result = run(["word2vec", "evaluate", lee_vectors, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    wv = KeyedVectors.load_word2vec_format(lee_vectors, binary=True)
+    score, sections = wv.evaluate_word_analogies(datapath("questions-words.txt"))
+    pearson, spearman, oov = wv.evaluate_word_pairs(datapath("wordsim353.tsv"))
+    assert doc["analogy_accuracy"] == pytest.approx(score)
+    assert doc["pairs_spearman"] == pytest.approx(spearman[0])
+    assert doc["pairs_pearson"] == pytest.approx(pearson[0])
+    assert doc["pairs_coverage"] == pytest.approx(1 - oov / 100)
+    assert [(s["section"], s["correct"]) for s in doc["sections"]] == \
+        [(s["section"], len(s["correct"])) for s in sections[:-1]]
+    # coverage, computed independently: questions / pairs whose words are all known
+    vocab = {w.upper() for w in wv.index_to_key}
+    quads = [line.split() for line in open(datapath("questions-words.txt"))
+             if not line.startswith(":")]
+    covered = sum(all(w.upper() in vocab for w in q) for q in quads)
+    assert doc["analogy_questions"] == len(quads) == 19544
+    assert doc["analogy_coverage"] == pytest.approx(covered / len(quads))
+    pairs = [line.rstrip("\n").split("\t") for line in open(datapath("wordsim353.tsv"))
+             if not line.startswith("#")]
+    assert doc["pairs_total"] == len(pairs)
+    assert doc["pairs_evaluated"] == sum(a.upper() in vocab and b.upper() in vocab
+                                         for a, b, _ in pairs)
+    syn = [s for s in sections[:-1] if s["section"].startswith("gram")]
+    n_syn = sum(len(s["correct"]) + len(s["incorrect"]) for s in syn)
+    assert doc["syntactic_accuracy"] == pytest.approx(sum(len(s["correct"]) for s in syn) / n_syn)
+
+
+def test_evaluate_custom_sets_and_table(tmp_path):
+    """Hand-made vectors where the one analogy is solvable: accuracy 1, coverage 1/2."""
+    vecs = tmp_path / "toy.txt"
+    vecs.write_text("5 2\nman 1 0\nking 1 1\nwoman 0 1\nqueen -0.1 2\napple 5 -5\n")
+    qs = tmp_path / "q.txt"
+    qs.write_text(": royals\nman king woman queen\nman king woman prince\n")
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("# comment\nman\twoman\t5\nking\tqueen\t8\napple\tman\t1\nfoo\tbar\t2\n")
+    result = run(["word2vec", "evaluate", str(vecs), "--analogies", str(qs), "--pairs",
+                  str(pairs), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["analogy_accuracy"] == 1.0 and doc["analogy_coverage"] == 0.5
+    assert doc["semantic_accuracy"] == 1.0 and doc["syntactic_accuracy"] is None
+    assert doc["pairs_total"] == 4 and doc["pairs_coverage"] == 0.75
+    wv = KeyedVectors.load_word2vec_format(str(vecs))
+    assert doc["pairs_spearman"] == pytest.approx(wv.evaluate_word_pairs(str(pairs))[1][0])
+    table = run(["word2vec", "evaluate", str(vecs), "--analogies", str(qs), "--pairs", str(pairs)])
+    assert table.exit_code == 0 and "royals" in table.stdout and "100.0%" in table.stdout
+    bad = tmp_path / "bad.txt"
+    bad.write_text("man king woman queen\n")
+    assert_input_error(run(["word2vec", "evaluate", str(vecs), "--analogies", str(bad)]),
+                       "--analogies")
+
+
+# --------------------------------------------------------------------------- house rules
+
+
+def test_word2vec_help_does_not_import_gensim():
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "dlcli", "word2vec", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    heavy = [line for line in proc.stderr.splitlines()
+             if any(m in line for m in ("gensim", "numpy", "torch", "scipy"))]
+    assert heavy == []
+
+
+def readme_commands() -> list[str]:
+    text = README.read_text()
+    section = text.split("<!-- section:word2vec -->")[1].split("<!-- /section:word2vec -->")[0]
+    return [line.removeprefix("$ ").strip() for line in section.splitlines()
+            if line.startswith("$ dlcli word2vec")]
+
+
+def test_readme_examples_run(tmp_path, monkeypatch):
+    """Every `$ dlcli word2vec ...` line of the README section runs (on a small corpus)."""
+    commands = readme_commands()
+    assert len(commands) >= 4
+    monkeypatch.chdir(tmp_path)
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "kjv.txt.gz").write_bytes(gzip.compress(Path(LEE).read_bytes()))
+    monkeypatch.setattr(w2v, "SAMPLE_CORPUS", sample / "kjv.txt.gz")
+    for command in commands:
+        args = command.split()[1:]
+        if args[1] in ("cbow", "skipgram"):
+            args += ["--size", "16", "--epochs", "1", "--min-count", "2"]
+        result = run(args)
+        if "man king woman" in command or "similar" in command:
+            # the tiny stand-in corpus may lack a README word; a clean input error is fine then
+            assert result.exit_code in (0, 2), result.output
+            if result.exit_code == 2:
+                assert "not in the vocabulary" in result.stderr
+        else:
+            assert result.exit_code == 0, (command, result.output)
+
+
+def test_input_error_is_a_value_error():
+    with pytest.raises(InputError):
+        w2v.check_config(w2v.Word2VecConfig(size=0))
