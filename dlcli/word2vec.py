@@ -206,10 +206,14 @@ def _text_stream(name: str) -> tuple[IO[str], IO[bytes]]:
     buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
     try:
         head = buffered.peek(8192)[:8192]  # type: ignore[attr-defined]
-    except (OSError, EOFError, lzma.LZMAError) as exc:
+        if b"\x00" in head:
+            raise InputError(f"{name} looks like a binary file (NUL bytes), not text")
+    except (OSError, EOFError, lzma.LZMAError, InputError) as exc:
+        if name != "-":
+            raw.close()
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"cannot read {name}: {exc}") from exc
-    if b"\x00" in head:
-        raise InputError(f"{name} looks like a binary file (NUL bytes), not text")
     text = io.TextIOWrapper(buffered, encoding="utf-8", errors="dlcli.replace", newline=None)  # type: ignore[arg-type]
     return text, raw
 
@@ -624,6 +628,7 @@ def _train(
         else:
             model.train(
                 corpus_file=corpus.path,
+                total_examples=corpus.sentences,  # as gensim passes it: sentence-based decay
                 total_words=corpus.words,
                 epochs=cfg.epochs,
                 compute_loss=cfg.compute_loss,

@@ -113,7 +113,7 @@ def test_compressed_files_and_folders(tmp_path):
 def test_vectors_equal_gensims_own(lee_tokens, model, stream):
     """One worker, same seed: our run trains exactly the vectors gensim trains on the same tokens."""
     cfg = w2v.Word2VecConfig(model=model, corpus=lee_tokens, raw=True, size=16, epochs=2,
-                             workers=1, seed=7, neighbours=0)
+                             workers=1, seed=7, stream=stream, neighbours=0)
     result = w2v.train_word2vec(cfg)
     kw = dict(vector_size=16, window=5, min_count=5, sg=int(model == "skipgram"), negative=5,
               workers=1, seed=7, epochs=2)
@@ -298,12 +298,12 @@ def test_evaluate_equals_gensim(lee_vectors):
         [(s["section"], len(s["correct"])) for s in sections[:-1]]
     # coverage, computed independently: questions / pairs whose words are all known
     vocab = {w.upper() for w in wv.index_to_key}
-    quads = [line.split() for line in open(datapath("questions-words.txt"))
+    quads = [line.split() for line in Path(datapath("questions-words.txt")).read_text().splitlines()
              if not line.startswith(":")]
     covered = sum(all(w.upper() in vocab for w in q) for q in quads)
     assert doc["analogy_questions"] == len(quads) == 19544
     assert doc["analogy_coverage"] == pytest.approx(covered / len(quads))
-    pairs = [line.rstrip("\n").split("\t") for line in open(datapath("wordsim353.tsv"))
+    pairs = [line.split("\t") for line in Path(datapath("wordsim353.tsv")).read_text().splitlines()
              if not line.startswith("#")]
     assert doc["pairs_total"] == len(pairs)
     assert doc["pairs_evaluated"] == sum(a.upper() in vocab and b.upper() in vocab

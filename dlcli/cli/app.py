@@ -26,6 +26,7 @@ HELP = (
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "featsize": ("dlcli.cli.featsize", "featsize", "command"),
     "receptive-field": ("dlcli.cli.receptive_field", "receptive_field", "command"),
+    "word2vec": ("dlcli.cli.word2vec", "word2vec_app", "group"),
 }
 
 
