@@ -1,4 +1,4 @@
-"""word2vec on gensim: streaming tokenisation, training with live progress, saving, querying, evaluating.
+"""word2vec on gensim: streaming tokenisation, training with live progress, saving, evaluating.
 
 Training runs in two passes over the input and never holds the corpus in memory:
 
@@ -260,7 +260,7 @@ def tokenizer(lowercase: bool = True, raw: bool = False) -> Callable[[str], list
 def iter_sentences(
     files: Iterable[str], lowercase: bool = True, raw: bool = False
 ) -> Iterator[list[str]]:
-    """Sentences (one per line, cut into chunks of MAX_SENTENCE tokens), streamed from the inputs."""
+    """Sentences (one per line, cut in chunks of MAX_SENTENCE tokens), streamed from the inputs."""
     tokens_of = tokenizer(lowercase, raw)
     for name in files:
         text, raw_stream = _text_stream(name)

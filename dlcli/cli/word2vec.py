@@ -1,4 +1,4 @@
-"""`dlcli word2vec`: train word vectors (cbow, skipgram), query them (similar, analogy), evaluate them.
+"""`dlcli word2vec`: train word vectors (cbow, skipgram), query (similar, analogy), evaluate.
 
 Thin commands over `dlcli.word2vec` (gensim is imported there, inside functions): each builds a
 `Word2VecConfig` or loads a vectors file, calls one backend function and renders the result as
@@ -39,7 +39,9 @@ CountOpt = Annotated[int, typer.Option("-n", "--count", min=1, help="How many wo
 def _quiet_gensim(verbose: bool) -> None:
     """gensim logs to the root logger; show its INFO lines with --verbose, else only errors."""
     if verbose:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+        logging.basicConfig(
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
+        )
         logging.getLogger("gensim").setLevel(logging.INFO)
     else:
         logging.getLogger("gensim").setLevel(logging.ERROR)
@@ -65,20 +67,15 @@ class _ProgressView:
     """A Rich bar over all epochs on stderr; moves with the backend's in-epoch snapshots."""
 
     def __init__(self, epochs: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.epochs = epochs
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("words  {task.fields[speed]} words/s  lr {task.fields[lr]}"),
+            TextColumn(
+                "{task.fields[done]} words  {task.fields[speed]} words/s  lr {task.fields[lr]}"
+            ),
             TimeRemainingColumn(),
             console=stderr_console(),
             transient=True,
@@ -94,11 +91,19 @@ class _ProgressView:
     def update(self, p: Progress) -> None:
         if self.task is None:
             self.task = self.progress.add_task(
-                "train", total=p.epoch_words * p.epochs, epoch=1, epochs=p.epochs, speed="-", lr="-"
+                "train",
+                total=p.epoch_words * p.epochs,
+                epoch=1,
+                epochs=p.epochs,
+                speed="-",
+                lr="-",
+                done="0",
             )
+        completed = (p.epoch - 1) * p.epoch_words + p.words_done
         self.progress.update(
             self.task,
-            completed=(p.epoch - 1) * p.epoch_words + p.words_done,
+            completed=completed,
+            done=f"{_fmt_words(completed)}/{_fmt_words(p.epoch_words * p.epochs)}",
             epoch=p.epoch,
             speed=_fmt_words(p.words_per_second),
             lr=f"{p.learning_rate:.5f}",
@@ -122,7 +127,9 @@ def _train(
             show_default=False,
         ),
     ] = None,
-    size: Annotated[int, typer.Option("--size", "-s", help="Dimensions of the vectors (50-300 is usual).")] = 100,
+    size: Annotated[
+        int, typer.Option("--size", "-s", help="Dimensions of the vectors (50-300 is usual).")
+    ] = 100,
     window: Annotated[int, typer.Option("--window", "-w", help="Context words on each side.")] = 5,
     negative: Annotated[
         int | None,
@@ -132,40 +139,63 @@ def _train(
             show_default=False,
         ),
     ] = None,
-    hs: Annotated[bool, typer.Option("--hs", help="Hierarchical softmax instead of negative sampling.")] = False,
+    hs: Annotated[
+        bool, typer.Option("--hs", help="Hierarchical softmax instead of negative sampling.")
+    ] = False,
     min_count: Annotated[int, typer.Option("--min-count", help="Drop words seen fewer times.")] = 5,
-    sample: Annotated[float, typer.Option("--sample", help="Down-sampling threshold of frequent words (0: off).")] = 1e-3,
+    sample: Annotated[
+        float, typer.Option("--sample", help="Down-sampling threshold of frequent words (0: off).")
+    ] = 1e-3,
     epochs: Annotated[int, typer.Option("--epochs", "-e", help="Passes over the corpus.")] = 5,
-    alpha: Annotated[float, typer.Option("--alpha", help="Initial learning rate (falls linearly to 0.0001).")] = 0.025,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Initial learning rate (falls linearly to 0.0001).")
+    ] = 0.025,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", "-j", help="Worker threads [default: all cores].", show_default=False),
+        typer.Option(
+            "--workers", "-j", help="Worker threads [default: all cores].", show_default=False
+        ),
     ] = None,
     seed: SeedOpt = 1,
     no_lowercase: Annotated[bool, typer.Option("--no-lowercase", help="Keep upper case.")] = False,
     raw: Annotated[
         bool,
-        typer.Option("--raw", help="Pre-tokenised corpus: split on whitespace only, keep case and punctuation."),
+        typer.Option(
+            "--raw",
+            help="Pre-tokenised corpus: split on whitespace only, keep case and punctuation.",
+        ),
     ] = False,
     stream: Annotated[
         bool,
-        typer.Option("--stream", help="Train from a Python iterator instead of gensim's faster corpus_file mode."),
+        typer.Option(
+            "--stream",
+            help="Train from a Python iterator instead of gensim's faster corpus_file mode.",
+        ),
     ] = False,
-    no_loss: Annotated[bool, typer.Option("--no-loss", help="Do not compute the training loss.")] = False,
+    no_loss: Annotated[
+        bool, typer.Option("--no-loss", help="Do not compute the training loss.")
+    ] = False,
     neighbours: Annotated[
-        int, typer.Option("--neighbours", min=0, help="Frequent words shown with their nearest neighbours.")
+        int,
+        typer.Option(
+            "--neighbours", min=0, help="Frequent words shown with their nearest neighbours."
+        ),
     ] = 5,
     out: Annotated[
         str | None,
         typer.Option(
-            "--out", "-o", metavar="FILE",
+            "--out",
+            "-o",
+            metavar="FILE",
             help="Save the vectors: .txt/.vec (word2vec text) or .bin (word2vec binary).",
             show_default=False,
         ),
     ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show gensim's own log on stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show gensim's own log on stderr.")
+    ] = False,
 ) -> None:
     """Train word vectors on CORPUS.
 
@@ -194,17 +224,18 @@ def _train(
         neighbours=0 if json_out else neighbours,
     )
     _quiet_gensim(verbose)
-    err = stderr_console()
 
     def warn(message: str) -> None:
-        err.print(f"dlcli: warning: {message}", markup=False, highlight=False)
+        print(f"dlcli: warning: {message}", file=sys.stderr, flush=True)
 
     view = _ProgressView(epochs) if (sys.stderr.isatty() and not quiet) else None
     try:
         result = train_word2vec(
             cfg,
             on_progress=view.update if view else None,
-            on_epoch=view.epoch if view else (None if quiet else lambda e: print(_epoch_line(e), file=sys.stderr, flush=True)),
+            on_epoch=view.epoch
+            if view
+            else (None if quiet else lambda e: print(_epoch_line(e), file=sys.stderr, flush=True)),
             on_warning=warn,
             on_stage=view.start if view else None,
         )
@@ -251,7 +282,11 @@ def _render_train(r: TrainResult) -> None:
         ("corpus words", f"{r.corpus_words:,} in {r.corpus_sentences:,} sentences"),
         ("vocabulary", f"{r.vocab_size:,} words x {r.dim} dims"),
         ("training", f"{r.epochs} epochs, {r.workers} workers, {r.mode} mode"),
-        ("time", f"{r.seconds:.1f} s ({r.prepare_seconds:.1f} s reading, {r.train_seconds:.1f} s training)"),
+        (
+            "time",
+            f"{r.seconds:.1f} s ({r.prepare_seconds:.1f} s reading, "
+            f"{r.train_seconds:.1f} s training)",
+        ),
         ("speed", f"{r.words_per_second:,.0f} words/s"),
     ]
     if r.losses and r.losses[-1] is not None:
@@ -270,12 +305,14 @@ def _render_train(r: TrainResult) -> None:
 
 
 word2vec_app.command(
-    "cbow", help="Train CBOW word vectors (context predicts the word) on CORPUS.\n\n"
-    "Example: dlcli word2vec cbow corpus.txt --size 100 --out vectors.bin"
+    "cbow",
+    help="Train CBOW word vectors (context predicts the word) on CORPUS.\n\n"
+    "Example: dlcli word2vec cbow corpus.txt --size 100 --out vectors.bin",
 )(_train)
 word2vec_app.command(
-    "skipgram", help="Train skip-gram word vectors (the word predicts its context) on CORPUS.\n\n"
-    "Example: dlcli word2vec skipgram --epochs 5 --out kjv.bin"
+    "skipgram",
+    help="Train skip-gram word vectors (the word predicts its context) on CORPUS.\n\n"
+    "Example: dlcli word2vec skipgram --epochs 5 --out kjv.bin",
 )(_train)
 
 
@@ -330,7 +367,9 @@ def analogy(
     _quiet_gensim(False)
     rows = w2v.analogy(w2v.load_vectors(vectors), a, b, c, count)
     if json_out:
-        print_json({"a": a, "b": b, "c": c, "answers": [{"word": w, "similarity": s} for w, s in rows]})
+        print_json(
+            {"a": a, "b": b, "c": c, "answers": [{"word": w, "similarity": s} for w, s in rows]}
+        )
         return
     _neighbour_rows(f"{a} : {b} = {c} : ?", rows)
 
@@ -340,16 +379,33 @@ def evaluate(
     vectors: VectorsArg,
     analogies: Annotated[
         str | None,
-        typer.Option("--analogies", metavar="FILE", help="Analogy questions [default: gensim's Google set].", show_default=False),
+        typer.Option(
+            "--analogies",
+            metavar="FILE",
+            help="Analogy questions [default: gensim's Google set].",
+            show_default=False,
+        ),
     ] = None,
     pairs: Annotated[
         str | None,
-        typer.Option("--pairs", metavar="FILE", help="Word pairs with scores, tab-separated [default: WordSim-353].", show_default=False),
+        typer.Option(
+            "--pairs",
+            metavar="FILE",
+            help="Word pairs with scores, tab-separated [default: WordSim-353].",
+            show_default=False,
+        ),
     ] = None,
     restrict_vocab: Annotated[
-        int, typer.Option("--restrict-vocab", min=1, help="Only the most frequent words count as known (as gensim).")
+        int,
+        typer.Option(
+            "--restrict-vocab",
+            min=1,
+            help="Only the most frequent words count as known (as gensim).",
+        ),
     ] = 300_000,
-    case_sensitive: Annotated[bool, typer.Option("--case-sensitive", help="Match words with their case.")] = False,
+    case_sensitive: Annotated[
+        bool, typer.Option("--case-sensitive", help="Match words with their case.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Analogy accuracy (per section, semantic vs syntactic) and word-pair Spearman correlation.

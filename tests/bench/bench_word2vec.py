@@ -11,7 +11,8 @@ median of `--repeat` runs of
     words/s = corpus words x epochs / wall-clock seconds of the whole process
 
 (start-up, reading, vocabulary, training and saving included). Quality: the analogy accuracy and
-WordSim-353 Spearman of every saved vector set (gensim's own evaluation), mean and spread.
+WordSim-353 Spearman of every saved vector set (gensim's own evaluation), mean ± standard
+deviation over the runs; run r uses seed r + 1 on both sides, so the spread is run-to-run noise.
 
 `--modes` adds the other paths: dlcli `--stream` (Python iterator) and `--no-loss`, and gensim
 from an iterator (`LineSentence`), to see which is faster here.
@@ -38,8 +39,17 @@ def plain_gensim(args: argparse.Namespace) -> None:
     from gensim.models import Word2Vec
     from gensim.models.word2vec import LineSentence
 
-    kw = dict(vector_size=args.size, window=5, negative=5, min_count=5, sample=1e-3,
-              sg=int(args.model == "skipgram"), workers=args.workers, epochs=args.epochs, seed=1)
+    kw = {
+        "vector_size": args.size,
+        "window": 5,
+        "negative": 5,
+        "min_count": 5,
+        "sample": 1e-3,
+        "sg": int(args.model == "skipgram"),
+        "workers": args.workers,
+        "epochs": args.epochs,
+        "seed": args.seed,
+    }
     if args.plain == "file":
         model = Word2Vec(corpus_file=args.tokens, **kw)
     else:
@@ -63,6 +73,10 @@ def quality(path: str) -> tuple[float, float]:
     return r["analogy_accuracy"] or 0.0, r["pairs_spearman"] or 0.0
 
 
+def spread(xs: list[float]) -> str:
+    return f" ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default=str(ROOT / "sample_data" / "kjv.txt.gz"))
@@ -71,12 +85,15 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--models", default="skipgram,cbow")
-    ap.add_argument("--modes", action="store_true", help="also --stream, --no-loss, gensim iterator")
+    ap.add_argument(
+        "--modes", action="store_true", help="also --stream, --no-loss, gensim iterator"
+    )
     # internal: run as the plain gensim script
     ap.add_argument("--plain", choices=["file", "iter"])
     ap.add_argument("--model")
     ap.add_argument("--tokens")
     ap.add_argument("--out")
+    ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     if args.plain:
         plain_gensim(args)
@@ -92,17 +109,38 @@ def main() -> None:
             for sentence in iter_sentences([args.corpus]):
                 f.write(" ".join(sentence) + "\n")
                 words += len(sentence)
-        print(f"corpus {args.corpus}: {words:,} words; {args.workers} workers, {args.epochs} "
-              f"epochs, {args.size} dims, window 5, 5 negatives, min-count 5; "
-              f"median of {args.repeat} runs (whole processes)\n")
-        common = ["--workers", str(args.workers), "--epochs", str(args.epochs),
-                  "--size", str(args.size), "--seed", "1"]
+        print(
+            f"corpus {args.corpus}: {words:,} words; {args.workers} workers, {args.epochs} "
+            f"epochs, {args.size} dims, window 5, 5 negatives, min-count 5; "
+            f"median of {args.repeat} runs (whole processes)\n"
+        )
+        common = [
+            "--workers",
+            str(args.workers),
+            "--epochs",
+            str(args.epochs),
+            "--size",
+            str(args.size),
+        ]
         for model in args.models.split(","):
             variants = {
                 "dlcli": [py, "-m", "dlcli", "word2vec", model, tokens, "--raw", *common, "--json"],
-                "gensim corpus_file": [py, __file__, "--plain", "file", "--model", model,
-                                       "--tokens", tokens, "--workers", str(args.workers),
-                                       "--epochs", str(args.epochs), "--size", str(args.size)],
+                "gensim corpus_file": [
+                    py,
+                    __file__,
+                    "--plain",
+                    "file",
+                    "--model",
+                    model,
+                    "--tokens",
+                    tokens,
+                    "--workers",
+                    str(args.workers),
+                    "--epochs",
+                    str(args.epochs),
+                    "--size",
+                    str(args.size),
+                ],
             }
             if args.modes:
                 variants["dlcli --no-loss"] = [*variants["dlcli"], "--no-loss"]
@@ -115,7 +153,7 @@ def main() -> None:
             for r in range(args.repeat):
                 for name, cmd in variants.items():
                     out = os.path.join(tmp, f"{model}-{r}-{name.replace(' ', '_')}.bin")
-                    full = [*cmd, "--out", out]
+                    full = [*cmd, "--out", out, "--seed", str(r + 1)]  # same seed both sides
                     s, stdout = timed(full)
                     seconds[name].append(s)
                     scores[name].append(quality(out))
@@ -123,19 +161,25 @@ def main() -> None:
                         inner.append(json.loads(stdout)["words_per_second"])
             base = statistics.median(seconds["gensim corpus_file"])
             print(f"### {model}\n")
-            print("| program | seconds | words/s (whole process) | vs gensim | analogy acc. | "
-                  "WordSim ρ |")
+            print(
+                "| program | seconds | words/s (whole process) | vs gensim | analogy acc. | "
+                "WordSim ρ |"
+            )
             print("|---|---:|---:|---:|---:|---:|")
             for name in variants:
                 med = statistics.median(seconds[name])
                 acc = [a for a, _ in scores[name]]
                 rho = [b for _, b in scores[name]]
-                spread = (lambda xs: f" ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else "")
-                print(f"| {name} | {med:.2f} | {words * args.epochs / med:,.0f} | "
-                      f"{base / med:.3f} | {statistics.mean(acc):.3f}{spread(acc)} | "
-                      f"{statistics.mean(rho):.3f}{spread(rho)} |")
-            print(f"\ndlcli's own training-phase figure (JSON words_per_second): "
-                  f"{statistics.median(inner):,.0f} words/s\n", flush=True)
+                print(
+                    f"| {name} | {med:.2f} | {words * args.epochs / med:,.0f} | "
+                    f"{base / med:.3f} | {statistics.mean(acc):.3f}{spread(acc)} | "
+                    f"{statistics.mean(rho):.3f}{spread(rho)} |"
+                )
+            print(
+                f"\ndlcli's own training-phase figure (JSON words_per_second): "
+                f"{statistics.median(inner):,.0f} words/s\n",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
