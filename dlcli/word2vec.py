@@ -197,6 +197,8 @@ def corpus_files(corpus: str | None) -> list[str]:
 def _text_stream(name: str) -> tuple[IO[str], IO[bytes]]:
     """A UTF-8 text reader over one input (with our counting 'replace'); refuses binary data."""
     if name == "-":
+        if sys.stdin.isatty():
+            raise InputError("corpus '-' reads stdin, which is a terminal: pipe a corpus in")
         raw: IO[bytes] = sys.stdin.buffer
     else:
         try:
@@ -263,7 +265,7 @@ def iter_sentences(
     """Sentences (one per line, cut in chunks of MAX_SENTENCE tokens), streamed from the inputs."""
     tokens_of = tokenizer(lowercase, raw)
     for name in files:
-        text, raw_stream = _text_stream(name)
+        text, _ = _text_stream(name)
         try:
             pending: list[str] = []
             for piece, ends_line in _pieces(text):
@@ -279,8 +281,10 @@ def iter_sentences(
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise InputError(f"cannot read {name}: {exc}") from exc
         finally:
-            if name != "-":
-                raw_stream.close()
+            if name == "-":
+                text.detach()  # leave sys.stdin open
+            else:
+                text.close()  # and with it the decompressor and the file
 
 
 def prepare_corpus(cfg: Word2VecConfig, folder: str) -> PreparedCorpus:

@@ -123,7 +123,7 @@ def _train(
         typer.Argument(
             metavar="[CORPUS]",
             help="A text file (.gz/.bz2/.xz too), a folder of .txt files, or '-' for stdin "
-            "[default: the King James Bible in sample_data/].",
+            "(default: the King James Bible in sample_data/).",
             show_default=False,
         ),
     ] = None,
@@ -135,7 +135,7 @@ def _train(
         int | None,
         typer.Option(
             "--negative",
-            help="Noise words per positive pair (negative sampling) [default: 5; 0 with --hs].",
+            help="Noise words per positive pair (negative sampling) (default: 5; 0 with --hs).",
             show_default=False,
         ),
     ] = None,
@@ -153,7 +153,7 @@ def _train(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", "-j", help="Worker threads [default: all cores].", show_default=False
+            "--workers", "-j", help="Worker threads (default: all cores).", show_default=False
         ),
     ] = None,
     seed: SeedOpt = 1,
@@ -382,7 +382,7 @@ def evaluate(
         typer.Option(
             "--analogies",
             metavar="FILE",
-            help="Analogy questions [default: gensim's Google set].",
+            help="Analogy questions (default: gensim's Google set).",
             show_default=False,
         ),
     ] = None,
@@ -391,7 +391,7 @@ def evaluate(
         typer.Option(
             "--pairs",
             metavar="FILE",
-            help="Word pairs with scores, tab-separated [default: WordSim-353].",
+            help="Word pairs with scores, tab-separated (default: WordSim-353).",
             show_default=False,
         ),
     ] = None,
