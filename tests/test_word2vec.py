@@ -186,6 +186,7 @@ def test_loss_equals_gensims_with_one_worker(lee_tokens):
         workers=1,
         stream=True,
         neighbours=0,
+        compute_loss=True,
     )
     w2v.train_word2vec(cfg, on_epoch=reports.append)
     ref = Word2Vec(
@@ -207,6 +208,7 @@ def test_epochs_and_progress_within_epochs(lee_tokens):
             workers=1,
             stream=stream,
             neighbours=0,
+            compute_loss=True,
             progress_interval=0.002,
         )
         result = w2v.train_word2vec(cfg, on_progress=events.append, on_epoch=epochs.append)
@@ -285,11 +287,16 @@ def test_train_table_shows_neighbours_and_stdin(tmp_path):
 
 
 def test_hs_and_raw_options(tmp_path):
-    result = run(["word2vec", "cbow", LEE, *FAST, "--hs", "--raw", "--no-loss", "--json"])
+    result = run(["word2vec", "cbow", LEE, *FAST, "--hs", "--raw", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["loss"] is None
+    assert doc["loss"] is None  # off unless asked for
     assert "loss" not in result.stderr
+    result = run(["word2vec", "skipgram", LEE, *FAST, "--loss", "--json"])
+    assert result.exit_code == 0, result.output
+    losses = json.loads(result.stdout)["loss"]
+    assert len(losses) == 2 and all(x > 0 for x in losses)
+    assert f"loss {losses[1]:.4f}" in result.stderr
 
 
 def test_non_utf8_corpus_warns_and_trains(tmp_path):

@@ -18,7 +18,7 @@ Quality: the analogy accuracy and WordSim-353 Spearman of every saved vector set
 evaluation), mean ± standard deviation over the runs; run r uses seed r + 1 on both sides, so
 the spread is run-to-run noise.
 
-`--modes` adds the other paths: dlcli `--stream` (Python iterator) and `--no-loss`, and gensim
+`--modes` adds the other paths: dlcli `--stream` (Python iterator) and `--loss`, and gensim
 from an iterator (`LineSentence`), to see which is faster here.
 """
 
@@ -108,7 +108,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--models", default="skipgram,cbow")
     ap.add_argument(
-        "--modes", action="store_true", help="also --stream, --no-loss, gensim iterator"
+        "--modes", action="store_true", help="also --stream, --loss, gensim iterator"
     )
     # internal: run as the plain gensim script
     ap.add_argument("--plain", choices=["file", "iter"])
@@ -165,7 +165,7 @@ def main() -> None:
                 ],
             }
             if args.modes:
-                variants["dlcli --no-loss"] = [*variants["dlcli"], "--no-loss"]
+                variants["dlcli --loss"] = [*variants["dlcli"], "--loss"]
                 variants["dlcli --stream"] = [*variants["dlcli"], "--stream"]
                 variants["gensim iterator"] = [*variants["gensim corpus_file"]]
                 variants["gensim iterator"][3] = "iter"
