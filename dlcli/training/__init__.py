@@ -38,7 +38,7 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
        "image"     (N, C, H, W)  needs image data (digits, image folders, .npz of (N,[C,]H,W))
        "sequence"  (N, T, F)     images row by row (T = H, F = C*W); flat data (N, F, 1)
    `input_shape` passed to the builder is the per-sample shape in that layout. Standardisation
-   statistics follow the layout (per feature / per channel / per feature over time).
+   happens before the reshape (per feature for tables, per channel for images).
 
 3. Rebuilding from a run folder: config.json stores `model`, `model_config`
    (`models.config_to_dict`, dataclass fields only), `input_shape`, `class_names` and the
