@@ -437,8 +437,9 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
     device = resolve_device(spec.train.device)
     set_threads(config.get("threads"))
     state = None
-    if (run / rd.CHECKPOINT).exists():
-        tensors, state = rd.load_tensors(run / rd.CHECKPOINT)
+    checkpoint = rd.load_checkpoint(run)
+    if checkpoint is not None:
+        tensors, state = checkpoint
         state["tensors"] = tensors
         if state.get("stopped_early"):
             raise InputError(
@@ -548,7 +549,7 @@ def _fit(
             net.train()
             order = _epoch_order(n, cfg.seed, epoch, device)
             xs, ys = x_train[order], y_train[order]  # one gather per epoch, then views
-            sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss*n, correct, n
+            losses, hits = [], []  # per batch; summed once at the end of the epoch
             for b in range(batches):
                 xb, yb = xs[b * bs : (b + 1) * bs], ys[b * bs : (b + 1) * bs]
                 scores = net(xb)
@@ -557,13 +558,21 @@ def _fit(
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
-                    sums[0] += loss.detach() * len(yb)
-                    sums[1] += (scores.argmax(1) == yb).sum()
-                    sums[2] += len(yb)
+                    losses.append(loss.detach())
+                    hits.append((scores.argmax(1) == yb).sum())
                 if batch_hooks:
                     logs = {"batch": b + 1, "batches": batches, "loss": float(loss.detach())}
                     for cb in batch_hooks:
                         cb.on_batch_end(b, logs)
+            sizes = torch.full((batches,), float(bs), dtype=torch.float64, device=device)
+            sizes[-1] = n - (batches - 1) * bs  # the last batch may be short
+            sums = torch.stack(
+                [
+                    (torch.stack(losses).double() * sizes).sum(),  # loss summed over examples
+                    torch.stack(hits).sum().double(),  # correct predictions
+                    sizes.sum(),  # examples
+                ]
+            )
             loss_sum, correct, seen = _reduce(sums)
             val_loss, val_acc = measure(net, x_val, y_val, cfg.loss)
             row = {
@@ -598,7 +607,6 @@ def _fit(
                     "history": history,
                 },
             )
-            rd.write_history(run / rd.HISTORY, history)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, row | {"epochs": epochs, "improved": improved})
             if stopped_early:
@@ -607,7 +615,8 @@ def _fit(
         done = len(history)
         config["status"] = "interrupted"
         rd.write_json(run / rd.CONFIG, config)
-        if history:
+        if history:  # per epoch only the checkpoint is written (it holds the history too)
+            rd.write_history(run / rd.HISTORY, history)
             rd.atomic_write_bytes(run / rd.CURVES, rd.curves_png(history))
         raise KeyboardInterrupt(
             f"interrupted after {done} of {epochs} epochs; the checkpoint is saved: continue with "
@@ -652,7 +661,7 @@ def _save_checkpoint(run: Path, net: nn.Module, opt, best_state, device, counter
     tensors["rng.cpu"] = torch.get_rng_state()
     if device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    rd.save_tensors(run / rd.CHECKPOINT, tensors, counters | {"optimizer": opt_meta})
+    rd.save_checkpoint(run, tensors, counters | {"optimizer": opt_meta})
 
 
 def _finish(
@@ -680,6 +689,7 @@ def _finish(
     val_loss, val_acc = split(data.x_val, data.y_val)
     test_loss, test_acc = split(data.x_test, data.y_test)
     rd.save_tensors(run / rd.WEIGHTS, net.state_dict(), {"model": spec.model})
+    rd.write_history(run / rd.HISTORY, history)
     rd.atomic_write_bytes(run / rd.CURVES, rd.curves_png(history))
     if spec.layout == "flat" and spec.sample_shape == (2,):
         rd.atomic_write_bytes(run / rd.BOUNDARY, _boundary(spec, dataset, net, device))
