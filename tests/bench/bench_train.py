@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "dlcli" / "sample_data" / "digits.csv.gz"
 
-HAND = r'''
+HAND = r"""
 import gzip, sys
 import numpy as np, torch
 import torch.nn.functional as F
@@ -62,9 +62,9 @@ for epoch in range(epochs):
         val_acc = (model(xva).argmax(1) == yva).float().mean().item()
 with torch.no_grad():
     print((model(xte).argmax(1) == yte).float().mean().item())
-'''
+"""
 
-KERAS = r'''
+KERAS = r"""
 import gzip, os, sys
 os.environ["KERAS_BACKEND"] = "torch"
 import numpy as np, torch
@@ -86,7 +86,7 @@ model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
 model.fit(x[train], y[train], batch_size=64, epochs=epochs, validation_data=(x[val], y[val]),
           verbose=0)
 print(model.evaluate(x[test], y[test], verbose=0)[1])
-'''
+"""
 
 
 def _time(cmd: list[str]) -> tuple[float, float, str]:
@@ -119,16 +119,32 @@ def main() -> None:
     (tmp / "hand.py").write_text(HAND)
     (tmp / "keras_fit.py").write_text(KERAS)
     common = [str(args.threads), str(args.epochs), str(DIGITS)]
-    dlcli = [sys.executable, "-m", "dlcli", "train", "mlp", "--epochs", str(args.epochs),
-             "--batch-size", "64", "--threads", str(args.threads), "--device", "cpu"]
+    dlcli = [
+        sys.executable,
+        "-m",
+        "dlcli",
+        "train",
+        "mlp",
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        "64",
+        "--threads",
+        str(args.threads),
+        "--device",
+        "cpu",
+    ]
     contenders: dict[str, object] = {
         "hand-written loop": lambda i: [sys.executable, str(tmp / "hand.py"), *common],
         "dlcli train mlp --json": lambda i: [*dlcli, "--json", "--out", str(tmp / f"j{i}")],
         "dlcli train mlp (tables, log)": lambda i: [*dlcli, "--out", str(tmp / f"t{i}")],
     }
     if _has_keras():
-        contenders["keras 3 fit (torch)"] = lambda i: [sys.executable, str(tmp / "keras_fit.py"),
-                                                       *common]
+        contenders["keras 3 fit (torch)"] = lambda i: [
+            sys.executable,
+            str(tmp / "keras_fit.py"),
+            *common,
+        ]
     else:
         print("keras is not installed: skipping it (pip install keras)")
     times: dict[str, list[float]] = {name: [] for name in contenders}
@@ -145,23 +161,41 @@ def main() -> None:
                 accuracy[name] = f"{float(stdout.split()[-1]):.4f}"
     base = statistics.median(times["hand-written loop"])
     base_cpu = statistics.median(cpus["hand-written loop"])
-    print(f"\nwhole processes, digits MLP 64-128-64-10, {args.epochs} epochs, batch 64, "
-          f"{args.threads} threads, median of {args.repeats}; wall (min..max) and CPU user+sys "
-          "(steadier on a shared machine):")
+    print(
+        f"\nwhole processes, digits MLP 64-128-64-10, {args.epochs} epochs, batch 64, "
+        f"{args.threads} threads, median of {args.repeats}; wall (min..max) and CPU user+sys "
+        "(steadier on a shared machine):"
+    )
     for name, values in times.items():
         med, cpu = statistics.median(values), statistics.median(cpus[name])
-        print(f"  {name:30s} wall {med:5.2f} s ({min(values):.2f}..{max(values):.2f}) "
-              f"x{med / base:.2f} | cpu {cpu:5.2f} s x{cpu / base_cpu:.2f} | "
-              f"test acc {accuracy.get(name, '-')}")
+        print(
+            f"  {name:30s} wall {med:5.2f} s ({min(values):.2f}..{max(values):.2f}) "
+            f"x{med / base:.2f} | cpu {cpu:5.2f} s x{cpu / base_cpu:.2f} | "
+            f"test acc {accuracy.get(name, '-')}"
+        )
     if args.no_quality:
         return
     print("\nquality bars, defaults on digits (seed 0):")
     for model in ("mlp", "cnn"):
-        elapsed, _, stdout = _time([sys.executable, "-m", "dlcli", "train", model, "--json",
-                                 "--threads", str(args.threads), "--out", str(tmp / model)])
+        elapsed, _, stdout = _time(
+            [
+                sys.executable,
+                "-m",
+                "dlcli",
+                "train",
+                model,
+                "--json",
+                "--threads",
+                str(args.threads),
+                "--out",
+                str(tmp / model),
+            ]
+        )
         doc = json.loads(stdout)
-        print(f"  dlcli train {model}: test accuracy {doc['test_accuracy']:.4f} after "
-              f"{doc['epochs']} epochs, {elapsed:.1f} s whole process")
+        print(
+            f"  dlcli train {model}: test accuracy {doc['test_accuracy']:.4f} after "
+            f"{doc['epochs']} epochs, {elapsed:.1f} s whole process"
+        )
 
 
 if __name__ == "__main__":
