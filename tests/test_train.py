@@ -407,3 +407,20 @@ def test_subprocess_json_and_calculators_stay_light(tmp_path):
         if any(f" {m}" in ln for m in ("torch", "numpy", "PIL", "safetensors"))
     ]
     assert heavy == []
+
+
+def test_checkpoint_rotation_survives_a_torn_write(tmp_path, monkeypatch):
+    from dlcli.training import run_dir as rd
+
+    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)  # write after every epoch
+    _train(tmp_path, "r", epochs=3, seed=2)
+    run = tmp_path / "r"
+    final = load_file(run / "model.safetensors")
+    assert rd.load_tensors(run / "checkpoint.safetensors")[1]["epoch"] == 3
+    assert rd.load_tensors(run / "checkpoint.prev.safetensors")[1]["epoch"] == 2
+    data = (run / "checkpoint.safetensors").read_bytes()
+    (run / "checkpoint.safetensors").write_bytes(data[: len(data) // 2])  # a crash mid-write
+    assert rd.load_checkpoint(run)[1]["epoch"] == 2
+    loop.resume(run)  # epoch 3 again, from the previous checkpoint
+    again = load_file(run / "model.safetensors")
+    assert all(torch.equal(final[k], again[k]) for k in final)
