@@ -262,8 +262,9 @@ def _progress(tty: bool):
             if logs["val_loss"] is not None:
                 line += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
             line += f"  {logs['seconds']:.2f}s"
-            if self.bar is not None:
-                self.bar.update(self.epochs, completed=epoch + 1, status=line.split("  ", 1)[1])
+            if self.bar is not None:  # the line stays above the bars, as Keras does
+                self.bar.console.print(line, highlight=False)
+                self.bar.update(self.epochs, completed=epoch + 1, status="")
             else:
                 print(line, file=sys.stderr, flush=True)
 
@@ -365,7 +366,7 @@ def mlp(
     Examples:
       dlcli train mlp                                  # digits, 64-128-64-10, Adam
       dlcli train mlp --hidden 0 --loss hinge          # a multiclass SVM
-      dlcli train mlp --data spiral --hidden 32 --epochs 200 --out runs/spiral
+      dlcli train mlp --data spiral --hidden 64 --dropout 0 --lr 0.01 --epochs 200
       dlcli train mlp --data my.csv --target species --json
     """
     from dlcli.training.models import MLPConfig, parse_hidden

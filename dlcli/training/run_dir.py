@@ -292,6 +292,12 @@ def _panel(
         draw.line((x, bottom, x, bottom + 4), fill=(80, 80, 80))
         draw.text((x, bottom + 6), str(i + 1), fill="black", font=small, anchor="ma")
     draw.text(((left + right) // 2, bottom + 20), "epoch", fill="black", font=small, anchor="ma")
+    legend_top = top + 4
+    draw.rectangle(  # a white box so that the legend stays readable over the lines
+        (right - 96, legend_top, right - 4, legend_top + 16 * len(series) + 4),
+        fill="white",
+        outline=(200, 200, 200),
+    )
     for j, (label, ys) in enumerate(series):
         color = _PALETTE[j % len(_PALETTE)]
         points = [(px(i), py(v)) for i, v in enumerate(ys) if v == v]
