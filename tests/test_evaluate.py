@@ -132,6 +132,10 @@ def test_predict_npz_on_digits(mlp_run, tmp_path):
     pred = invoke("predict", out, tmp_path / "few.npz", "--json")
     assert pred.exit_code == 0, pred.output
     assert len(json.loads(pred.stdout)["predictions"]) == 5
+    from PIL import Image
+
+    Image.new("L", (8, 8)).save(tmp_path / "eight.png")
+    assert_input_error(invoke("predict", out, tmp_path / "eight.png"), "not on image files")
     np.savez(tmp_path / "wrong.npz", x=np.zeros((2, 5, 5)))
     assert_input_error(invoke("predict", out, tmp_path / "wrong.npz"), "shape 1x5x5", "1x8x8")
 

@@ -289,6 +289,26 @@ def test_cnn_on_flat_data_is_an_input_error(tmp_path, blobs_csv):
     assert not (tmp_path / "x").exists()
 
 
+def test_no_standardize_saves_no_statistics(tmp_path):
+    out = tmp_path / "raw"
+    result = invoke(
+        "train",
+        "mlp",
+        "--no-standardize",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["standardize"] is None
+    ev = json.loads(invoke("evaluate", out, "--json").stdout)
+    assert ev["accuracy"] == json.loads(result.stdout)["test_accuracy"]
+
+
 def test_spiral_draws_decision_regions(tmp_path):
     out = tmp_path / "spiral"
     result = invoke(
