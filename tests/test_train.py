@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_input_error, invoke
+from conftest import assert_input_error, cli
 from safetensors.torch import load_file
 
 from dlcli.training import loop
@@ -106,14 +106,14 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path):
 
 def test_resume_extends_a_finished_run_and_refuses_nothing_to_do(tmp_path, mlp_run):
     _train(tmp_path, "r", epochs=1)
-    result = invoke("train", "mlp", "--resume", tmp_path / "r", "--epochs", "2", "--json")
+    result = cli("train", "mlp", "--resume", tmp_path / "r", "--epochs", "2", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["epochs"] == 2
     assert_input_error(
-        invoke("train", "mlp", "--resume", tmp_path / "r", "--epochs", "2"),
+        cli("train", "mlp", "--resume", tmp_path / "r", "--epochs", "2"),
         "already trained 2 epochs",
     )
-    assert_input_error(invoke("train", "cnn", "--resume", tmp_path / "r"), "'mlp' run")
+    assert_input_error(cli("train", "cnn", "--resume", tmp_path / "r"), "'mlp' run")
 
 
 def test_early_stopping_restores_the_best_weights(tmp_path):
@@ -162,7 +162,7 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(tmp_path):
     assert (out / "checkpoint.safetensors").is_file() and (out / "history.csv").is_file()
     assert stdout == ""
     done = len(_history(out))
-    result = invoke("train", "mlp", "--resume", out, "--epochs", done + 1, "--json", "-q")
+    result = cli("train", "mlp", "--resume", out, "--epochs", done + 1, "--json", "-q")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["epochs"] == done + 1
 
@@ -200,7 +200,7 @@ def test_linear_classifier_small_init_and_optimizer_knobs(tmp_path):
 
 def test_train_svm_and_softmax_from_the_cli(tmp_path):
     for loss in ("hinge", "cross-entropy"):
-        result = invoke(
+        result = cli(
             "train",
             "mlp",
             "--hidden",
@@ -254,7 +254,7 @@ def test_cnn_layer_table_matches_featsize_and_torch(tmp_path):
     assert [r["output"] for r in conv_rows] == _torch_shapes(net, (1, 8, 8))
     assert sum(r["params"] or 0 for r in rows) == sum(p.numel() for p in net.parameters())
     # the CLI prints it before training, with featsize's numbers
-    result = invoke(
+    result = cli(
         "train",
         "cnn",
         "--layers",
@@ -283,7 +283,7 @@ def test_cnn_explicit_activations_are_not_doubled():
 
 def test_cnn_on_flat_data_is_an_input_error(tmp_path, blobs_csv):
     assert_input_error(
-        invoke("train", "cnn", "--data", blobs_csv, "--target", "species", "--out", tmp_path / "x"),
+        cli("train", "cnn", "--data", blobs_csv, "--target", "species", "--out", tmp_path / "x"),
         "needs images",
     )
     assert not (tmp_path / "x").exists()
@@ -291,7 +291,7 @@ def test_cnn_on_flat_data_is_an_input_error(tmp_path, blobs_csv):
 
 def test_no_standardize_saves_no_statistics(tmp_path):
     out = tmp_path / "raw"
-    result = invoke(
+    result = cli(
         "train",
         "mlp",
         "--no-standardize",
@@ -305,13 +305,13 @@ def test_no_standardize_saves_no_statistics(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert json.loads((out / "config.json").read_text())["standardize"] is None
-    ev = json.loads(invoke("evaluate", out, "--json").stdout)
+    ev = json.loads(cli("evaluate", out, "--json").stdout)
     assert ev["accuracy"] == json.loads(result.stdout)["test_accuracy"]
 
 
 def test_spiral_draws_decision_regions(tmp_path):
     out = tmp_path / "spiral"
-    result = invoke(
+    result = cli(
         "train",
         "mlp",
         "--data",
@@ -361,15 +361,15 @@ def test_bad_flags_exit_2_and_write_nothing(tmp_path, args, fragment):
     if fragment == "--device cuda" and torch.cuda.is_available():
         pytest.skip("a CUDA device is available here")
     out = tmp_path / "never"
-    assert_input_error(invoke("train", "mlp", *args, "--out", out), fragment)
+    assert_input_error(cli("train", "mlp", *args, "--out", out), fragment)
     assert not out.exists()
 
 
 def test_bad_cnn_layers_exit_2(tmp_path):
-    assert_input_error(invoke("train", "cnn", "--layers", "conv3p1-8,wobble"), "wobble")
+    assert_input_error(cli("train", "cnn", "--layers", "conv3p1-8,wobble"), "wobble")
     # a chain that shrinks 8x8 below one pixel: featsize's own error
     assert_input_error(
-        invoke("train", "cnn", "--layers", "conv5-8,conv5-8", "--out", tmp_path / "x"), "layer 2"
+        cli("train", "cnn", "--layers", "conv5-8,conv5-8", "--out", tmp_path / "x"), "layer 2"
     )
     assert not (tmp_path / "x").exists()
 
@@ -377,7 +377,7 @@ def test_bad_cnn_layers_exit_2(tmp_path):
 def test_out_must_be_new_or_empty(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    assert_input_error(invoke("train", "mlp", "--out", tmp_path / "full"), "not an empty folder")
+    assert_input_error(cli("train", "mlp", "--out", tmp_path / "full"), "not an empty folder")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
 
 
