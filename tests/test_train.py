@@ -444,3 +444,29 @@ def test_checkpoint_rotation_survives_a_torn_write(tmp_path, monkeypatch):
     loop.resume(run)  # epoch 3 again, from the previous checkpoint
     again = load_file(run / "model.safetensors")
     assert all(torch.equal(final[k], again[k]) for k in final)
+
+
+def test_divergence_is_a_runtime_failure_with_one_line(tmp_path):
+    out = tmp_path / "boom"
+    result = cli(
+        "train",
+        "mlp",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e12",
+        "--epochs",
+        "5",
+        "--threads",
+        "1",
+        "--json",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert (
+        lines[-1].startswith("dlcli: error: training diverged in epoch 1") and "--lr" in lines[-1]
+    )
+    assert result.stdout == ""  # no JSON with NaN in it
+    assert json.loads((out / "config.json").read_text())["status"] == "diverged"

@@ -344,7 +344,6 @@ def boundary_png(grid_classes, extent: tuple[float, float, float, float], points
     from PIL import Image, ImageDraw
 
     size = 480
-    g = grid_classes.shape[0]
     light = np.array([[int(255 - (255 - c) * 0.35) for c in rgb] for rgb in _PALETTE], np.uint8)
     img = Image.fromarray(light[grid_classes % len(_PALETTE)], "RGB").resize(
         (size, size), Image.NEAREST
@@ -357,7 +356,6 @@ def boundary_png(grid_classes, extent: tuple[float, float, float, float], points
         draw.ellipse(
             (x - 4, y - 4, x + 4, y + 4), fill=_PALETTE[c % len(_PALETTE)], outline="black"
         )
-    del g
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
