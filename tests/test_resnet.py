@@ -1,0 +1,100 @@
+"""`dlcli train resnet`: the CIFAR ResNet of He et al. (2016) against its layer-spec preset."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dlcli.featsize import chain_output  # noqa: E402
+from dlcli.layers import arch_specs, parse_layers  # noqa: E402
+from dlcli.training.resnet import ResNetConfig, build_resnet, layer_rows  # noqa: E402
+
+
+def _main_path_sizes(model, x):
+    """Output (C, H, W) of every main-path conv, recorded with forward hooks."""
+    sizes = []
+    hooks = [
+        c.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
+        for c in model.main_path_convs()
+    ]
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+    for h in hooks:
+        h.remove()
+    return sizes, logits
+
+
+@pytest.mark.parametrize(
+    ("depth", "width", "size", "channels"),
+    [
+        (20, 16, (8, 8), 1),
+        (8, 4, (32, 32), 3),
+        (14, 8, (7, 9), 3),
+        (32, 4, (5, 5), 1),
+    ],
+)
+def test_feature_maps_match_featsize_over_the_preset_chain(depth, width, size, channels):
+    config = ResNetConfig(num_classes=5, in_channels=channels, depth=depth, width=width)
+    model = build_resnet(config)
+    sizes, logits = _main_path_sizes(model, torch.randn(2, channels, *size))
+    chain = chain_output(parse_layers(",".join(config.specs())), size, channels)
+    assert sizes == [(layer.channels, *layer.output) for layer in chain.layers]
+    assert logits.shape == (2, 5)
+    # The main path's conv weights are exactly the parameters featsize counts (nobias convs).
+    assert sum(c.weight.numel() for c in model.main_path_convs()) == chain.params
+
+
+def test_the_receptive_field_preset_is_the_model():
+    assert ResNetConfig(depth=20, width=16).specs() == arch_specs("resnet20")
+    assert ResNetConfig(depth=56, width=16).specs() == arch_specs("resnet56")
+
+
+def test_structure_identity_and_projection_shortcuts():
+    model = build_resnet(ResNetConfig(num_classes=10, in_channels=1, depth=20, width=16))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    # 19 convs on the main path + 2 projections; + 1 linear = depth 20 weighted layers on the path.
+    assert len(model.main_path_convs()) == 19 and len(convs) == 21
+    projections = [
+        b
+        for s in (model.stage1, model.stage2, model.stage3)
+        for b in s
+        if not isinstance(b.shortcut, torch.nn.Identity)
+    ]
+    assert len(projections) == 2  # where the width doubles and the size halves
+    # CIFAR ResNet-20 with option-B projections: 0.27M parameters (He et al. quote 0.27M).
+    assert 0.26e6 < sum(p.numel() for p in model.parameters()) < 0.28e6
+
+
+def test_batch_norm_eval_mode_is_deterministic_per_sample():
+    model = build_resnet(ResNetConfig(num_classes=3, in_channels=1, depth=8, width=4))
+    x = torch.randn(6, 1, 8, 8)
+    model.train()
+    model(x)  # update running statistics
+    model.eval()
+    with torch.no_grad():
+        whole = model(x)
+        one = model(x[:1])
+    torch.testing.assert_close(whole[:1], one)  # eval mode: no batch statistics
+
+
+def test_layer_rows_count_every_parameter():
+    config = ResNetConfig(num_classes=10, in_channels=1, depth=20, width=16)
+    rows = layer_rows(config, (8, 8))
+    model = build_resnet(config)
+    assert sum(r["params"] for r in rows) == sum(p.numel() for p in model.parameters())
+    assert rows[0]["output"] == [16, 8, 8] and rows[-2]["output"] == [64, 1, 1]
+    assert [r["output"] for r in rows if r["name"].endswith("block1")] == [
+        [16, 8, 8],
+        [32, 4, 4],
+        [64, 2, 2],
+    ]
+
+
+@pytest.mark.parametrize("depth", [7, 21, 2])
+def test_bad_depth_is_an_input_error(depth):
+    from dlcli.errors import InputError
+
+    with pytest.raises(InputError, match="6n\\+2"):
+        build_resnet(ResNetConfig(depth=depth))
