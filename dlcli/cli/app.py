@@ -13,6 +13,7 @@ import typer
 from dlcli import __version__
 from dlcli.cli import featsize
 from dlcli.cli.common import DlcliGroup, make_app
+from dlcli.cli.train import train_app
 
 app = make_app(
     cls=DlcliGroup,
@@ -21,6 +22,7 @@ app = make_app(
 )
 
 app.command("featsize", no_args_is_help=True)(featsize.featsize)
+app.add_typer(train_app, name="train")
 
 
 
