@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from dlcli import __version__
-from dlcli.cli import featsize
+from dlcli.cli import evaluate, featsize
 from dlcli.cli.common import DlcliGroup, make_app
 from dlcli.cli.train import train_app
 
@@ -23,6 +23,8 @@ app = make_app(
 
 app.command("featsize", no_args_is_help=True)(featsize.featsize)
 app.add_typer(train_app, name="train")
+app.command("evaluate", no_args_is_help=True)(evaluate.evaluate)
+app.command("predict", no_args_is_help=True)(evaluate.predict)
 
 
 

@@ -68,8 +68,8 @@ class DlcliGroup(TyperGroup):
         except DlcliError as exc:
             print(error_line(str(exc)), file=sys.stderr)
             code = exc.exit_code
-        except KeyboardInterrupt:
-            print(error_line("interrupted"), file=sys.stderr)
+        except KeyboardInterrupt as exc:  # a backend may say what it saved: one line still
+            print(error_line(str(exc) or "interrupted"), file=sys.stderr)
             code = 130
         except BrokenPipeError:
             # `dlcli featsize - < sizes | head`: the reader left; that is not our failure.

@@ -306,7 +306,7 @@ def _layer_table(console, info: dict[str, Any]) -> None:
 def mlp(
     hidden: HiddenOpt = "128,64",
     activation: ActivationOpt = "relu",
-    dropout: DropoutOpt = 0.0,
+    dropout: DropoutOpt = 0.2,
     data: DataOpt = "digits",
     target: TargetOpt = None,
     image_size: ImageSizeOpt = None,

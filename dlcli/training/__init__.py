@@ -38,7 +38,7 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
        "image"     (N, C, H, W)  needs image data (digits, image folders, .npz of (N,[C,]H,W))
        "sequence"  (N, T, F)     images row by row (T = H, F = C*W); flat data (N, F, 1)
    `input_shape` passed to the builder is the per-sample shape in that layout. Standardisation
-   statistics follow the layout (per feature / per channel / per feature over time).
+   happens before the reshape (per feature for tables, per channel for images).
 
 3. Rebuilding from a run folder: config.json stores `model`, `model_config`
    (`models.config_to_dict`, dataclass fields only), `input_shape`, `class_names` and the
@@ -47,11 +47,15 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
    So a config dataclass must round-trip through `config_to_dict`/`config_from_dict` (tuples
    become lists and back) and the builder must be deterministic in its config.
 
-4. The CLI: a subcommand in dlcli/cli/train.py takes the shared options through the aliases in
-   `dlcli/cli/options.py` / the `TrainOpts` helpers there, builds its config dataclass, and calls
-   `run_training(model_name, model_config, common...)` (see dlcli/cli/train.py), which builds
-   `DataConfig` + `TrainConfig`, attaches the progress callbacks and renders the result. A new
-   family needs only its own knobs.
+4. The CLI: a subcommand in dlcli/cli/train.py lists its own knobs plus the shared options
+   (aliases from dlcli/cli/options.py, parameter names as in `train.COMMON`; copy the tail of
+   the `mlp` signature), builds its config dataclass and ends with::
+
+       run_training("lstm", LSTMConfig(...), default_epochs=20, **common(locals()))
+
+   `run_training` builds `DataConfig` + `TrainConfig`, handles --resume, attaches the progress
+   callbacks (Rich bar on a TTY, one line per epoch otherwise; the `describe` table first) and
+   renders the result table or the --json document.
 
 Everything else (batching, loss, optimizer, early stopping, checkpoints, resume, Ctrl-C, the
 run folder, evaluate/predict) is shared and must not be re-implemented per family.

@@ -178,20 +178,21 @@ def split_indices(y: np.ndarray, test_fraction: float, val_fraction: float, seed
 
 @dataclass
 class Standardizer:
-    """x -> (x - mean) / std with train statistics; mean/std broadcast over the batch layout.
+    """x -> (x - mean) / std with train statistics, on samples as loaded (before `to_layout`).
 
-    flat: one mean/std per feature (F,); image: per channel (C, 1, 1); sequence: per feature (F,)
-    over all steps. A constant feature (std 0) is only centred (std 1).
+    Tabular data (N, F): one mean/std per feature. Images (N, C, H, W): one per channel, whatever
+    the model's layout, so a rarely-inked pixel of the digits is not blown up to hundreds by its
+    tiny std. A constant feature (std 0) is only centred (std 1).
     """
 
     mean: np.ndarray
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray, layout: str) -> Standardizer:
+    def fit(cls, x: np.ndarray) -> Standardizer:
         import numpy as np
 
-        axes = {"flat": (0,), "image": (0, 2, 3), "sequence": (0, 1)}[layout]
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)
         x64 = x.astype(np.float64)
         mean = x64.mean(axis=axes, keepdims=True)[0]
         std = x64.std(axis=axes, keepdims=True)[0]

@@ -191,9 +191,11 @@ class RunSpec:
         return family.build(self.model_config, self.input_shape, len(self.class_names))
 
     def preprocess(self, x: np.ndarray) -> np.ndarray:
-        """Raw samples (N, *sample_shape) -> the model's layout, standardised as in training."""
-        x = to_layout(x, self.layout)
-        return self.standardizer(x) if self.standardizer else x.astype("float32", copy=False)
+        """Raw samples (N, *sample_shape) -> standardised as in training, in the model's layout."""
+        import numpy as np
+
+        x = self.standardizer(x) if self.standardizer else x.astype("float32", copy=False)
+        return np.ascontiguousarray(to_layout(x, self.layout))
 
 
 def read_spec(run: Path) -> tuple[RunSpec, dict[str, Any]]:
@@ -218,14 +220,14 @@ class Prepared:
 
 
 def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
+    """Split, standardise with the train split's statistics (fitted here unless the spec has
+    them already), and reshape to the model's layout."""
     split = split_indices(dataset.y, spec.data.test_fraction, spec.data.val_fraction, seed)
-    x = to_layout(dataset.x, spec.layout)
     if spec.standardizer is None and spec.data.standardize:
-        spec.standardizer = Standardizer.fit(x[split.train], spec.layout)
+        spec.standardizer = Standardizer.fit(dataset.x[split.train])
 
     def part(idx):
-        xs = x[idx]
-        return (spec.standardizer(xs) if spec.standardizer else xs), dataset.y[idx]
+        return spec.preprocess(dataset.x[idx]), dataset.y[idx]
 
     (xtr, ytr), (xva, yva), (xte, yte) = part(split.train), part(split.val), part(split.test)
     return Prepared(xtr, ytr, xva, yva, xte, yte)
