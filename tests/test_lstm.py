@@ -27,15 +27,14 @@ def test_packed_batch_equals_each_sequence_alone(cell, bidirectional):
     """Padding never enters the computation: a padded batch gives each sequence's own logits."""
     torch.manual_seed(0)
     config = RecurrentConfig(
-        num_classes=3,
         cell=cell,
         hidden_size=8,
         num_layers=2,
         bidirectional=bidirectional,
-        vocab_size=20,
         embedding_dim=5,
+        vocab=("<pad>", "<unk>", *map(str, range(2, 20))),
     )
-    model = build_recurrent(config).eval()
+    model = build_recurrent(config, (5,), 3).eval()
     seqs = [[3, 4, 5, 6, 7], [8, 2], [9, 10, 11]]
     batch = torch.tensor(
         encode(
@@ -53,7 +52,9 @@ def test_packed_batch_equals_each_sequence_alone(cell, bidirectional):
 def test_lstm_matches_torch_lstm_final_state():
     """Oracle: the classifier is nn.LSTM's final hidden state through a linear layer."""
     torch.manual_seed(0)
-    model = build_recurrent(RecurrentConfig(num_classes=4, hidden_size=6, input_size=3)).eval()
+    model = build_recurrent(
+        RecurrentConfig(hidden_size=6, bidirectional=False), (7, 3), 4
+    ).eval()
     x = torch.randn(5, 7, 3)
     with torch.no_grad():
         _, (h, _) = model.rnn(x)
@@ -64,8 +65,10 @@ def test_lstm_matches_torch_lstm_final_state():
 
 
 def test_frozen_embeddings_do_not_train():
-    config = RecurrentConfig(num_classes=2, vocab_size=10, embedding_dim=4, freeze_embeddings=True)
-    model = build_recurrent(config)
+    config = RecurrentConfig(
+        embedding_dim=4, embeddings="v.txt", freeze_embeddings=True, vocab=tuple("abcdefghij")
+    )
+    model = build_recurrent(config, (3,), 2)
     table = torch.arange(40, dtype=torch.float32).view(10, 4)
     model.load_embeddings(table)
     loss = model(torch.tensor([[2, 3, 0]])).sum()
@@ -79,7 +82,7 @@ def test_frozen_embeddings_do_not_train():
 )
 def test_bad_knobs_are_input_errors(field, value):
     with pytest.raises(InputError):
-        build_recurrent(RecurrentConfig(**{field: value}))
+        RecurrentConfig(**{field: value})
 
 
 def test_lstm_remembers_over_50_steps_where_a_plain_rnn_forgets():
@@ -98,7 +101,7 @@ def test_lstm_remembers_over_50_steps_where_a_plain_rnn_forgets():
     for cell in ("lstm", "rnn"):
         torch.manual_seed(1)
         model = build_recurrent(
-            RecurrentConfig(num_classes=4, cell=cell, hidden_size=32, input_size=5)
+            RecurrentConfig(cell=cell, hidden_size=32, bidirectional=False), (50, 5), 4
         )
         opt = torch.optim.Adam(model.parameters(), 3e-3)
         for _ in range(12):

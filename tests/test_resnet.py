@@ -36,8 +36,8 @@ def _main_path_sizes(model, x):
     ],
 )
 def test_feature_maps_match_featsize_over_the_preset_chain(depth, width, size, channels):
-    config = ResNetConfig(num_classes=5, in_channels=channels, depth=depth, width=width)
-    model = build_resnet(config)
+    config = ResNetConfig(depth=depth, width=width)
+    model = build_resnet(config, (channels, *size), 5)
     sizes, logits = _main_path_sizes(model, torch.randn(2, channels, *size))
     chain = chain_output(parse_layers(",".join(config.specs())), size, channels)
     assert sizes == [(layer.channels, *layer.output) for layer in chain.layers]
@@ -52,7 +52,7 @@ def test_the_receptive_field_preset_is_the_model():
 
 
 def test_structure_identity_and_projection_shortcuts():
-    model = build_resnet(ResNetConfig(num_classes=10, in_channels=1, depth=20, width=16))
+    model = build_resnet(ResNetConfig(depth=20, width=16), (1, 8, 8), 10)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     # 19 convs on the main path + 2 projections; + 1 linear = depth 20 weighted layers on the path.
     assert len(model.main_path_convs()) == 19 and len(convs) == 21
@@ -68,7 +68,7 @@ def test_structure_identity_and_projection_shortcuts():
 
 
 def test_batch_norm_eval_mode_is_deterministic_per_sample():
-    model = build_resnet(ResNetConfig(num_classes=3, in_channels=1, depth=8, width=4))
+    model = build_resnet(ResNetConfig(depth=8, width=4), (1, 8, 8), 3)
     x = torch.randn(6, 1, 8, 8)
     model.train()
     model(x)  # update running statistics
@@ -80,12 +80,12 @@ def test_batch_norm_eval_mode_is_deterministic_per_sample():
 
 
 def test_layer_rows_count_every_parameter():
-    config = ResNetConfig(num_classes=10, in_channels=1, depth=20, width=16)
-    rows = layer_rows(config, (8, 8))
-    model = build_resnet(config)
-    assert sum(r["params"] for r in rows) == sum(p.numel() for p in model.parameters())
-    assert rows[0]["output"] == [16, 8, 8] and rows[-2]["output"] == [64, 1, 1]
-    assert [r["output"] for r in rows if r["name"].endswith("block1")] == [
+    config = ResNetConfig(depth=20, width=16)
+    rows = layer_rows(config, (1, 8, 8), 10)
+    model = build_resnet(config, (1, 8, 8), 10)
+    assert sum(r["params"] or 0 for r in rows) == sum(p.numel() for p in model.parameters())
+    assert rows[1]["output"] == [16, 8, 8] and rows[-2]["output"] == [64]
+    assert [r["output"] for r in rows if ".block1 " in r["layer"]] == [
         [16, 8, 8],
         [32, 4, 4],
         [64, 2, 2],
@@ -97,4 +97,4 @@ def test_bad_depth_is_an_input_error(depth):
     from dlcli.errors import InputError
 
     with pytest.raises(InputError, match="6n\\+2"):
-        build_resnet(ResNetConfig(depth=depth))
+        ResNetConfig(depth=depth)

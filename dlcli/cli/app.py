@@ -11,7 +11,11 @@ from typing import Annotated
 import typer
 
 from dlcli import __version__
-from dlcli.cli import evaluate, featsize
+from dlcli.cli import (
+    evaluate,
+    featsize,
+    train_resnet_lstm,  # noqa: F401  (registers 'train resnet' and 'train lstm')
+)
 from dlcli.cli.common import DlcliGroup, make_app
 from dlcli.cli.train import train_app
 

@@ -221,6 +221,8 @@ def _progress(tty: bool):
             console = stderr_console()
             if info["layers"]:
                 _layer_table(console, info)
+            for note in info.get("notes", []):
+                console.print(f"warning: {note}", markup=False)
             start = f", from epoch {info['first_epoch'] + 1}" if info["first_epoch"] else ""
             console.print(
                 f"training {info['model']} ({info['params']:,} parameters) on "

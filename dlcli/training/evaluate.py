@@ -19,12 +19,14 @@ from dlcli.training.data import (
     DEFAULT_IMAGE_SIZE,
     IMAGE_EXTENSIONS,
     DataConfig,
-    _open_text as rd_open,
     image_files,
     load_dataset,
     read_csv_table,
     read_images,
     read_npz,
+)
+from dlcli.training.data import (
+    _open_text as rd_open,
 )
 from dlcli.training.loop import (
     RunSpec,
@@ -35,6 +37,7 @@ from dlcli.training.loop import (
     scores_of,
     set_threads,
 )
+from dlcli.training.models import get_family
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,7 +91,13 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
 
     path = Path(source).expanduser()
     key = source.strip().lower()
-    if path.is_file() and (path.suffix.lower() == ".csv" or key.endswith(".csv.gz")):
+    reader = get_family(spec.model).read_inputs
+    own = reader(spec.model_config, path, spec.sample_shape, target) if reader else None
+    if own is not None:  # the family's own kind of data (lstm: text -> token ids)
+        x, labels = own
+        if labels is None:
+            raise InputError(f"{path}: no label column '{target or spec.data.target or 'label'}'")
+    elif path.is_file() and (path.suffix.lower() == ".csv" or key.endswith(".csv.gz")):
         if spec.feature_names is None:
             raise InputError(f"{path}: the model was not trained on CSV features")
         x, labels, _ = read_csv_table(path, target or spec.data.target or "label",
@@ -114,7 +123,7 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
     if unknown:
         raise InputError(f"{source}: label(s) {', '.join(unknown[:5])} are not among the model's "
                          f"classes ({', '.join(spec.class_names[:12])})")
-    return np.asarray(x, dtype=np.float32), labels
+    return (x if x.dtype.kind in "iu" else np.asarray(x, dtype=np.float32)), labels
 
 
 def _csv_features(spec: RunSpec, path: Path) -> list[str]:
@@ -188,6 +197,7 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
 
     loaded = load_run(run, device)
     spec = loaded.spec
+    reader = get_family(spec.model).read_inputs
     names: list[str] = []
     batches: list[np.ndarray] = []
     images: list[Path] = []
@@ -201,6 +211,9 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
             images += found
         elif not path.is_file():
             raise InputError(f"input '{item}' not found")
+        elif reader and (own := reader(spec.model_config, path, spec.sample_shape, None)):
+            batches.append(own[0])  # the family's own kind of input (lstm: lines of text)
+            names += [f"{path}:{i + 1}" for i in range(len(own[0]))]
         elif suffix in IMAGE_EXTENSIONS:
             images.append(path)
         elif suffix == ".csv" or item.lower().endswith(".csv.gz"):

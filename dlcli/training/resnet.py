@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dlcli.errors import InputError
-from dlcli.layers import CIFAR_RESNET_DEPTHS, cifar_resnet_specs
+from dlcli.layers import cifar_resnet_specs
+from dlcli.training.models import register_model
 
 if TYPE_CHECKING:
     import torch.nn as nn
@@ -30,20 +30,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class ResNetConfig:
-    """Everything that fixes the architecture; it goes into the run folder's config.json."""
+    """The architecture's knobs; classes and input channels come from the data."""
 
-    num_classes: int = 10
-    in_channels: int = 1
     depth: int = 20  # 6n + 2
     width: int = 16  # channels of the first stage; the next two have 2x and 4x
 
-    def validate(self) -> None:
-        # cifar_resnet_specs raises the same InputError for a depth that is not 6n+2.
+    def __post_init__(self) -> None:
+        # cifar_resnet_specs raises the InputError for a depth that is not 6n+2 or a bad width.
         cifar_resnet_specs(self.depth, self.width)
-        if self.num_classes < 2:
-            raise InputError(f"a classifier needs at least 2 classes, got {self.num_classes}")
-        if self.in_channels < 1:
-            raise InputError(f"invalid input channels {self.in_channels}")
 
     @property
     def blocks_per_stage(self) -> int:
@@ -52,10 +46,6 @@ class ResNetConfig:
     def specs(self) -> list[str]:
         """The main path as layer-spec tokens (what featsize/receptive-field read)."""
         return cifar_resnet_specs(self.depth, self.width)
-
-
-def depth_hint() -> str:
-    return ", ".join(str(d) for d in CIFAR_RESNET_DEPTHS)
 
 
 def _modules() -> Any:
@@ -94,13 +84,12 @@ def _modules() -> Any:
     class CifarResNet(nn.Module):
         """x: (B, C, H, W) float -> logits (B, num_classes)."""
 
-        def __init__(self, config: ResNetConfig) -> None:
+        def __init__(self, config: ResNetConfig, in_channels: int, num_classes: int) -> None:
             super().__init__()
-            config.validate()
             self.config = config
             w, n = config.width, config.blocks_per_stage
             self.stem = nn.Sequential(
-                nn.Conv2d(config.in_channels, w, 3, padding=1, bias=False),
+                nn.Conv2d(in_channels, w, 3, padding=1, bias=False),
                 nn.BatchNorm2d(w),
                 nn.ReLU(inplace=True),
             )
@@ -116,7 +105,7 @@ def _modules() -> Any:
                 stages.append(nn.Sequential(*blocks))
             self.stage1, self.stage2, self.stage3 = stages
             self.pool = nn.AdaptiveAvgPool2d(1)  # global average pooling: any input size
-            self.fc = nn.Linear(in_planes, config.num_classes)
+            self.fc = nn.Linear(in_planes, num_classes)
             for module in self.modules():
                 if isinstance(module, nn.Conv2d):
                     nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -144,62 +133,48 @@ def _modules() -> Any:
 _MODULES: dict[str, Any] | None = None
 
 
-def build_resnet(config: ResNetConfig) -> nn.Module:
-    """The model for `config` (fresh He-initialised weights)."""
-    return _modules()["CifarResNet"](config)
+def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: int) -> list[dict]:
+    """The per-layer table shown before training: stem, each block, pooling, classifier.
 
-
-def layer_rows(config: ResNetConfig, size: tuple[int, int]) -> list[dict]:
-    """The per-layer table shown before training: one row per stage element, from the model itself.
-
-    Each row: name, spec (main-path tokens), output shape [C, H, W] and parameter count (BN and
-    projections included). Sizes come from `featsize.chain_output` over `config.specs()`, the same
-    numbers `dlcli featsize --arch resnetN` gives; a test checks them against the torch model.
+    Output sizes come from `featsize.chain_output` over `config.specs()` (the numbers that
+    `dlcli featsize --arch resnet20` gives; a test checks them against the torch model), the
+    parameter counts from the model itself (batch norm and projections included).
     """
     from dlcli.featsize import chain_output
     from dlcli.layers import parse_layers
 
-    config.validate()
-    chain = chain_output(parse_layers(",".join(config.specs())), tuple(size), config.in_channels)
-    model = build_resnet(config)
+    c, h, w = input_shape
+    chain = chain_output(parse_layers(",".join(config.specs())), (h, w), c)
+    model = build_resnet(config, input_shape, num_classes)
 
     def count(module: Any) -> int:
         return sum(p.numel() for p in module.parameters())
 
-    rows = []
     stem = chain.layers[0]
-    rows.append(
-        {
-            "name": "stem",
-            "spec": stem.spec + ",bn,relu",
-            "output": [stem.channels, *stem.output],
-            "params": count(model.stem),
-        }
-    )
+    rows = [
+        {"layer": "input", "output": [c, h, w], "params": None},
+        {"layer": f"stem {stem.spec},bn,relu", "output": [stem.channels, *stem.output],
+         "params": count(model.stem)},
+    ]
     index = 1
     for s, stage in enumerate((model.stage1, model.stage2, model.stage3), start=1):
         for b, block in enumerate(stage, start=1):
             first, second = chain.layers[index], chain.layers[index + 1]
             index += 2
             shortcut = "projection" if count(block.shortcut) else "identity"
-            rows.append(
-                {
-                    "name": f"stage{s}.block{b}",
-                    "spec": f"{first.spec},{second.spec} + {shortcut}",
-                    "output": [second.channels, *second.output],
-                    "params": count(block),
-                }
-            )
+            rows.append({
+                "layer": f"stage{s}.block{b} {first.spec},{second.spec} +{shortcut}",
+                "output": [second.channels, *second.output],
+                "params": count(block),
+            })
     final = chain.layers[-1]
-    rows.append(
-        {"name": "avgpool", "spec": "global average", "output": [final.channels, 1, 1], "params": 0}
-    )
-    rows.append(
-        {
-            "name": "fc",
-            "spec": f"linear-{config.num_classes}",
-            "output": [config.num_classes],
-            "params": count(model.fc),
-        }
-    )
+    rows.append({"layer": "global avgpool", "output": [final.channels], "params": 0})
+    rows.append({"layer": f"linear {final.channels}->{num_classes}", "output": [num_classes],
+                 "params": count(model.fc)})
     return rows
+
+
+@register_model("resnet", ResNetConfig, layout="image", describe=layer_rows)
+def build_resnet(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The model for `config` on inputs (C, H, W) (fresh He-initialised weights)."""
+    return _modules()["CifarResNet"](config, input_shape[0], num_classes)

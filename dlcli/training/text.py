@@ -68,9 +68,14 @@ def _decode(path: Path) -> str:
 
 
 def read_text_csv(
-    path: str | Path, text_column: str = "text", label_column: str = "label"
+    path: str | Path, text_column: str = "text", label_column: str = "label", training: bool = True
 ) -> TextTable:
-    """Read a labelled text CSV. Rows with empty text are dropped with a warning."""
+    """Read a labelled text CSV.
+
+    training: the label column is required, rows with empty text are dropped with a warning and
+    at least two classes must remain. Otherwise (predict, evaluate) the labels are optional
+    (`labels` is then empty) and every row is kept, in order.
+    """
     path = Path(path)
     content = _decode(path)
     if not content.strip():
@@ -84,44 +89,42 @@ def read_text_csv(
         rows = list(reader)
     except csv.Error as exc:
         raise InputError(f"{path}, line {reader.line_num}: malformed CSV: {exc}") from None
-    missing = [name for name in (text_column, label_column) if name not in header]
+    needed = (text_column, label_column) if training else (text_column,)
+    missing = [name for name in needed if name not in header]
     if missing:
         raise InputError(
             f"{path}: no column {' or '.join(repr(m) for m in missing)}; the header has "
             f"{', '.join(repr(h) for h in header)} (text data needs '{text_column}' and "
-            f"'{label_column}'; --text-column/--target pick others)"
+            f"'{label_column}'; --target names another label column)"
         )
     warnings = []
     extra = [h for h in header if h not in (text_column, label_column)]
-    if extra:
-        warnings.append(
-            f"{path}: ignoring column{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
-        )
-    ti, li = header.index(text_column), header.index(label_column)
-    texts, labels, empty, line = [], [], [], 1
+    if extra and training:
+        warnings.append(f"{path}: ignoring column{'s' if len(extra) > 1 else ''} {', '.join(extra)}")
+    ti = header.index(text_column)
+    li = header.index(label_column) if label_column in header else None
+    texts, labels, empty = [], [], []
     for line, row in enumerate(rows, start=2):
         if not row:
             continue  # a blank line
         if len(row) != len(header):
-            raise InputError(
-                f"{path}, line {line}: {len(row)} fields, the header has {len(header)}"
-            )
-        label = row[li].strip()
-        if not label:
-            raise InputError(f"{path}, line {line}: empty '{label_column}'")
+            raise InputError(f"{path}, line {line}: {len(row)} fields, the header has {len(header)}")
         text = row[ti]
-        if not tokenize(text):
+        if training and not tokenize(text):
             empty.append(line)
             continue
+        if li is not None:
+            label = row[li].strip()
+            if not label:
+                raise InputError(f"{path}, line {line}: empty '{label_column}'")
+            labels.append(label)
         texts.append(text)
-        labels.append(label)
     if empty:
         shown = ", ".join(str(n) for n in empty[:5]) + (", ..." if len(empty) > 5 else "")
         warnings.append(f"{path}: skipped {len(empty)} row(s) with empty text (line {shown})")
     if not texts:
         raise InputError(f"{path}: no rows with text (header only, or every text is empty)")
-    classes = set(labels)
-    if len(classes) < 2:
+    if training and len(set(labels)) < 2:
         raise InputError(
             f"{path}: every row has the label '{labels[0]}'; a classifier needs at least 2 classes"
         )
