@@ -40,8 +40,19 @@ def _click_error_message(exc: click.ClickException) -> str:
     return message
 
 
+class _Interrupted(Exception):
+    """Ctrl-C inside a command. Typer turns a KeyboardInterrupt into a silent exit 130; carried as
+    this instead, it reaches the boundary below, which prints its one line."""
+
+
 class DlcliGroup(TyperGroup):
     """The root group: runs the command and owns the mapping from exceptions to exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted(str(exc) or "interrupted") from None
 
     def main(  # type: ignore[override]
         self,
@@ -68,7 +79,7 @@ class DlcliGroup(TyperGroup):
         except DlcliError as exc:
             print(error_line(str(exc)), file=sys.stderr)
             code = exc.exit_code
-        except KeyboardInterrupt as exc:  # a backend may say what it saved: one line still
+        except (KeyboardInterrupt, _Interrupted) as exc:  # a backend may say what it saved
             print(error_line(str(exc) or "interrupted"), file=sys.stderr)
             code = 130
         except BrokenPipeError:

@@ -14,9 +14,12 @@ def evaluate(
     run_dir: RunDirArg,
     data: Annotated[
         str | None,
-        typer.Option("--data", metavar="NAME|PATH",
-                     help="Labelled data to score [default: the run's own held-out test split].",
-                     show_default=False),
+        typer.Option(
+            "--data",
+            metavar="NAME|PATH",
+            help="Labelled data to score [default: the run's own held-out test split].",
+            show_default=False,
+        ),
     ] = None,
     target: TargetOpt = None,
     device: DeviceOpt = "auto",
@@ -50,16 +53,21 @@ def _render_evaluation(r: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = stdout_console()
-    console.print(f"{r['model']} from {r['run']} on {r['data']}: accuracy {r['accuracy']:.4f}, "
-                  f"loss {r['loss']:.4f}, n {r['n']}")
+    console.print(
+        f"{r['model']} from {r['run']} on {r['data']}: accuracy {r['accuracy']:.4f}, "
+        f"loss {r['loss']:.4f}, n {r['n']}"
+    )
     table = Table(title="per class", title_justify="left")
     for col in ("class", "precision", "recall", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for row in r["per_class"]:
-        table.add_row(row["class"], _fmt(row["precision"]), _fmt(row["recall"]), str(row["support"]))
+        table.add_row(
+            row["class"], _fmt(row["precision"]), _fmt(row["recall"]), str(row["support"])
+        )
     console.print(table)
-    matrix = Table(title="confusion matrix (rows: true class, columns: predicted)",
-                   title_justify="left")
+    matrix = Table(
+        title="confusion matrix (rows: true class, columns: predicted)", title_justify="left"
+    )
     matrix.add_column("", style="bold")
     for name in r["classes"]:
         matrix.add_column(name, justify="right")
@@ -72,9 +80,11 @@ def predict(
     run_dir: RunDirArg,
     inputs: Annotated[
         list[str],
-        typer.Argument(metavar="INPUT...",
-                       help="CSV rows, an .npz (array x), image files or a folder of images.",
-                       show_default=False),
+        typer.Argument(
+            metavar="INPUT...",
+            help="CSV rows, an .npz (array x), image files or a folder of images.",
+            show_default=False,
+        ),
     ],
     top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely classes.")] = 1,
     device: DeviceOpt = "auto",

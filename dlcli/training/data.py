@@ -100,7 +100,7 @@ def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
                                one feature per step (N, F, 1)
     """
     if layout == "flat":
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # (not -1: N may be 0)
     if layout == "image":
         if x.ndim == 4:
             return x
@@ -118,7 +118,7 @@ def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
             return x.transpose(0, 2, 1, 3).reshape(n, h, c * w)
         if x.ndim == 3:
             return x
-        return x.reshape(x.shape[0], -1, 1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]), 1)
     raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 

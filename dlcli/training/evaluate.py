@@ -59,8 +59,10 @@ def load_run(run: Path, device: str = "auto") -> LoadedRun:
     spec, config = read_spec(run)
     if not (run / rd.WEIGHTS).exists():
         status = config.get("status", "unknown")
-        raise InputError(f"{run}: no {rd.WEIGHTS} (the run's status is '{status}'); "
-                         "finish it with --resume first")
+        raise InputError(
+            f"{run}: no {rd.WEIGHTS} (the run's status is '{status}'); "
+            "finish it with --resume first"
+        )
     dev = resolve_device(device)
     set_threads(config.get("threads"))
     model = spec.build_model()
@@ -68,8 +70,10 @@ def load_run(run: Path, device: str = "auto") -> LoadedRun:
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
-        raise InputError(f"{run / rd.WEIGHTS}: the weights do not fit the model in config.json "
-                         f"({str(exc).splitlines()[0]})") from None
+        raise InputError(
+            f"{run / rd.WEIGHTS}: the weights do not fit the model in config.json "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
     model.to(dev).eval()
     return LoadedRun(spec, config, model, dev)
 
@@ -100,8 +104,9 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
     elif path.is_file() and (path.suffix.lower() == ".csv" or key.endswith(".csv.gz")):
         if spec.feature_names is None:
             raise InputError(f"{path}: the model was not trained on CSV features")
-        x, labels, _ = read_csv_table(path, target or spec.data.target or "label",
-                                      feature_names=spec.feature_names)
+        x, labels, _ = read_csv_table(
+            path, target or spec.data.target or "label", feature_names=spec.feature_names
+        )
         if labels is None:
             raise InputError(f"{path}: no label column '{target or spec.data.target or 'label'}'")
     elif path.is_file() and path.suffix.lower() == ".npz":
@@ -121,8 +126,10 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
     _check_shape(spec, x, source)
     unknown = sorted(set(labels) - set(spec.class_names))
     if unknown:
-        raise InputError(f"{source}: label(s) {', '.join(unknown[:5])} are not among the model's "
-                         f"classes ({', '.join(spec.class_names[:12])})")
+        raise InputError(
+            f"{source}: label(s) {', '.join(unknown[:5])} are not among the model's "
+            f"classes ({', '.join(spec.class_names[:12])})"
+        )
     return (x if x.dtype.kind in "iu" else np.asarray(x, dtype=np.float32)), labels
 
 
@@ -139,13 +146,16 @@ def _csv_features(spec: RunSpec, path: Path) -> list[str]:
     features = [h for h in header if h != (spec.data.target or "label")]
     want = math.prod(spec.sample_shape)
     if len(features) != want:
-        raise InputError(f"{path}: {len(features)} feature columns; the model takes {want} values "
-                         f"per input ({'x'.join(map(str, spec.sample_shape))})")
+        raise InputError(
+            f"{path}: {len(features)} feature columns; the model takes {want} values "
+            f"per input ({'x'.join(map(str, spec.sample_shape))})"
+        )
     return features
 
 
-def evaluate(run: Path, data: str | None = None, target: str | None = None,
-             device: str = "auto") -> dict[str, Any]:
+def evaluate(
+    run: Path, data: str | None = None, target: str | None = None, device: str = "auto"
+) -> dict[str, Any]:
     """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run."""
     import numpy as np
     import torch
@@ -174,18 +184,25 @@ def evaluate(run: Path, data: str | None = None, target: str | None = None,
     per_class = []
     for i, name in enumerate(spec.class_names):
         tp, predicted, support = confusion[i, i], confusion[:, i].sum(), confusion[i].sum()
-        per_class.append({
-            "class": name,
-            "precision": float(tp / predicted) if predicted else None,
-            "recall": float(tp / support) if support else None,
-            "support": int(support),
-        })
+        per_class.append(
+            {
+                "class": name,
+                "precision": float(tp / predicted) if predicted else None,
+                "recall": float(tp / support) if support else None,
+                "support": int(support),
+            }
+        )
     return {
-        "run": str(run), "data": source, "model": spec.model,
+        "run": str(run),
+        "data": source,
+        "model": spec.model,
         # the same float32 reduction as the loop's, so the run's test_accuracy comes back exactly
         "accuracy": float((scores.argmax(1) == yt).float().mean()),
-        "loss": loss, "n": int(len(y)), "classes": spec.class_names,
-        "per_class": per_class, "confusion": confusion.tolist(),
+        "loss": loss,
+        "n": int(len(y)),
+        "classes": spec.class_names,
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
     }
 
 
@@ -207,7 +224,9 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
         if path.is_dir():
             found = image_files(path)
             if not found:
-                raise InputError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+                raise InputError(
+                    f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
+                )
             images += found
         elif not path.is_file():
             raise InputError(f"input '{item}' not found")
@@ -227,8 +246,10 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
             batches.append(x)
             names += [f"{path}[{i}]" for i in range(len(x))]
         else:
-            raise InputError(f"input '{item}': unknown type '{suffix}'; expected .csv, .npz or "
-                             f"an image ({', '.join(IMAGE_EXTENSIONS)})")
+            raise InputError(
+                f"input '{item}': unknown type '{suffix}'; expected .csv, .npz or "
+                f"an image ({', '.join(IMAGE_EXTENSIONS)})"
+            )
     if images:
         if len(spec.sample_shape) != 3:
             raise InputError("this model was not trained on images; give .csv or .npz input")
@@ -245,7 +266,9 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
     for name, vals, idxs in zip(names, values.tolist(), indices.tolist(), strict=True):
         entry = {"input": name, "class": spec.class_names[idxs[0]], "probability": vals[0]}
         if k > 1:
-            entry["top"] = [{"class": spec.class_names[i], "probability": v}
-                            for v, i in zip(vals, idxs, strict=True)]
+            entry["top"] = [
+                {"class": spec.class_names[i], "probability": v}
+                for v, i in zip(vals, idxs, strict=True)
+            ]
         predictions.append(entry)
     return {"run": str(run), "model": spec.model, "predictions": predictions}
