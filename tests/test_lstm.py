@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from conftest import assert_input_error, invoke
 
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
@@ -52,9 +58,7 @@ def test_packed_batch_equals_each_sequence_alone(cell, bidirectional):
 def test_lstm_matches_torch_lstm_final_state():
     """Oracle: the classifier is nn.LSTM's final hidden state through a linear layer."""
     torch.manual_seed(0)
-    model = build_recurrent(
-        RecurrentConfig(hidden_size=6, bidirectional=False), (7, 3), 4
-    ).eval()
+    model = build_recurrent(RecurrentConfig(hidden_size=6, bidirectional=False), (7, 3), 4).eval()
     x = torch.randn(5, 7, 3)
     with torch.no_grad():
         _, (h, _) = model.rnn(x)
@@ -211,3 +215,165 @@ def test_embedding_table_coverage():
     assert np.abs(table[4]).max() < 1.0  # small random vector
     assert (coverage.words, coverage.vocab) == (2, 3)
     assert coverage.tokens == pytest.approx(4 / 10)
+
+
+# --- the CLI, on the shared engine ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+REVIEWS = ROOT / "sample_data" / "reviews.csv"
+FAST = ("--hidden-size", "16", "--threads", "1", "--json")
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    """A 2-epoch LSTM on the sample reviews: (run folder, --json document)."""
+    out = tmp_path_factory.mktemp("runs") / "reviews"
+    result = invoke("train", "lstm", "--data", REVIEWS, "--epochs", "2", *FAST, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_train_lstm_on_text_saves_the_vocabulary(text_run):
+    out, doc = text_run
+    assert doc["model"] == "lstm" and doc["classes"] == ["negative", "positive"]
+    assert doc["n_train"] + doc["n_val"] + doc["n_test"] == 2400
+    config = json.loads((out / "config.json").read_text())
+    vocab = config["model_config"]["vocab"]
+    assert vocab[:2] == ["<pad>", "<unk>"] and "not" in vocab and "good" in vocab
+    assert doc["data_info"]["vocab_size"] == len(vocab)
+    assert config["standardize"] is None  # token ids are not standardised
+
+
+def test_evaluate_text_run_reproduces_and_predict_reads_text(text_run, tmp_path):
+    out, doc = text_run
+    result = invoke("evaluate", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accuracy"] == doc["test_accuracy"]
+    # evaluate --data on a text CSV with labels (words never seen become <unk>)
+    labelled = tmp_path / "more.csv"
+    labelled.write_text("text,label\nthe zorblax was great,positive\nawful film,negative\n")
+    result = invoke("evaluate", out, "--data", labelled, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 2
+    # predict: a .txt file (one text per line) and a CSV with only a text column
+    lines = tmp_path / "new.txt"
+    lines.write_text("the plot was not good\n\ni loved the film , it was wonderful !\n")
+    texts = tmp_path / "new.csv"
+    texts.write_text("text\nthe acting was dull\n")
+    result = invoke("predict", out, lines, texts, "--json")
+    assert result.exit_code == 0, result.output
+    predictions = json.loads(result.stdout)["predictions"]
+    assert [p["input"] for p in predictions] == [f"{lines}:1", f"{lines}:2", f"{texts}:1"]
+    assert all(p["class"] in ("negative", "positive") for p in predictions)
+
+
+def test_train_lstm_on_digits_as_rows_and_evaluate(tmp_path):
+    out = tmp_path / "digits"
+    result = invoke("train", "lstm", "--epochs", "1", "--unidirectional", *FAST, "--out", out)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    config = json.loads((out / "config.json").read_text())
+    assert config["input_shape"] == [8, 8] and config["layout"] == "sequence"
+    # 4 gates x (input 8 + hidden 16 + 2 biases) x 16 units, then the linear layer 16 -> 10
+    assert doc["params"] == 4 * 16 * (8 + 16 + 2) + 16 * 10 + 10
+    result = invoke("evaluate", out, "--json")
+    assert json.loads(result.stdout)["accuracy"] == doc["test_accuracy"]
+
+
+def test_train_gru_on_a_csv_time_series(tmp_path):
+    """One sequence per row, one value per step: a rising vs a falling series."""
+    rng = np.random.default_rng(0)
+    rows = [",".join([f"t{i}" for i in range(12)] + ["label"])]
+    for k in range(60):
+        trend = np.linspace(0, 1, 12) * (1 if k % 2 else -1) + rng.normal(0, 0.1, 12)
+        rows.append(",".join(f"{v:.3f}" for v in trend) + ("," + ("up" if k % 2 else "down")))
+    (tmp_path / "series.csv").write_text("\n".join(rows) + "\n")
+    result = invoke("train", "lstm", "--cell", "gru", "--data", tmp_path / "series.csv",
+                    "--epochs", "2", *FAST, "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["input_shape"] == [12, 1] and config["model_config"]["cell"] == "gru"
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_embeddings_initialise_and_freeze_the_table(tmp_path, binary):
+    from gensim.models import KeyedVectors
+    from safetensors.torch import load_file
+
+    rng = np.random.default_rng(1)
+    kv = KeyedVectors(vector_size=6)
+    known = ["good", "bad", "not", "the", "film", "NotInTheData"]
+    kv.add_vectors(known, rng.normal(size=(len(known), 6)).astype(np.float32))
+    vectors = tmp_path / ("v.bin" if binary else "v.txt")
+    kv.save_word2vec_format(str(vectors), binary=binary)
+    out = tmp_path / "run"
+    result = invoke("train", "lstm", "--data", REVIEWS, "--epochs", "1", *FAST, "--out", out,
+                    "--embeddings", vectors, "--freeze-embeddings")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    coverage = doc["data_info"]["embedding_coverage"]
+    vocab = json.loads((out / "config.json").read_text())["model_config"]["vocab"]
+    assert coverage["words"] == 5 and coverage["vocab"] == len(vocab) - 2
+    assert "5 of" in result.stderr and "pretrained vector" in result.stderr
+    table = load_file(out / "model.safetensors")["embedding.weight"]
+    assert table.shape == (len(vocab), 6)
+    for word in ("good", "not", "film"):  # frozen: still exactly the file's vectors
+        np.testing.assert_array_equal(table[vocab.index(word)].numpy(), kv[word])
+    assert not table[0].any()  # <pad>
+
+
+@pytest.mark.parametrize(("content", "fragments"), [
+    (b"text,label\ncaf\xe9 au lait,a\nnice,b\n", ["line 2", "not UTF-8"]),
+    (b"text,label\nhello,a\nworld,a\n", ["at least 2 classes"]),
+    (b"text,category\nhello,a\nworld,b\n", ["no column 'label'", "--target"]),
+    (b"text,label\n   ,a\n,b\n", ["no rows with text"]),
+])
+def test_bad_text_data_is_one_line_exit_2(tmp_path, content, fragments):
+    data = tmp_path / "bad.csv"
+    data.write_bytes(content)
+    result = invoke("train", "lstm", "--data", data, "--out", tmp_path / "run", *FAST)
+    assert_input_error(result, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_odd_text_data_warns_and_trains(tmp_path):
+    data = tmp_path / "odd.csv"
+    data.write_text("id,text,label,source\n" + "".join(
+        f"{i},{'good stuff' if i % 2 else 'bad stuff'},{i % 2},web\n" for i in range(40)
+    ) + "40,,1,web\n")
+    result = invoke("train", "lstm", "--data", data, "--epochs", "1", "--hidden-size", "8",
+                    "--threads", "1", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stderr and "ignoring columns id, source" in result.stderr
+    assert "skipped 1 row(s) with empty text (line 42)" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (("--embeddings", "v.txt"), ["--embeddings needs text data"]),
+    (("--cell", "tree"), ["--cell", "lstm, gru, rnn"]),
+    (("--freeze-embeddings",), ["--embeddings"]),
+    (("--dropout", "1.5"), ["--dropout"]),
+])
+def test_bad_lstm_flags(tmp_path, args, fragments):
+    result = invoke("train", "lstm", *args, "--out", tmp_path / "run")
+    assert_input_error(result, *fragments)
+
+
+def test_missing_vectors_file(tmp_path):
+    result = invoke("train", "lstm", "--data", REVIEWS, "--embeddings", tmp_path / "nope.bin",
+                    "--out", tmp_path / "run")
+    assert_input_error(result, "nope.bin", "no such file")
+    assert not (tmp_path / "run").exists()
+
+
+def test_subprocess_train_lstm_on_text(tmp_path):
+    """A real process, as a user runs it: progress on stderr, one JSON document on stdout."""
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlcli", "train", "lstm", "--data", str(REVIEWS), "--epochs", "1",
+         *FAST, "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["out"] == str(out)
+    assert "epoch 1/1" in proc.stderr

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 torch = pytest.importorskip("torch")
+np = pytest.importorskip("numpy")
 
 from dlcli.featsize import chain_output  # noqa: E402
 from dlcli.layers import arch_specs, parse_layers  # noqa: E402
@@ -98,3 +101,74 @@ def test_bad_depth_is_an_input_error(depth):
 
     with pytest.raises(InputError, match="6n\\+2"):
         ResNetConfig(depth=depth)
+
+
+# --- the CLI, on the shared engine ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resnet_run(tmp_path_factory):
+    """A 2-epoch ResNet-8 on digits: (run folder, --json document, stderr)."""
+    from conftest import invoke
+
+    out = tmp_path_factory.mktemp("runs") / "resnet"
+    result = invoke(
+        "train", "resnet", "--depth", "8", "--width", "8", "--epochs", "2", "--threads", "1",
+        "--json", "--out", out,
+    )
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout), result.stderr
+
+
+def test_train_resnet_run_folder_and_table(resnet_run):
+    out, doc, stderr = resnet_run
+    assert doc["model"] == "resnet" and doc["epochs"] == 2 and doc["data"] == "digits"
+    model = build_resnet(ResNetConfig(depth=8, width=8), (1, 8, 8), 10)
+    assert doc["params"] == sum(p.numel() for p in model.parameters())
+    assert doc["test_accuracy"] > 0.5  # two epochs already learn most digits
+    for name in ("model.safetensors", "config.json", "history.csv", "curves.png"):
+        assert (out / name).is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_config"] == {"depth": 8, "width": 8} and config["layout"] == "image"
+    # The per-layer table before training, with featsize's sizes (8x8 -> 4x4 -> 2x2).
+    for fragment in ("stem conv3p1nobias-8", "stage2.block1", "+projection", "16x4x4", "32x2x2"):
+        assert fragment in stderr, fragment
+
+
+def test_evaluate_and_predict_a_resnet_run(resnet_run, tmp_path):
+    from conftest import invoke
+
+    out, doc, _ = resnet_run
+    result = invoke("evaluate", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accuracy"] == doc["test_accuracy"]  # eval-mode BN
+    from dlcli.training.data import load_digits
+
+    digits = load_digits()
+    np.savez(tmp_path / "few.npz", x=digits.x[:5])
+    result = invoke("predict", out, tmp_path / "few.npz", "--json")
+    assert result.exit_code == 0, result.output
+    predictions = json.loads(result.stdout)["predictions"]
+    assert len(predictions) == 5 and all(0 <= p["probability"] <= 1 for p in predictions)
+
+
+def test_train_resnet_bad_depth_is_one_line_exit_2(tmp_path):
+    from conftest import assert_input_error, invoke
+
+    result = invoke("train", "resnet", "--depth", "21", "--out", tmp_path / "r")
+    assert_input_error(result, "21", "6n+2")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("arch", "depth"), [("resnet20", 20), ("cifar-resnet8", 8)])
+def test_featsize_preset_describes_the_trained_model(arch, depth):
+    """`dlcli featsize --arch resnet20` (or cifar-resnetN for any depth) prints the sizes the
+    model's main path produces; receptive-field reads the same presets."""
+    from conftest import invoke
+
+    result = invoke("featsize", "8x8", "--arch", arch, "--in-channels", "1", "--json")
+    assert result.exit_code == 0, result.output
+    sizes = [tuple(layer["output"]) for layer in json.loads(result.stdout)["layers"]]
+    model = build_resnet(ResNetConfig(depth=depth, width=16), (1, 8, 8), 10)
+    hooked, _ = _main_path_sizes(model, torch.zeros(1, 1, 8, 8))
+    assert sizes == [s[1:] for s in hooked]

@@ -105,9 +105,7 @@ def lstm(
     num_layers: Annotated[int, typer.Option("--num-layers", help="Stacked layers.")] = 1,
     bidirectional: Annotated[
         bool,
-        typer.Option(
-            "--bidirectional/--unidirectional", help="Also read each sequence backwards."
-        ),
+        typer.Option("--bidirectional/--unidirectional", help="Also read each sequence backwards."),
     ] = True,
     dropout: Annotated[
         float,

@@ -159,16 +159,17 @@ _MODULES: dict[str, Any] | None = None
 def is_text_csv(path: Path, text_column: str) -> bool:
     """True when `path` is a CSV whose header names `text_column` (cheap: reads one line)."""
     import csv
+    import gzip
 
     name = path.name.lower()
     if not path.is_file() or not (name.endswith(".csv") or name.endswith(".csv.gz")):
         return False
-    from dlcli.training.data import _open_text
-
+    opener = gzip.open if name.endswith(".gz") else open
     try:
-        with _open_text(path) as fh:
-            header = next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError, csv.Error, EOFError):
+        with opener(path, "rb") as fh:
+            first = fh.readline(1 << 20).decode("utf-8-sig", errors="replace")  # header only
+        header = next(csv.reader([first]), [])
+    except (OSError, EOFError, csv.Error):
         return False  # the shared CSV reader reports the problem with its own message
     return text_column in (h.strip() for h in header)
 
@@ -290,26 +291,45 @@ def describe(config: RecurrentConfig, input_shape: tuple[int, ...], num_classes:
     steps = input_shape[0]
     rows: list[dict] = [{"layer": "input", "output": list(input_shape), "params": None}]
     if model.embedding is not None:
-        rows.append({
-            "layer": f"embedding {len(config.vocab)}x{config.embedding_dim}"
-            + (" (frozen)" if config.freeze_embeddings else ""),
-            "output": [steps, config.embedding_dim],
-            "params": model.embedding.weight.numel(),
-        })
+        rows.append(
+            {
+                "layer": f"embedding {len(config.vocab)}x{config.embedding_dim}"
+                + (" (frozen)" if config.freeze_embeddings else ""),
+                "output": [steps, config.embedding_dim],
+                "params": model.embedding.weight.numel(),
+            }
+        )
     for layer in range(config.num_layers):
-        params = sum(p.numel() for name, p in model.rnn.named_parameters()
-                     if re.search(rf"_l{layer}(_reverse)?$", name))
+        params = sum(
+            p.numel()
+            for name, p in model.rnn.named_parameters()
+            if re.search(rf"_l{layer}(_reverse)?$", name)
+        )
         kind = ("bi" if dirs == 2 else "") + config.cell
-        rows.append({"layer": f"{kind} {config.hidden_size}", "output": [steps, dirs * config.hidden_size],
-                     "params": params})
+        rows.append(
+            {
+                "layer": f"{kind} {config.hidden_size}",
+                "output": [steps, dirs * config.hidden_size],
+                "params": params,
+            }
+        )
     rows.append({"layer": "final state", "output": [dirs * config.hidden_size], "params": 0})
-    rows.append({"layer": f"linear {dirs * config.hidden_size}->{num_classes}",
-                 "output": [num_classes], "params": sum(p.numel() for p in model.fc.parameters())})
+    rows.append(
+        {
+            "layer": f"linear {dirs * config.hidden_size}->{num_classes}",
+            "output": [num_classes],
+            "params": sum(p.numel() for p in model.fc.parameters()),
+        }
+    )
     return rows
 
 
 @register_model(
-    "lstm", RecurrentConfig, layout="sequence", describe=describe, load_data=load_data,
+    "lstm",
+    RecurrentConfig,
+    layout="sequence",
+    describe=describe,
+    load_data=load_data,
     read_inputs=read_texts,
 )
 def build_recurrent(

@@ -153,8 +153,11 @@ def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: 
     stem = chain.layers[0]
     rows = [
         {"layer": "input", "output": [c, h, w], "params": None},
-        {"layer": f"stem {stem.spec},bn,relu", "output": [stem.channels, *stem.output],
-         "params": count(model.stem)},
+        {
+            "layer": f"stem {stem.spec},bn,relu",
+            "output": [stem.channels, *stem.output],
+            "params": count(model.stem),
+        },
     ]
     index = 1
     for s, stage in enumerate((model.stage1, model.stage2, model.stage3), start=1):
@@ -162,15 +165,22 @@ def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: 
             first, second = chain.layers[index], chain.layers[index + 1]
             index += 2
             shortcut = "projection" if count(block.shortcut) else "identity"
-            rows.append({
-                "layer": f"stage{s}.block{b} {first.spec},{second.spec} +{shortcut}",
-                "output": [second.channels, *second.output],
-                "params": count(block),
-            })
+            rows.append(
+                {
+                    "layer": f"stage{s}.block{b} {first.spec},{second.spec} +{shortcut}",
+                    "output": [second.channels, *second.output],
+                    "params": count(block),
+                }
+            )
     final = chain.layers[-1]
     rows.append({"layer": "global avgpool", "output": [final.channels], "params": 0})
-    rows.append({"layer": f"linear {final.channels}->{num_classes}", "output": [num_classes],
-                 "params": count(model.fc)})
+    rows.append(
+        {
+            "layer": f"linear {final.channels}->{num_classes}",
+            "output": [num_classes],
+            "params": count(model.fc),
+        }
+    )
     return rows
 
 

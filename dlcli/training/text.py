@@ -17,6 +17,7 @@ imported inside functions.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 from collections import Counter
@@ -49,14 +50,16 @@ class TextTable:
 def _decode(path: Path) -> str:
     try:
         raw = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            raw = gzip.decompress(raw)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(
             f"{path}: is a folder; expected a CSV file with text and label columns"
         ) from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -100,7 +103,9 @@ def read_text_csv(
     warnings = []
     extra = [h for h in header if h not in (text_column, label_column)]
     if extra and training:
-        warnings.append(f"{path}: ignoring column{'s' if len(extra) > 1 else ''} {', '.join(extra)}")
+        warnings.append(
+            f"{path}: ignoring column{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
+        )
     ti = header.index(text_column)
     li = header.index(label_column) if label_column in header else None
     texts, labels, empty = [], [], []
@@ -108,7 +113,9 @@ def read_text_csv(
         if not row:
             continue  # a blank line
         if len(row) != len(header):
-            raise InputError(f"{path}, line {line}: {len(row)} fields, the header has {len(header)}")
+            raise InputError(
+                f"{path}, line {line}: {len(row)} fields, the header has {len(header)}"
+            )
         text = row[ti]
         if training and not tokenize(text):
             empty.append(line)
