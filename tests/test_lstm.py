@@ -377,3 +377,27 @@ def test_subprocess_train_lstm_on_text(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["out"] == str(out)
     assert "epoch 1/1" in proc.stderr
+
+
+def _readme_commands() -> list[str]:
+    """Every command of the README's train-resnet-lstm section, in order."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("<!-- section:train-resnet-lstm -->")[1].split("<!-- /section")[0]
+    commands = []
+    for block in section.split("<!-- readme-test:train-resnet-lstm -->")[1:]:
+        body = block.split("```sh\n", 1)[1].split("```", 1)[0]
+        commands += [line for line in body.splitlines() if line.startswith("dlcli ")]
+    return commands
+
+
+def test_readme_examples_run(tmp_path, monkeypatch):
+    import shlex
+
+    commands = _readme_commands()
+    assert len(commands) == 7
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
+    for command in commands:
+        result = invoke(*shlex.split(command)[1:])
+        assert result.exit_code == 0, (command, result.output)
+    assert (tmp_path / "runs" / "reviews" / "model.safetensors").is_file()

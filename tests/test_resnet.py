@@ -82,6 +82,25 @@ def test_batch_norm_eval_mode_is_deterministic_per_sample():
     torch.testing.assert_close(whole[:1], one)  # eval mode: no batch statistics
 
 
+def test_random_shift_augments_in_training_only():
+    """He et al.'s pad-and-crop: every training image is the input moved by at most size/8."""
+    model = build_resnet(ResNetConfig(depth=8, width=4), (1, 16, 16), 3)
+    x = torch.randn(32, 1, 16, 16)
+    model.train()
+    torch.manual_seed(0)
+    shifted = model.augment(x)
+    pad = 2
+    padded = torch.nn.functional.pad(x, (pad,) * 4, mode="replicate")
+    for i in range(len(x)):
+        crops = [padded[i, :, dy : dy + 16, dx : dx + 16] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(shifted[i], crop) for crop in crops)
+    assert not torch.equal(shifted, x)
+    model.eval()
+    assert torch.equal(model.augment(x), x)
+    plain = build_resnet(ResNetConfig(depth=8, width=4, augment=False), (1, 16, 16), 3)
+    assert isinstance(plain.augment, torch.nn.Identity)
+
+
 def test_layer_rows_count_every_parameter():
     config = ResNetConfig(depth=20, width=16)
     rows = layer_rows(config, (1, 8, 8), 10)
@@ -129,7 +148,8 @@ def test_train_resnet_run_folder_and_table(resnet_run):
     for name in ("model.safetensors", "config.json", "history.csv", "curves.png"):
         assert (out / name).is_file()
     config = json.loads((out / "config.json").read_text())
-    assert config["model_config"] == {"depth": 8, "width": 8} and config["layout"] == "image"
+    assert config["model_config"] == {"depth": 8, "width": 8, "augment": True}
+    assert config["layout"] == "image"
     # The per-layer table before training, with featsize's sizes (8x8 -> 4x4 -> 2x2).
     for fragment in ("stem conv3p1nobias-8", "stage2.block1", "+projection", "16x4x4", "32x2x2"):
         assert fragment in stderr, fragment

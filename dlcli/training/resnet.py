@@ -34,6 +34,8 @@ class ResNetConfig:
 
     depth: int = 20  # 6n + 2
     width: int = 16  # channels of the first stage; the next two have 2x and 4x
+    # Training only: random crops of the image padded by size/8 pixels (He et al.: 4 of 32).
+    augment: bool = True
 
     def __post_init__(self) -> None:
         # cifar_resnet_specs raises the InputError for a depth that is not 6n+2 or a bad width.
@@ -81,6 +83,25 @@ def _modules() -> Any:
             out = self.bn2(self.conv2(out))
             return F.relu(out + self.shortcut(x))
 
+    class RandomShift(nn.Module):
+        """Training only: pad each image by `size // 8` pixels (edge values) and crop it back at
+        a random offset, i.e. shift it by up to that many pixels (He et al.'s CIFAR crops, no
+        flips: digits are not mirror-symmetric). Identity in eval mode."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, c, h, w = x.shape
+            pad = max(1, min(h, w) // 8)
+            if not self.training:
+                return x
+            padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")  # (N, C, H+2p, W+2p)
+            dy = torch.randint(0, 2 * pad + 1, (n, 1), device=x.device)
+            dx = torch.randint(0, 2 * pad + 1, (n, 1), device=x.device)
+            rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]  # (N, 1, H, 1)
+            cols = (dx + torch.arange(w, device=x.device))[:, None, None, :]  # (N, 1, 1, W)
+            batch = torch.arange(n, device=x.device)[:, None, None, None]
+            chan = torch.arange(c, device=x.device)[None, :, None, None]
+            return padded[batch, chan, rows, cols]  # (N, C, H, W)
+
     class CifarResNet(nn.Module):
         """x: (B, C, H, W) float -> logits (B, num_classes)."""
 
@@ -88,6 +109,7 @@ def _modules() -> Any:
             super().__init__()
             self.config = config
             w, n = config.width, config.blocks_per_stage
+            self.augment = RandomShift() if config.augment else nn.Identity()
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, w, 3, padding=1, bias=False),
                 nn.BatchNorm2d(w),
@@ -114,7 +136,7 @@ def _modules() -> Any:
                     nn.init.zeros_(module.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = self.stem(x)  # (B, W, H, W')
+            x = self.stem(self.augment(x))  # (B, W, H, W')
             x = self.stage3(self.stage2(self.stage1(x)))  # (B, 4W, H/4, W'/4)
             return self.fc(torch.flatten(self.pool(x), 1))  # (B, 4W) -> (B, classes)
 
