@@ -396,6 +396,7 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     commands = _readme_commands()
     assert len(commands) == 7
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("os.cpu_count", lambda: 1)  # the engine's default threads: one here
     (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
     for command in commands:
         result = invoke(*shlex.split(command)[1:])

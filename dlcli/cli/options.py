@@ -45,7 +45,7 @@ DataOpt = Annotated[
 TargetOpt = Annotated[
     str | None,
     typer.Option(
-        "--target", metavar="NAME", help="CSV label column [default: label].", show_default=False
+        "--target", metavar="NAME", help="CSV label column (default: label).", show_default=False
     ),
 ]
 ImageSizeOpt = Annotated[
@@ -53,7 +53,7 @@ ImageSizeOpt = Annotated[
     typer.Option(
         "--image-size",
         metavar="HxW",
-        help="Resize folder images to this size [default: 32x32].",
+        help="Resize folder images to this size (default: 32x32).",
         show_default=False,
     ),
 ]
@@ -62,7 +62,7 @@ EpochsOpt = Annotated[
     typer.Option(
         "--epochs",
         "-e",
-        help="Training epochs [default: the model's; see above].",
+        help="Training epochs (default: the model's, see above).",
         show_default=False,
     ),
 ]
@@ -71,7 +71,7 @@ BatchSizeOpt = Annotated[
 ]
 LrOpt = Annotated[
     float | None,
-    typer.Option("--lr", help="Learning rate [default: 0.001 adam, 0.01 sgd].", show_default=False),
+    typer.Option("--lr", help="Learning rate (default: 0.001 adam, 0.01 sgd).", show_default=False),
 ]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", metavar="adam|sgd", help="Optimizer.")]
 MomentumOpt = Annotated[float, typer.Option("--momentum", help="SGD momentum.")]
@@ -110,7 +110,9 @@ DeviceOpt = Annotated[
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(
-        "--threads", help="CPU threads for torch [default: one per core].", show_default=False
+        "--threads",
+        help="CPU threads for torch (default: PyTorch's, one per physical core).",
+        show_default=False,
     ),
 ]
 StandardizeOpt = Annotated[
@@ -130,7 +132,7 @@ OutOpt = Annotated[
         "--out",
         "-o",
         metavar="DIR",
-        help="Run folder to create [default: runs/MODEL-TIME].",
+        help="Run folder to create (default: runs/MODEL-TIME).",
         show_default=False,
     ),
 ]

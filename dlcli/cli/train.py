@@ -218,17 +218,23 @@ def _progress(tty: bool):
 
         def on_train_begin(self, info: dict[str, Any]) -> None:
             self.info = info
-            console = stderr_console()
-            if info["layers"]:
-                _layer_table(console, info)
-            for note in info.get("notes", []):
-                console.print(f"warning: {note}", markup=False)
+            for note in info.get("notes", []):  # data warnings, e.g. skipped rows
+                print(f"warning: {note}", file=sys.stderr)
             start = f", from epoch {info['first_epoch'] + 1}" if info["first_epoch"] else ""
-            console.print(
+            line = (
                 f"training {info['model']} ({info['params']:,} parameters) on "
                 f"{info['n_train']} examples, validating on {info['n_val']}, "
                 f"device {info['device']}{start}; run folder {info['out']}"
             )
+            if not tty:  # a log: plain text, and no Rich to import (~60 ms of a short run)
+                if info["layers"]:
+                    print(_plain_layer_table(info), file=sys.stderr)
+                print(line, file=sys.stderr, flush=True)
+                return
+            console = stderr_console()
+            if info["layers"]:
+                _layer_table(console, info)
+            console.print(line)
             if tty:
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -278,6 +284,36 @@ def _progress(tty: bool):
     return BarProgress() if tty else Progress()
 
 
+def _layer_rows(info: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(#, layer, output, params) rows of the `describe` table, the total last."""
+    rows, total = [], 0
+    for i, row in enumerate(info["layers"]):
+        params = row["params"]
+        total += params or 0
+        rows.append(
+            (
+                "" if row["layer"] == "input" else str(i),
+                row["layer"],
+                "x".join(str(d) for d in row["output"] if d is not None),
+                "" if params is None else f"{params:,}",
+            )
+        )
+    rows.append(("", "total", "", f"{total:,}"))
+    return rows
+
+
+def _plain_layer_table(info: dict[str, Any]) -> str:
+    head = ("#", "layer", "output", "params")
+    rows = _layer_rows(info)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    lines = [f"{info['model']}: input {'x'.join(map(str, info['input_shape']))}"]
+    for r in [head, *rows]:
+        lines.append(
+            f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
+        )
+    return "\n".join(lines)
+
+
 def _layer_table(console, info: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -289,18 +325,11 @@ def _layer_table(console, info: dict[str, Any]) -> None:
     table.add_column("layer")
     table.add_column("output (CxHxW)", justify="right")
     table.add_column("params", justify="right")
-    total = 0
-    for i, row in enumerate(info["layers"]):
-        params = row["params"]
-        total += params or 0
-        table.add_row(
-            "" if row["layer"] == "input" else str(i),
-            row["layer"],
-            "x".join(str(d) for d in row["output"] if d is not None),
-            "" if params is None else f"{params:,}",
-        )
+    rows = _layer_rows(info)
+    for row in rows[:-1]:
+        table.add_row(*row)
     table.add_section()
-    table.add_row("", "total", "", f"{total:,}")
+    table.add_row(*rows[-1])
     console.print(table)
 
 

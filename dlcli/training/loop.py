@@ -13,7 +13,6 @@ Entry points: `train(model, model_config, data, train_config, out, callbacks)` a
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +47,7 @@ LOSSES = ("cross-entropy", "hinge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("default", "small")
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
+CHECKPOINT_SECONDS = 1.0  # the longest a finished epoch waits in memory before it is on disk
 EVAL_BATCH = 1024  # fixed, so that evaluate reproduces the run's numbers bit for bit
 
 
@@ -66,7 +66,7 @@ class TrainConfig:
     patience: int = 0  # 0: no early stopping
     seed: int = 0
     device: str = "auto"
-    threads: int | None = None  # None: one per CPU core
+    threads: int | None = None  # None: PyTorch's default (physical cores)
 
     def __post_init__(self) -> None:
         checks = [
@@ -301,11 +301,24 @@ def resolve_device(name: str) -> torch.device:
     raise InputError(f"invalid --device '{name}': expected {', '.join(DEVICES)}")
 
 
-def set_threads(threads: int | None) -> int:
-    """Fix torch's intra-op threads (results depend on the count): default one per core."""
+_TORCH_DEFAULT_THREADS: int | None = None
+
+
+def default_threads() -> int:
+    """PyTorch's own default (physical cores, or OMP_NUM_THREADS), read before we change it."""
     import torch
 
-    n = threads or os.cpu_count() or 1
+    global _TORCH_DEFAULT_THREADS
+    if _TORCH_DEFAULT_THREADS is None:
+        _TORCH_DEFAULT_THREADS = torch.get_num_threads()
+    return _TORCH_DEFAULT_THREADS
+
+
+def set_threads(threads: int | None) -> int:
+    """Fix torch's intra-op threads (results may depend on the count); recorded in config.json."""
+    import torch
+
+    n = threads or default_threads()
     torch.set_num_threads(n)
     return n
 
@@ -445,8 +458,9 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
     device = resolve_device(spec.train.device)
     set_threads(config.get("threads"))
     state = None
-    if (run / rd.CHECKPOINT).exists():
-        tensors, state = rd.load_tensors(run / rd.CHECKPOINT)
+    checkpoint = rd.load_checkpoint(run)
+    if checkpoint is not None:
+        tensors, state = checkpoint
         state["tensors"] = tensors
         if state.get("stopped_early"):
             raise InputError(
@@ -549,6 +563,11 @@ def _fit(
     batch_hooks = [cb for cb in callbacks if _has_hook([cb], "on_batch_end")]
     stopped_early = False
     epoch = first_epoch
+    # Every epoch ends with a snapshot of the state in memory (cheap); it is written to disk
+    # at most every CHECKPOINT_SECONDS, after the last epoch and on Ctrl-C, so that small fast
+    # epochs do not pay a file write each (a hard kill loses at most those seconds).
+    snapshot: tuple[dict, dict] | None = None
+    last_write = time.perf_counter()
     try:
         for epoch in range(first_epoch, epochs):
             t0 = time.perf_counter()
@@ -557,7 +576,7 @@ def _fit(
             net.train()
             order = _epoch_order(n, cfg.seed, epoch, device)
             xs, ys = x_train[order], y_train[order]  # one gather per epoch, then views
-            sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss*n, correct, n
+            losses, hits = [], []  # per batch; summed once at the end of the epoch
             for b in range(batches):
                 xb, yb = xs[b * bs : (b + 1) * bs], ys[b * bs : (b + 1) * bs]
                 scores = net(xb)
@@ -566,13 +585,21 @@ def _fit(
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
-                    sums[0] += loss.detach() * len(yb)
-                    sums[1] += (scores.argmax(1) == yb).sum()
-                    sums[2] += len(yb)
+                    losses.append(loss.detach())
+                    hits.append((scores.argmax(1) == yb).sum())
                 if batch_hooks:
                     logs = {"batch": b + 1, "batches": batches, "loss": float(loss.detach())}
                     for cb in batch_hooks:
                         cb.on_batch_end(b, logs)
+            sizes = torch.full((batches,), float(bs), dtype=torch.float64, device=device)
+            sizes[-1] = n - (batches - 1) * bs  # the last batch may be short
+            sums = torch.stack(
+                [
+                    (torch.stack(losses).double() * sizes).sum(),  # loss summed over examples
+                    torch.stack(hits).sum().double(),  # correct predictions
+                    sizes.sum(),  # examples
+                ]
+            )
             loss_sum, correct, seen = _reduce(sums)
             val_loss, val_acc = measure(net, x_val, y_val, cfg.loss)
             row = {
@@ -592,31 +619,32 @@ def _fit(
             stopped_early = bool(cfg.patience) and wait >= cfg.patience
             row["seconds"] = time.perf_counter() - t0
             history.append(row)
-            _save_checkpoint(
-                run,
-                net,
-                opt,
-                best_state,
-                device,
-                {
-                    "epoch": epoch + 1,
-                    "best_epoch": best_epoch,
-                    "best_loss": best_loss,
-                    "wait": wait,
-                    "stopped_early": stopped_early,
-                    "history": history,
-                },
-            )
-            rd.write_history(run / rd.HISTORY, history)
+            counters = {
+                "epoch": epoch + 1,
+                "best_epoch": best_epoch,
+                "best_loss": best_loss,
+                "wait": wait,
+                "stopped_early": stopped_early,
+                "history": history,
+            }
+            snapshot = _snapshot(net, opt, best_state, device, counters)
+            if time.perf_counter() - last_write >= CHECKPOINT_SECONDS or epoch + 1 == epochs:
+                rd.save_checkpoint(run, *snapshot)
+                snapshot, last_write = None, time.perf_counter()
             for cb in callbacks:
                 cb.on_epoch_end(epoch, row | {"epochs": epochs, "improved": improved})
             if stopped_early:
                 break
+        if snapshot is not None:  # stopped early between two writes
+            rd.save_checkpoint(run, *snapshot)
     except KeyboardInterrupt:
+        if snapshot is not None:  # the last finished epoch, not yet on disk
+            rd.save_checkpoint(run, *snapshot)
         done = len(history)
         config["status"] = "interrupted"
         rd.write_json(run / rd.CONFIG, config)
-        if history:
+        if history:  # per epoch only the checkpoint is written (it holds the history too)
+            rd.write_history(run / rd.HISTORY, history)
             rd.atomic_write_bytes(run / rd.CURVES, rd.curves_png(history))
         raise KeyboardInterrupt(
             f"interrupted after {done} of {epochs} epochs; the checkpoint is saved: continue with "
@@ -651,17 +679,20 @@ def _describe(spec: RunSpec) -> list[dict]:
     return family.describe(spec.model_config, spec.input_shape, len(spec.class_names))
 
 
-def _save_checkpoint(run: Path, net: nn.Module, opt, best_state, device, counters: dict) -> None:
+def _snapshot(net: nn.Module, opt, best_state, device, counters: dict) -> tuple[dict, dict]:
+    """(tensors, metadata) of everything --resume needs, copied (training goes on mutating)."""
     import torch
 
     opt_tensors, opt_meta = rd.optimizer_tensors(opt.state_dict())
     tensors = rd.prefixed("model.", net.state_dict()) | rd.prefixed("optim.", opt_tensors)
+    tensors = {k: v.detach().clone() for k, v in tensors.items()}
     if best_state:
-        tensors |= rd.prefixed("best.", best_state)
+        tensors |= rd.prefixed("best.", best_state)  # never mutated in place
     tensors["rng.cpu"] = torch.get_rng_state()
     if device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    rd.save_tensors(run / rd.CHECKPOINT, tensors, counters | {"optimizer": opt_meta})
+    # rows of the history are never changed once appended: a new list is copy enough
+    return tensors, counters | {"history": list(counters["history"]), "optimizer": opt_meta}
 
 
 def _finish(
@@ -689,6 +720,7 @@ def _finish(
     val_loss, val_acc = split(data.x_val, data.y_val)
     test_loss, test_acc = split(data.x_test, data.y_test)
     rd.save_tensors(run / rd.WEIGHTS, net.state_dict(), {"model": spec.model})
+    rd.write_history(run / rd.HISTORY, history)
     rd.atomic_write_bytes(run / rd.CURVES, rd.curves_png(history))
     if spec.layout == "flat" and spec.sample_shape == (2,):
         rd.atomic_write_bytes(run / rd.BOUNDARY, _boundary(spec, dataset, net, device))
