@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
 from dlcli.errors import InputError  # noqa: E402
+from dlcli.training import loop  # noqa: E402
 from dlcli.training.recurrent import RecurrentConfig, build_recurrent  # noqa: E402
 from dlcli.training.text import (  # noqa: E402
     Vocabulary,
@@ -359,6 +360,12 @@ def test_bad_lstm_flags(tmp_path, args, fragments):
     assert_input_error(result, *fragments)
 
 
+def test_missing_text_column_named_by_the_user(tmp_path):
+    result = invoke("train", "lstm", "--data", REVIEWS, "--text-column", "review",
+                    "--out", tmp_path / "run")
+    assert_input_error(result, "no column 'review'", "--text-column")
+
+
 def test_missing_vectors_file(tmp_path):
     result = invoke("train", "lstm", "--data", REVIEWS, "--embeddings", tmp_path / "nope.bin",
                     "--out", tmp_path / "run")
@@ -396,7 +403,7 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     commands = _readme_commands()
     assert len(commands) == 7
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("os.cpu_count", lambda: 1)  # the engine's default threads: one here
+    monkeypatch.setattr(loop, "default_threads", lambda: 1)  # one thread on a busy 2-core box
     (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
     for command in commands:
         result = invoke(*shlex.split(command)[1:])

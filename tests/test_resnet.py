@@ -148,7 +148,8 @@ def test_train_resnet_run_folder_and_table(resnet_run):
     for name in ("model.safetensors", "config.json", "history.csv", "curves.png"):
         assert (out / name).is_file()
     config = json.loads((out / "config.json").read_text())
-    assert config["model_config"] == {"depth": 8, "width": 8, "augment": True}
+    assert config["model_config"] == {"depth": 8, "width": 8, "augment": False}
+    assert config["train"]["optimizer"] == "sgd" and config["train"]["lr"] == 0.1
     assert config["layout"] == "image"
     # The per-layer table before training, with featsize's sizes (8x8 -> 4x4 -> 2x2).
     for fragment in ("stem conv3p1nobias-8", "stage2.block1", "+projection", "16x4x4", "32x2x2"):

@@ -20,7 +20,6 @@ from dlcli.cli.options import (
     InitOpt,
     JsonOpt,
     LossOpt,
-    LrOpt,
     MomentumOpt,
     OptimizerOpt,
     OutOpt,
@@ -37,7 +36,18 @@ from dlcli.cli.options import (
 )
 from dlcli.cli.train import common, run_training, train_app
 
-RESNET_EPOCHS = 15
+RESNET_EPOCHS = 20
+# He et al.'s optimiser: SGD with momentum 0.9, lr 0.1 and weight decay (they decay the lr at
+# set steps; the engine keeps it constant). On digits this gives 0.98-0.99 test accuracy where
+# Adam at 1e-3 stops at 0.97 (tests/bench/bench_resnet_lstm_quality.py).
+RESNET_OPTIMIZER = "sgd"
+RESNET_SGD_LR = 0.1
+RESNET_WEIGHT_DECAY = 5e-4
+
+ResNetLrOpt = Annotated[
+    float | None,
+    typer.Option("--lr", help="Learning rate [default: 0.1 sgd, 0.001 adam].", show_default=False),
+]
 LSTM_EPOCHS = 20
 # Adam at 1e-3 (the engine's default) leaves the digits LSTM at ~0.95 after 20 epochs; 3e-3
 # reaches 0.975-0.98 (tests/bench/bench_resnet_lstm_quality.py).
@@ -61,18 +71,19 @@ def resnet(
         bool,
         typer.Option(
             "--augment/--no-augment",
-            help="Training only: shift images by up to size/8 pixels (He et al.'s random crops).",
+            help="Training only: shift images by up to size/8 pixels (He et al.'s random crops); "
+            "pays off with longer training.",
         ),
-    ] = True,
+    ] = False,
     data: DataOpt = "digits",
     target: TargetOpt = None,
     image_size: ImageSizeOpt = None,
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = None,
-    optimizer: OptimizerOpt = "adam",
+    lr: ResNetLrOpt = None,
+    optimizer: OptimizerOpt = RESNET_OPTIMIZER,
     momentum: MomentumOpt = 0.9,
-    weight_decay: WeightDecayOpt = 0.0,
+    weight_decay: WeightDecayOpt = RESNET_WEIGHT_DECAY,
     loss: LossOpt = "cross-entropy",
     init: InitOpt = "default",
     patience: PatienceOpt = 0,
@@ -87,7 +98,9 @@ def resnet(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """A residual network for small images, as He et al. (2016) define it for CIFAR (15 epochs).
+    """A residual network for small images, as He et al. (2016) define it for CIFAR.
+
+    Trained as they train it: SGD with momentum 0.9, lr 0.1, weight decay 5e-4 (20 epochs).
 
     A 3x3 stem, three stages of basic blocks (two 3x3 convs with batch norm and ReLU, identity
     shortcuts, a 1x1 projection where the shape changes), global average pooling, a linear
@@ -103,6 +116,8 @@ def resnet(
     from dlcli.training.resnet import ResNetConfig
 
     config = ResNetConfig(depth=depth, width=width, augment=augment)
+    if lr is None and optimizer.lower() == "sgd":
+        lr = RESNET_SGD_LR
     run_training("resnet", config, default_epochs=RESNET_EPOCHS, **common(locals()))
 
 

@@ -196,6 +196,8 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
 
     path = Path(data.source).expanduser()
     if not (config.vocab or is_text_csv(path, config.text_column)):
+        if config.text_column != "text" and path.suffix.lower() == ".csv":
+            raise InputError(f"{path}: no column '{config.text_column}' (--text-column)")
         if config.embeddings:
             raise InputError(
                 f"--embeddings needs text data (a CSV with a '{config.text_column}' column); "

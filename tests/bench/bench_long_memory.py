@@ -5,9 +5,9 @@ every later step is noise; the net must carry step 0 to the end. Each cell train
 budget through the real CLI (whole processes, the shared engine), over several seeds:
 
     dlcli train lstm --data first_symbol.npz --cell lstm|gru|rnn --unidirectional \
-        --hidden-size 32 --lr 0.003 --epochs 20 --seed S --threads 1 --json -q
+        --hidden-size 32 --lr 0.003 --epochs 30 --seed S --threads 1 --json -q
 
-Run: .venv/bin/python tests/bench/bench_long_memory.py [--seeds 3] [--steps 50] [--epochs 20]
+Run: .venv/bin/python tests/bench/bench_long_memory.py [--seeds 3] [--epochs 30] [--cells lstm,gru,rnn]
 Prints one line per run and a Markdown table of test accuracies (chance: 0.25).
 """
 
@@ -28,8 +28,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--cells", default="lstm,gru,rnn")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--cells", default="lstm,rnn")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
