@@ -7,7 +7,7 @@ budget through the real CLI (whole processes, the shared engine), over several s
     dlcli train lstm --data first_symbol.npz --cell lstm|gru|rnn --unidirectional \
         --hidden-size 32 --lr 0.003 --epochs 30 --seed S --threads 1 --json -q
 
-Run: .venv/bin/python tests/bench/bench_long_memory.py [--seeds 3] [--epochs 30] [--cells lstm,gru,rnn]
+Run: .venv/bin/python tests/bench/bench_long_memory.py [--seeds 3] [--cells lstm,gru,rnn]
 Prints one line per run and a Markdown table of test accuracies (chance: 0.25).
 """
 
