@@ -76,25 +76,24 @@ def _floor_div(a: int, b: int) -> int:
     return a // b  # Python's // rounds towards -inf, like ATen's div_rtn
 
 
-def _one_dim(layer: Layer, n: int, k: int, s: int, pl: int, pr: int, d: int, op: int) -> tuple[int, int]:
+def _one_dim(
+    layer: Layer, n: int, k: int, s: int, pl: int, pr: int, d: int, op: int
+) -> tuple[int, int]:
     """(output size, dropped input rows) along one dimension; raises where PyTorch raises."""
     span = d * (k - 1) + 1  # the dilated kernel
     if layer.kind == "deconv":
         if not (op < s or op < d):
             raise InputError(
-                f"layer '{layer.spec}': output padding {op} must be smaller than the stride ({s}) "
-                f"or the dilation ({d})"
+                f"output padding {op} must be smaller than the stride ({s}) or the dilation ({d})"
             )
         out = (n - 1) * s - pl - pr + span - 1 + op + 1
         if out < 1:
-            raise InputError(
-                f"layer '{layer.spec}': input {n} gives output size {out}; the padding is too large"
-            )
+            raise InputError(f"input {n} gives output size {out}; the padding is too large")
         return out, 0
     if layer.is_pool:
         if pl > k // 2:
             raise InputError(
-                f"layer '{layer.spec}': pool padding {pl} must be at most half the kernel ({k}//2 = {k // 2})"
+                f"pool padding {pl} must be at most half the kernel ({k}//2 = {k // 2})"
             )
         if layer.ceil_mode:
             out = _floor_div(n + pl + pr - span + (s - 1), s) + 1
@@ -104,14 +103,14 @@ def _one_dim(layer: Layer, n: int, k: int, s: int, pl: int, pr: int, d: int, op:
             out = _floor_div(n + pl + pr - span, s) + 1
         if out < 1:
             raise InputError(
-                f"layer '{layer.spec}': input {n} is too small for a window of {span} "
+                f"input {n} is too small for a window of {span} "
                 f"(padding {pl}), output size would be {out}"
             )
     else:
         if n + pl + pr < span:
             what = "dilated kernel" if d > 1 else "kernel"
             raise InputError(
-                f"layer '{layer.spec}': input {n} padded to {n + pl + pr} is smaller than the {what} ({span})"
+                f"input {n} padded to {n + pl + pr} is smaller than the {what} ({span})"
             )
         out = _floor_div(n + pl + pr - span, s) + 1
     last_covered = (out - 1) * s - pl + span - 1  # in input coordinates
@@ -122,13 +121,37 @@ def layer_output(layer: Layer, size: Dims) -> tuple[Dims, Dims]:
     """(output size, dropped rows per dimension) of one layer for an input of `size`."""
     if not layer.spatial:
         return size, (0,) * len(size)
-    dims: LayerDims = layer.dims(len(size))
+    try:
+        dims: LayerDims = layer.dims(len(size))
+    except InputError as exc:
+        raise InputError(f"{exc}") from None
+    if (
+        layer.kind == "avgpool"
+        and len(size) == 3
+        and any(n < k for n, k in zip(size, dims.kernel, strict=True))
+    ):
+        # ATen's avg_pool3d alone checks the unpadded input against the kernel
+        raise InputError(
+            f"'{layer.spec}': input {'x'.join(map(str, size))} is smaller than the kernel "
+            f"{'x'.join(map(str, dims.kernel))} "
+            "(3-D average pooling needs the unpadded input to fit)"
+        )
     outs, dropped = [], []
     for i, n in enumerate(size):
-        out, drop = _one_dim(
-            layer, n, dims.kernel[i], dims.stride[i], dims.pad_left[i], dims.pad_right[i],
-            dims.dilation[i], dims.output_padding[i],
-        )
+        try:
+            out, drop = _one_dim(
+                layer,
+                n,
+                dims.kernel[i],
+                dims.stride[i],
+                dims.pad_left[i],
+                dims.pad_right[i],
+                dims.dilation[i],
+                dims.output_padding[i],
+            )
+        except InputError as exc:
+            where = f" (dimension {i + 1})" if len(size) > 1 else ""
+            raise InputError(f"'{layer.spec}'{where}: {exc}") from None
         outs.append(out)
         dropped.append(drop)
     return tuple(outs), tuple(dropped)
@@ -151,7 +174,7 @@ def chain_output(layers: Sequence[Layer], size: Dims, in_channels: int | None = 
         try:
             out, dropped = layer_output(layer, current)
         except InputError as exc:
-            raise InputError(f"layer {index}: {exc}") from None
+            raise InputError(f"layer {index} {exc}") from None
         params = None
         if layer.kind in ("conv", "deconv"):
             if layer.channels is not None:
@@ -198,7 +221,8 @@ def solve(layer: Layer, size: Dims, target: Dims) -> list[list[Choice]]:
     """
     if len(target) != len(size):
         raise InputError(
-            f"--target has {len(target)} dimension(s) but the input has {len(size)}; give one value per dimension"
+            f"--target has {len(target)} dimension(s) but the input has {len(size)}; "
+            "give one value per dimension"
         )
     if not layer.spatial:
         raise InputError(f"layer '{layer.spec}' does not change sizes; nothing to solve")

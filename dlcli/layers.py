@@ -43,8 +43,12 @@ PASSTHROUGH = {
 Dims = tuple[int, ...]
 
 _NUM = r"\d+(?:x\d+)*"
-_SPATIAL_RE = re.compile(rf"^(?P<kind>conv|deconv|maxpool|avgpool)(?P<kernel>{_NUM})(?P<mods>[a-z0-9]*?)(?:-(?P<ch>\d+))?$")
-_MOD_RE = re.compile(rf"op(?P<op>{_NUM})|s(?P<s>{_NUM})|p(?P<p>same|valid|{_NUM})|d(?P<d>{_NUM})|(?P<ceil>ceil)|(?P<nobias>nobias)")
+_SPATIAL_RE = re.compile(
+    rf"^(?P<kind>conv|deconv|maxpool|avgpool)(?P<kernel>{_NUM})(?P<mods>[a-z0-9]*?)(?:-(?P<ch>\d+))?$"
+)
+_MOD_RE = re.compile(
+    rf"op(?P<op>{_NUM})|s(?P<s>{_NUM})|p(?P<p>same|valid|{_NUM})|d(?P<d>{_NUM})|(?P<ceil>ceil)|(?P<nobias>nobias)"
+)
 _DROPOUT_RE = re.compile(r"^dropout(?P<rate>0?\.\d+|0|1(?:\.0*)?)?$")
 
 GRAMMAR_HINT = (
@@ -94,7 +98,7 @@ class Layer:
         """This layer's numbers, one per spatial dimension, for an `ndim`-dimensional input."""
         if self.ndim is not None and self.ndim != ndim:
             raise InputError(
-                f"layer '{self.spec}' gives {self.ndim} values per dimension, "
+                f"'{self.spec}' gives {self.ndim} values per dimension, "
                 f"but the input has {ndim} spatial dimension{'s' if ndim > 1 else ''}"
             )
         kernel = _broadcast(self.kernel, ndim)
@@ -173,14 +177,18 @@ def parse_layer(token: str) -> Layer:
         elif name == "op":
             fields[name] = _dims(value, "output padding", token, 0)
         elif name == "p":
-            fields[name] = value if value in ("same", "valid") else _dims(value, "padding", token, 0)
+            fields[name] = (
+                value if value in ("same", "valid") else _dims(value, "padding", token, 0)
+            )
         else:
             fields[name] = True
         pos = mod.end()
 
     is_pool = kind in POOL_KINDS
     if "ceil" in fields and not is_pool:
-        raise InputError(f"layer '{token}': 'ceil' applies to pooling layers only (maxpool, avgpool)")
+        raise InputError(
+            f"layer '{token}': 'ceil' applies to pooling layers only (maxpool, avgpool)"
+        )
     if "op" in fields and kind != "deconv":
         raise InputError(f"layer '{token}': output padding 'op' applies to deconv only")
     if "d" in fields and kind == "avgpool":
@@ -188,14 +196,18 @@ def parse_layer(token: str) -> Layer:
     if "nobias" in fields and is_pool:
         raise InputError(f"layer '{token}': 'nobias' applies to conv and deconv only")
     if match["ch"] is not None and is_pool:
-        raise InputError(f"layer '{token}': pooling keeps the channels; '-{match['ch']}' applies to conv/deconv")
+        raise InputError(
+            f"layer '{token}': pooling keeps the channels; '-{match['ch']}' applies to conv/deconv"
+        )
     channels = int(match["ch"]) if match["ch"] is not None else None
     if channels == 0:
         raise InputError(f"layer '{token}': the number of output channels must be at least 1")
     padding = fields.get("p", (0,))
     if padding == "valid":
         if kind != "conv":
-            raise InputError(f"layer '{token}': padding 'valid' exists for conv only in PyTorch; use p0")
+            raise InputError(
+                f"layer '{token}': padding 'valid' exists for conv only in PyTorch; use p0"
+            )
         padding = (0,)
     if padding == "same":
         if kind != "conv":
@@ -203,7 +215,8 @@ def parse_layer(token: str) -> Layer:
         stride = fields.get("s", (1,))
         if any(s != 1 for s in stride):  # type: ignore[union-attr]
             raise InputError(
-                f"layer '{token}': padding 'same' is not supported for strided convolutions (PyTorch)"
+                f"layer '{token}': padding 'same' is not supported for strided "
+                "convolutions (PyTorch)"
             )
     layer = Layer(
         spec=token,
@@ -253,12 +266,12 @@ def parse_size(text: str) -> Dims:
 
 # --- standard networks (torchvision's feature extractors, up to the last feature map) ----------
 
+# torchvision's VGG configurations: output channels of each conv3p1, M for a 2x2 max pool
 _VGG_CFGS = {
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-              512, 512, 512, 512, "M"],
+    "vgg11": "64 M 128 M 256 256 M 512 512 M 512 512 M",
+    "vgg13": "64 64 M 128 128 M 256 256 M 512 512 M 512 512 M",
+    "vgg16": "64 64 M 128 128 M 256 256 256 M 512 512 512 M 512 512 512 M",
+    "vgg19": "64 64 M 128 128 M 256 256 256 256 M 512 512 512 512 M 512 512 512 512 M",
 }
 _RESNET_BLOCKS = {
     "resnet18": ("basic", (2, 2, 2, 2)),
@@ -271,7 +284,7 @@ CIFAR_RESNET_DEPTHS = (20, 32, 44, 56, 110)
 
 
 def _vgg(name: str) -> list[str]:
-    return ["maxpool2" if v == "M" else f"conv3p1-{v}" for v in _VGG_CFGS[name]]
+    return ["maxpool2" if v == "M" else f"conv3p1-{v}" for v in _VGG_CFGS[name].split()]
 
 
 def _resnet(name: str) -> list[str]:
@@ -285,7 +298,11 @@ def _resnet(name: str) -> list[str]:
             if block == "basic":
                 tokens += [f"conv3{s}p1nobias-{planes}", f"conv3p1nobias-{planes}"]
             else:
-                tokens += [f"conv1nobias-{planes}", f"conv3{s}p1nobias-{planes}", f"conv1nobias-{planes * 4}"]
+                tokens += [
+                    f"conv1nobias-{planes}",
+                    f"conv3{s}p1nobias-{planes}",
+                    f"conv1nobias-{planes * 4}",
+                ]
     return tokens
 
 
@@ -311,8 +328,16 @@ def cifar_resnet_specs(depth: int, width: int = 16) -> list[str]:
 
 
 def _alexnet() -> list[str]:
-    return ["conv11s4p2-64", "maxpool3s2", "conv5p2-192", "maxpool3s2",
-            "conv3p1-384", "conv3p1-256", "conv3p1-256", "maxpool3s2"]
+    return [
+        "conv11s4p2-64",
+        "maxpool3s2",
+        "conv5p2-192",
+        "maxpool3s2",
+        "conv3p1-384",
+        "conv3p1-256",
+        "conv3p1-256",
+        "maxpool3s2",
+    ]
 
 
 def arch_names() -> list[str]:

@@ -1,38 +1,85 @@
-"""Shared fixtures: tiny data files and one short trained run per session (tests stay fast)."""
+"""Shared fixtures: a CliRunner over the real app, and a helper to run dlcli as a process."""
 
 from __future__ import annotations
 
-import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
-from dlcli.cli.app import app
+ROOT = Path(__file__).resolve().parent.parent
+
+# CI replays the same examples every run (a failure there is reproducible); by hand, hypothesis
+# explores new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
-def invoke(*args: str):
-    """Run the CLI in-process; returns click's Result (stdout and stderr apart)."""
-    return CliRunner().invoke(app, [str(a) for a in args])
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner):
+    """Invoke `dlcli ARGS...` in-process; returns the click Result (stdout/stderr kept apart)."""
+    from dlcli.cli.app import app
+
+    def _invoke(*args: str, input: str | None = None, env: dict | None = None):
+        return runner.invoke(app, list(args), input=input, env=env)
+
+    return _invoke
+
+
+def run_dlcli(*args: str, input: str | None = None, env: dict | None = None, cwd=None):
+    """Run `python -m dlcli ARGS...` as a real process."""
+    full_env = {**os.environ, "COLUMNS": "100", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "dlcli", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def assert_input_error(result, *fragments: str) -> str:
-    """Exit 2, one stderr line that starts 'dlcli: error:', no traceback, nothing on stdout."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
+    """Exit status 2 with exactly one line on stderr, no traceback, nothing on stdout; the line
+    contains every fragment (if given). Returns the line."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("dlcli: error: "), lines
-    assert "Traceback" not in result.output
+    assert lines[0].startswith("dlcli: error: ")
+    assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
 
 
+# --- training (tests/test_train.py, test_training_data.py, test_evaluate.py) ------------------
+
+
+def cli(*args):
+    """`dlcli ARGS...` in-process, without a fixture (arguments may be paths or numbers)."""
+    from dlcli.cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
 @pytest.fixture(scope="session")
 def mlp_run(tmp_path_factory) -> tuple[Path, dict]:
     """A 3-epoch mlp run on digits: (run folder, its --json document)."""
+    import json
+
     out = tmp_path_factory.mktemp("runs") / "mlp"
-    result = invoke("train", "mlp", "--epochs", "3", "--threads", "1", "--json", "--out", out)
+    result = cli("train", "mlp", "--epochs", "3", "--threads", "1", "--json", "--out", out)
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout)
 

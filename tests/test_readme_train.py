@@ -7,7 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
-from conftest import invoke
+from conftest import cli
 
 from dlcli.training import loop
 
@@ -31,7 +31,7 @@ def test_readme_training_examples_run(tmp_path, monkeypatch, blobs_csv):
     commands = _section_commands()
     assert len(commands) >= 8
     for command in commands:
-        result = invoke(*shlex.split(command)[1:])
+        result = cli(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result.output)
         if "--json" in command:
             assert json.loads(result.stdout)["out"] == "runs/flowers"

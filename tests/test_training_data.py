@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import assert_input_error, invoke
+from conftest import assert_input_error, cli
 
 from dlcli.training.data import (
     SAMPLE_DATA,
@@ -124,25 +124,25 @@ def _write(path, text):
 def test_bad_files_exit_2_and_write_nothing(tmp_path, name, content, fragments):
     path = _write(tmp_path / name, content)
     out = tmp_path / "run"
-    assert_input_error(invoke("train", "mlp", "--data", path, "--out", out), *fragments)
+    assert_input_error(cli("train", "mlp", "--data", path, "--out", out), *fragments)
     assert not out.exists()
 
 
 def test_bad_npz_arrays(tmp_path):
     np.savez(tmp_path / "nox.npz", y=np.zeros(3))
-    assert_input_error(invoke("train", "mlp", "--data", tmp_path / "nox.npz"), "no array 'x'")
+    assert_input_error(cli("train", "mlp", "--data", tmp_path / "nox.npz"), "no array 'x'")
     x = np.ones((4, 2))
     x[2, 1] = np.nan
     np.savez(tmp_path / "nan.npz", x=x, y=np.arange(4))
-    assert_input_error(invoke("train", "mlp", "--data", tmp_path / "nan.npz"), "NaN", "(2, 1)")
+    assert_input_error(cli("train", "mlp", "--data", tmp_path / "nan.npz"), "NaN", "(2, 1)")
     np.savez(tmp_path / "len.npz", x=np.ones((4, 2)), y=np.arange(3))
-    assert_input_error(invoke("train", "mlp", "--data", tmp_path / "len.npz"), "'y' has shape")
+    assert_input_error(cli("train", "mlp", "--data", tmp_path / "len.npz"), "'y' has shape")
 
 
 def test_bad_image_folders(tmp_path):
     (tmp_path / "none" / "a").mkdir(parents=True)
     (tmp_path / "none" / "a" / "notes.txt").write_text("x")
-    assert_input_error(invoke("train", "cnn", "--data", tmp_path / "none"), "no images found")
+    assert_input_error(cli("train", "cnn", "--data", tmp_path / "none"), "no images found")
     from PIL import Image
 
     for cls in ("a", "b"):
@@ -150,7 +150,7 @@ def test_bad_image_folders(tmp_path):
         Image.new("L", (8, 8)).save(tmp_path / "broken" / cls / "ok.png")
     (tmp_path / "broken" / "b" / "bad.png").write_bytes(b"not a png")
     line = assert_input_error(
-        invoke("train", "cnn", "--data", tmp_path / "broken", "--out", tmp_path / "run"),
+        cli("train", "cnn", "--data", tmp_path / "broken", "--out", tmp_path / "run"),
         "bad.png",
         "cannot read the image",
     )

@@ -1,35 +1,36 @@
-"""The command registry: it only wires the command groups together (like huggingface_hub's hf.py).
+"""The command registry: it only wires the commands together (like huggingface_hub's hf.py).
 
-Each command lives in its own module under dlcli/cli/; none of them imports torch, numpy or
-gensim at module level, so `dlcli featsize` starts without them.
+Each command lives in its own module under dlcli/cli/ and is imported only when it is needed:
+`dlcli featsize ...` builds an app holding featsize alone, so the calculators' start-up does not
+grow with every command the toolkit gains. No command module imports torch, numpy or gensim at
+module level.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import Annotated
 
 import typer
 
 from dlcli import __version__
-from dlcli.cli import (
-    evaluate,
-    featsize,
-    train_resnet_lstm,  # noqa: F401  (registers 'train resnet' and 'train lstm')
-)
 from dlcli.cli.common import DlcliGroup, make_app
-from dlcli.cli.train import train_app
 
-app = make_app(
-    cls=DlcliGroup,
-    help="Deep-learning basics from the shell: feature-map sizes, receptive fields, "
-    "training and word vectors.",
+HELP = (
+    "Deep-learning basics from the shell: feature-map sizes, receptive fields, "
+    "training and word vectors."
 )
 
-app.command("featsize", no_args_is_help=True)(featsize.featsize)
-app.add_typer(train_app, name="train")
-app.command("evaluate", no_args_is_help=True)(evaluate.evaluate)
-app.command("predict", no_args_is_help=True)(evaluate.predict)
-
+# name -> (module, attribute, "command" | "group"), in the order `dlcli --help` lists them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "featsize": ("dlcli.cli.featsize", "featsize", "command"),
+    "receptive-field": ("dlcli.cli.receptive_field", "receptive_field", "command"),
+    # train_resnet_lstm adds 'train resnet' and 'train lstm' to dlcli.cli.train's group.
+    "train": ("dlcli.cli.train_resnet_lstm", "train_app", "group"),
+    "evaluate": ("dlcli.cli.evaluate", "evaluate", "command"),
+    "predict": ("dlcli.cli.evaluate", "predict", "command"),
+}
 
 
 def _version(value: bool) -> None:
@@ -38,16 +39,39 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
-    """Deep-learning basics from the shell: feature-map sizes, receptive fields, training and word vectors."""
+    """Deep-learning basics from the shell: sizes, receptive fields, training, word vectors."""
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The dlcli app with every command, or with command `only` alone."""
+    app = make_app(cls=DlcliGroup, help=HELP)
+    app.callback()(_root)
+    for name, (module, attribute, kind) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        target = getattr(importlib.import_module(module), attribute)
+        if kind == "group":
+            app.add_typer(target, name=name)
+        else:
+            app.command(name, no_args_is_help=True)(target)
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # `from dlcli.cli.app import app`: the full app (tests, docs)
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    build_app(only=first if first in COMMANDS else None)()

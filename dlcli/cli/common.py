@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 PROG = "dlcli"
+# Click >= 8.2 raises this for a bare `dlcli`; older Clicks print the help and exit themselves.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def error_line(message: str) -> str:
@@ -70,6 +72,11 @@ class DlcliGroup(TyperGroup):
             code = rv if isinstance(rv, int) else 0
         except click.exceptions.Exit as exc:  # typer.Exit / ctx.exit(); normally returned
             code = exc.exit_code
+        except _NO_ARGS_IS_HELP as exc:  # bare `dlcli`: the help was asked for
+            message = exc.format_message()
+            if message.strip():  # plain (non-Rich) help comes back as the message
+                print(message)
+            code = 0
         except click.ClickException as exc:  # bad option, missing argument, bad choice ...
             print(error_line(_click_error_message(exc)), file=sys.stderr)
             code = exc.exit_code
@@ -133,6 +140,11 @@ def stderr_console() -> Console:
 def format_size(values: Sequence[int | float]) -> str:
     """(28, 28) -> '28x28' (the SIZE notation of the command line)."""
     return "x".join(_fmt_number(v) for v in values)
+
+
+def compact_size(values: Sequence[int | float]) -> str:
+    """(7, 7) -> '7', (7, 5) -> '7x5': one number where every dimension agrees."""
+    return format_size(values[:1]) if len(set(values)) == 1 else format_size(values)
 
 
 def _fmt_number(value: int | float) -> str:

@@ -20,7 +20,9 @@ class Kind(str, Enum):
     avgpool = "avgpool"
 
 
-def _single_layer_token(kind: Kind, kernel: str, stride, padding, dilation, output_padding, ceil, channels) -> str:
+def _single_layer_token(
+    kind: Kind, kernel: str, stride, padding, dilation, output_padding, ceil, channels
+) -> str:
     """The flags of one layer, written as a spec token, so that one parser serves both forms."""
     token = f"{kind.value}{kernel}"
     if stride is not None:
@@ -52,38 +54,67 @@ def featsize(
     ] = None,
     stride: Annotated[
         str | None,
-        typer.Option("--stride", "-s", metavar="S", help="Stride [default: 1; pools: the kernel].", show_default=False),
+        typer.Option(
+            "--stride",
+            "-s",
+            metavar="S",
+            help="Stride [default: 1; pools: the kernel].",
+            show_default=False,
+        ),
     ] = None,
     padding: Annotated[
         str | None,
-        typer.Option("--padding", "-p", metavar="P", help="Padding: N, 'same' or 'valid' [default: 0].", show_default=False),
+        typer.Option(
+            "--padding",
+            "-p",
+            metavar="P",
+            help="Padding: N, 'same' or 'valid' [default: 0].",
+            show_default=False,
+        ),
     ] = None,
     dilation: Annotated[
-        str | None, typer.Option("--dilation", "-d", metavar="D", help="Dilation [default: 1].", show_default=False)
+        str | None,
+        typer.Option(
+            "--dilation", "-d", metavar="D", help="Dilation [default: 1].", show_default=False
+        ),
     ] = None,
     kind: Annotated[
         Kind, typer.Option("--type", "-t", help="Layer type of the -k layer.", case_sensitive=False)
     ] = Kind.conv,
     output_padding: Annotated[
         str | None,
-        typer.Option("--output-padding", metavar="OP", help="Output padding (deconv only).", show_default=False),
+        typer.Option(
+            "--output-padding",
+            metavar="OP",
+            help="Output padding (deconv only).",
+            show_default=False,
+        ),
     ] = None,
     ceil: Annotated[bool, typer.Option("--ceil", help="Ceil mode (pools only).")] = False,
     channels: Annotated[
-        int | None, typer.Option("--channels", "-c", help="Output channels of the -k layer.", show_default=False)
+        int | None,
+        typer.Option(
+            "--channels", "-c", help="Output channels of the -k layer.", show_default=False
+        ),
     ] = None,
     layers: LayersOpt = None,
     arch: ArchOpt = None,
     in_channels: Annotated[
         int | None,
-        typer.Option("--in-channels", metavar="C", help="Input channels: adds channels and parameters per layer.", show_default=False),
+        typer.Option(
+            "--in-channels",
+            metavar="C",
+            help="Input channels: adds channels and parameters per layer.",
+            show_default=False,
+        ),
     ] = None,
     target: Annotated[
         str | None,
         typer.Option(
             "--target",
             metavar="SIZE",
-            help="Solve instead: list the stride/padding choices that turn SIZE into this size with kernel -k.",
+            help="Solve instead: list the stride/padding choices that turn SIZE into this size "
+            "with kernel -k.",
             show_default=False,
         ),
     ] = None,
@@ -104,7 +135,10 @@ def featsize(
     from dlcli import featsize as backend
     from dlcli.layers import arch_layers, parse_layer, parse_layers
 
-    single = any(v is not None for v in (kernel, stride, padding, dilation, output_padding, channels)) or ceil
+    single = (
+        any(v is not None for v in (kernel, stride, padding, dilation, output_padding, channels))
+        or ceil
+    )
     if sum([single, layers is not None, arch is not None]) > 1:
         fail("give one of -k/--kernel (one layer), --layers SPEC or --arch NAME, not several")
     if json_out and quiet:
@@ -115,7 +149,13 @@ def featsize(
         fail("nothing to compute: give -k/--kernel, --layers SPEC or --arch NAME")
 
     if kernel is not None:
-        chain = [parse_layer(_single_layer_token(kind, kernel, stride, padding, dilation, output_padding, ceil, channels).lower())]
+        chain = [
+            parse_layer(
+                _single_layer_token(
+                    kind, kernel, stride, padding, dilation, output_padding, ceil, channels
+                ).lower()
+            )
+        ]
     elif layers is not None:
         chain = parse_layers(layers)
     else:
@@ -123,9 +163,15 @@ def featsize(
 
     if target is not None:
         if kernel is None:
-            fail("--target solves for one layer's stride and padding: give its kernel with -k/--kernel")
+            fail(
+                "--target solves for one layer's stride and padding: "
+                "give its kernel with -k/--kernel"
+            )
         if stride is not None or padding is not None or output_padding is not None:
-            fail("--target searches the stride and padding itself: leave out -s, -p and --output-padding")
+            fail(
+                "--target searches the stride and padding itself: "
+                "leave out -s, -p and --output-padding"
+            )
         _solve(backend, chain[0], size, target, json_out, quiet)
         return
 
@@ -180,7 +226,8 @@ def _render_table(result, title: str | None) -> None:
     show_channels = any(layer.channels is not None for layer in result.layers)
     show_params = result.params is not None
     table = Table(
-        title=f"{title + ': ' if title else ''}{format_size(result.input)} -> {format_size(result.output)}",
+        title=f"{title + ': ' if title else ''}{format_size(result.input)} -> "
+        f"{format_size(result.output)}",
         title_justify="left",
     )
     table.add_column("#", justify="right", style="dim")
@@ -191,8 +238,14 @@ def _render_table(result, title: str | None) -> None:
     if show_params:
         table.add_column("params", justify="right")
     table.add_column("note")
-    table.add_row("", "input", format_size(result.input), *([str(result.in_channels or "")] if show_channels else []),
-                  *([""] if show_params else []), "")
+    table.add_row(
+        "",
+        "input",
+        format_size(result.input),
+        *([str(result.in_channels or "")] if show_channels else []),
+        *([""] if show_params else []),
+        "",
+    )
     notes = []
     for layer in result.layers:
         note = ""
@@ -211,9 +264,10 @@ def _render_table(result, title: str | None) -> None:
         table.add_row("", "total", "", *([""] if show_channels else []), f"{result.params:,}", "")
     stdout_console().print(table)
     if notes:
+        layers = "1 layer leaves" if len(notes) == 1 else f"{len(notes)} layers leave"
         stderr_console().print(
-            f"note: {len(notes)} layer(s) leave input rows/columns that no window covers "
-            "(the division is not exact): see the 'note' column."
+            f"note: {layers} input rows/columns that no window covers (the division is not exact).",
+            soft_wrap=True,
         )
 
 
@@ -235,8 +289,13 @@ def _solve(backend, layer, size_text: str, target_text: str, json_out: bool, qui
         print_json(document)
     elif quiet:
         for per_dim in answers:
-            print(" ".join(f"s{c.stride}p{c.padding}" + (f"op{c.output_padding}" if c.output_padding else "")
-                           for c in per_dim))
+            print(
+                " ".join(
+                    f"s{c.stride}p{c.padding}"
+                    + (f"op{c.output_padding}" if c.output_padding else "")
+                    for c in per_dim
+                )
+            )
     else:
         from rich.table import Table
 
@@ -261,6 +320,7 @@ def _solve(backend, layer, size_text: str, target_text: str, json_out: bool, qui
     if missing:
         dims = ", ".join(str(i + 1) for i in missing)
         raise InputError(
-            f"no stride/padding gives {format_size(target)} from {format_size(size)} with '{layer.spec}' "
+            f"no stride/padding gives {format_size(target)} from {format_size(size)} "
+            f"with '{layer.spec}' "
             f"(dimension {dims}); try another kernel"
         )

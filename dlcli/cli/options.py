@@ -16,7 +16,8 @@ LayersOpt = Annotated[
         "--layers",
         "-l",
         metavar="SPEC",
-        help="Layer chain, e.g. 'conv3p1-64,maxpool2,conv3p1-128' (see 'Layer specs' in the README).",
+        help="Layer chain, e.g. 'conv3p1-64,maxpool2,conv3p1-128' "
+        "(see 'Layer specs' in the README).",
     ),
 ]
 ArchOpt = Annotated[
@@ -25,12 +26,15 @@ ArchOpt = Annotated[
         "--arch",
         "-a",
         metavar="NAME",
-        help="A standard network's feature extractor: alexnet, vgg11/13/16/19, resnet18/34/50/101/152, "
+        help="A standard network's feature extractor: alexnet, vgg11/13/16/19, "
+        "resnet18/34/50/101/152, "
         "resnet20/32/44/56/110 and cifar-resnetN for any N = 6n+2 (CIFAR ResNets as "
         "'train resnet --depth N' builds them).",
     ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same numbers.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Random seed; the same seed gives the same numbers.")
+]
 
 # --- training (dlcli train mlp|cnn|resnet|lstm, evaluate, predict) -----------------------------
 DataOpt = Annotated[

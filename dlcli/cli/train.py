@@ -138,42 +138,51 @@ def run_training(
     from dlcli.training.data import DataConfig
 
     callbacks = [] if quiet else [_progress(sys.stderr.isatty())]
-    if resume is not None:
-        spec, _ = loop.read_spec(Path(resume))
-        if spec.model != model:
-            fail(
-                f"--resume {resume} is a '{spec.model}' run; "
-                f"continue it with 'dlcli train {spec.model}'"
+    try:
+        if resume is not None:
+            spec, _ = loop.read_spec(Path(resume))
+            if spec.model != model:
+                fail(
+                    f"--resume {resume} is a '{spec.model}' run; "
+                    f"continue it with 'dlcli train {spec.model}'"
+                )
+            if out is not None:
+                fail("--resume continues in the run's own folder: leave out --out")
+            result = loop.resume(Path(resume), epochs, callbacks)
+        else:
+            data_config = DataConfig(
+                source=data,
+                target=target,
+                image_size=_image_size(image_size),
+                test_fraction=test_fraction,
+                val_fraction=val_fraction,
+                standardize=standardize,
             )
-        if out is not None:
-            fail("--resume continues in the run's own folder: leave out --out")
-        result = loop.resume(Path(resume), epochs, callbacks)
-    else:
-        data_config = DataConfig(
-            source=data,
-            target=target,
-            image_size=_image_size(image_size),
-            test_fraction=test_fraction,
-            val_fraction=val_fraction,
-            standardize=standardize,
-        )
-        train_config = loop.TrainConfig(
-            epochs=default_epochs if epochs is None else epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer.lower(),
-            momentum=momentum,
-            weight_decay=weight_decay,
-            loss=loss.lower(),
-            init=init.lower(),
-            patience=patience,
-            seed=seed,
-            device=device.lower(),
-            threads=threads,
-        )
-        result = loop.train(
-            model, model_config, data_config, train_config, Path(out) if out else None, callbacks
-        )
+            train_config = loop.TrainConfig(
+                epochs=default_epochs if epochs is None else epochs,
+                batch_size=batch_size,
+                lr=lr,
+                optimizer=optimizer.lower(),
+                momentum=momentum,
+                weight_decay=weight_decay,
+                loss=loss.lower(),
+                init=init.lower(),
+                patience=patience,
+                seed=seed,
+                device=device.lower(),
+                threads=threads,
+            )
+            result = loop.train(
+                model,
+                model_config,
+                data_config,
+                train_config,
+                Path(out) if out else None,
+                callbacks,
+            )
+    finally:  # a terminal progress bar must give the screen back, whatever happened
+        for callback in callbacks:
+            callback.close()
     if json_out:
         print_json(result.to_dict())
     else:
@@ -264,14 +273,16 @@ def _progress(tty: bool):
             if logs["val_loss"] is not None:
                 line += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
             line += f"  {logs['seconds']:.2f}s"
-            if self.bar is not None:
-                self.bar.update(self.epochs, completed=epoch + 1, status=line.split("  ", 1)[1])
+            if self.bar is not None:  # the line stays above the bars, as Keras does
+                self.bar.console.print(line, highlight=False)
+                self.bar.update(self.epochs, completed=epoch + 1, status="")
             else:
                 print(line, file=sys.stderr, flush=True)
 
-        def on_train_end(self, logs: dict[str, Any]) -> None:
+        def close(self) -> None:
             if self.bar is not None:
                 self.bar.stop()
+                self.bar = None
 
     class BarProgress(Progress):
         # Only the terminal bar hooks into batches (a per-batch loss costs a device sync).
@@ -367,7 +378,7 @@ def mlp(
     Examples:
       dlcli train mlp                                  # digits, 64-128-64-10, Adam
       dlcli train mlp --hidden 0 --loss hinge          # a multiclass SVM
-      dlcli train mlp --data spiral --hidden 32 --epochs 200 --out runs/spiral
+      dlcli train mlp --data spiral --hidden 64 --dropout 0 --lr 0.01 --epochs 200
       dlcli train mlp --data my.csv --target species --json
     """
     from dlcli.training.models import MLPConfig, parse_hidden

@@ -201,12 +201,6 @@ class Standardizer:
         std[std < 1e-8] = 1.0
         return cls(mean.astype(np.float32), std.astype(np.float32))
 
-    @classmethod
-    def identity(cls, shape: tuple[int, ...]) -> Standardizer:
-        import numpy as np
-
-        return cls(np.zeros(shape, np.float32), np.ones(shape, np.float32))
-
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std).astype("float32", copy=False)
 

@@ -253,6 +253,11 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
     if images:
         if len(spec.sample_shape) != 3:
             raise InputError("this model was not trained on images; give .csv or .npz input")
+        if spec.image_mode is None:  # e.g. digits: 8x8 ink counts 0..16, not image files
+            raise InputError(
+                f"this model was trained on '{spec.data.source}' arrays, not on image files; "
+                "give its inputs as .npz or CSV rows"
+            )
         x = read_images(images, tuple(spec.sample_shape[1:]), spec.image_mode or "L")  # type: ignore[arg-type]
         _check_shape(spec, x, str(images[0]))
         batches.append(x)

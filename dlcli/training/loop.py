@@ -13,6 +13,7 @@ Entry points: `train(model, model_config, data, train_config, out, callbacks)` a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli import __version__
-from dlcli.errors import InputError
+from dlcli.errors import InputError, RunFailure
 from dlcli.training import run_dir as rd
 from dlcli.training.data import (
     DataConfig,
@@ -609,6 +610,13 @@ def _fit(
                 "val_loss": val_loss,
                 "val_accuracy": val_acc,
             }
+            if not math.isfinite(row["loss"]):
+                config["status"] = "diverged"
+                rd.write_json(run / rd.CONFIG, config)
+                raise RunFailure(
+                    f"training diverged in epoch {epoch + 1} (loss {row['loss']}): "
+                    f"lower --lr (now {cfg.lr}) or standardise the inputs"
+                )
             improved = val_loss is not None and val_loss < best_loss
             if improved:
                 best_epoch, best_loss, wait = epoch + 1, val_loss, 0

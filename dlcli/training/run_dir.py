@@ -292,6 +292,12 @@ def _panel(
         draw.line((x, bottom, x, bottom + 4), fill=(80, 80, 80))
         draw.text((x, bottom + 6), str(i + 1), fill="black", font=small, anchor="ma")
     draw.text(((left + right) // 2, bottom + 20), "epoch", fill="black", font=small, anchor="ma")
+    legend_top = top + 4
+    draw.rectangle(  # a white box so that the legend stays readable over the lines
+        (right - 96, legend_top, right - 4, legend_top + 16 * len(series) + 4),
+        fill="white",
+        outline=(200, 200, 200),
+    )
     for j, (label, ys) in enumerate(series):
         color = _PALETTE[j % len(_PALETTE)]
         points = [(px(i), py(v)) for i, v in enumerate(ys) if v == v]
@@ -338,7 +344,6 @@ def boundary_png(grid_classes, extent: tuple[float, float, float, float], points
     from PIL import Image, ImageDraw
 
     size = 480
-    g = grid_classes.shape[0]
     light = np.array([[int(255 - (255 - c) * 0.35) for c in rgb] for rgb in _PALETTE], np.uint8)
     img = Image.fromarray(light[grid_classes % len(_PALETTE)], "RGB").resize(
         (size, size), Image.NEAREST
@@ -351,7 +356,6 @@ def boundary_png(grid_classes, extent: tuple[float, float, float, float], points
         draw.ellipse(
             (x - 4, y - 4, x + 4, y + 4), fill=_PALETTE[c % len(_PALETTE)], outline="black"
         )
-    del g
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
