@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_input_error, invoke
+from conftest import assert_input_error
+from conftest import cli as invoke
 
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")

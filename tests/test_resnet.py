@@ -9,6 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
+from conftest import assert_input_error  # noqa: E402
+from conftest import cli as invoke  # noqa: E402
+
 from dlcli.featsize import chain_output  # noqa: E402
 from dlcli.layers import arch_specs, parse_layers  # noqa: E402
 from dlcli.training.resnet import ResNetConfig, build_resnet, layer_rows  # noqa: E402
@@ -128,7 +131,6 @@ def test_bad_depth_is_an_input_error(depth):
 @pytest.fixture(scope="module")
 def resnet_run(tmp_path_factory):
     """A 2-epoch ResNet-8 on digits: (run folder, --json document, stderr)."""
-    from conftest import invoke
 
     out = tmp_path_factory.mktemp("runs") / "resnet"
     result = invoke(
@@ -157,7 +159,6 @@ def test_train_resnet_run_folder_and_table(resnet_run):
 
 
 def test_evaluate_and_predict_a_resnet_run(resnet_run, tmp_path):
-    from conftest import invoke
 
     out, doc, _ = resnet_run
     result = invoke("evaluate", out, "--json")
@@ -174,7 +175,6 @@ def test_evaluate_and_predict_a_resnet_run(resnet_run, tmp_path):
 
 
 def test_train_resnet_bad_depth_is_one_line_exit_2(tmp_path):
-    from conftest import assert_input_error, invoke
 
     result = invoke("train", "resnet", "--depth", "21", "--out", tmp_path / "r")
     assert_input_error(result, "21", "6n+2")
@@ -185,7 +185,6 @@ def test_train_resnet_bad_depth_is_one_line_exit_2(tmp_path):
 def test_featsize_preset_describes_the_trained_model(arch, depth):
     """`dlcli featsize --arch resnet20` (or cifar-resnetN for any depth) prints the sizes the
     model's main path produces; receptive-field reads the same presets."""
-    from conftest import invoke
 
     result = invoke("featsize", "8x8", "--arch", arch, "--in-channels", "1", "--json")
     assert result.exit_code == 0, result.output
@@ -193,3 +192,26 @@ def test_featsize_preset_describes_the_trained_model(arch, depth):
     model = build_resnet(ResNetConfig(depth=depth, width=16), (1, 8, 8), 10)
     hooked, _ = _main_path_sizes(model, torch.zeros(1, 1, 8, 8))
     assert sizes == [s[1:] for s in hooked]
+
+
+def test_receptive_field_preset_matches_the_models_gradient():
+    """Oracle: the input pixels that move one output unit of the last stage (autograd) are the
+    field `dlcli receptive-field --arch cifar-resnet8` reports (Distill conventions)."""
+
+    result = invoke("receptive-field", "--arch", "cifar-resnet8", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    field, stride, padding = doc["receptive_field"][0], doc["effective_stride"][0], doc[
+        "effective_padding"][0]
+    model = build_resnet(ResNetConfig(depth=8, width=4), (1, 32, 32), 3).eval()
+    with torch.no_grad():  # positive weights and inputs: every ReLU passes, no gradient hides
+        for conv in model.modules():
+            if isinstance(conv, torch.nn.Conv2d):
+                conv.weight.fill_(1.0 / conv.weight[0].numel())
+    x = torch.ones(1, 1, 32, 32, requires_grad=True)
+    features = model.stage3(model.stage2(model.stage1(model.stem(x))))  # (1, 16, 8, 8)
+    i = 4
+    features[0, :, i, i].sum().backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
+    assert rows.min().item() == i * stride - padding
+    assert rows.max().item() == i * stride - padding + field - 1
