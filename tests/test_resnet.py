@@ -215,3 +215,27 @@ def test_receptive_field_preset_matches_the_models_gradient():
     rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
     assert rows.min().item() == i * stride - padding
     assert rows.max().item() == i * stride - padding + field - 1
+
+
+def test_train_resnet_on_an_rgb_image_folder_of_another_size(tmp_path):
+    """Global average pooling: any image size; three channels from RGB files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, colour in (("red", 0), ("blue", 2)):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 60, size=(10, 14, 3), dtype=np.uint8)
+            pixels[..., colour] += 180
+            Image.fromarray(pixels).save(tmp_path / "photos" / name / f"{i}.png")
+    out = tmp_path / "run"
+    result = invoke("train", "resnet", "--data", tmp_path / "photos", "--image-size", "10x14",
+                    "--depth", "8", "--width", "4", "--epochs", "3", "--threads", "1",
+                    "--json", "--out", out)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["input_shape"] == [3, 10, 14]
+    assert "16x3x4" in result.stderr  # 10x14 -> 5x7 -> 3x4, as featsize computes it
+    result = invoke("predict", out, tmp_path / "photos" / "red" / "0.png", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["predictions"][0]["class"] in ("red", "blue")
