@@ -410,3 +410,19 @@ def test_readme_examples_run(tmp_path, monkeypatch):
         result = invoke(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result.output)
     assert (tmp_path / "runs" / "reviews" / "model.safetensors").is_file()
+
+
+def test_target_names_the_label_column_for_training_and_evaluate(tmp_path):
+    data = tmp_path / "moods.csv"
+    data.write_text("text,mood\n" + "".join(
+        f"{'so happy today' if i % 2 else 'so sad today'},{'up' if i % 2 else 'down'}\n"
+        for i in range(40)
+    ))
+    out = tmp_path / "run"
+    result = invoke("train", "lstm", "--data", data, "--target", "mood", "--epochs", "1",
+                    *FAST, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["classes"] == ["down", "up"]
+    result = invoke("evaluate", out, "--data", data, "--json")  # the run's --target is kept
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 40

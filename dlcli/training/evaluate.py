@@ -96,7 +96,8 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
     path = Path(source).expanduser()
     key = source.strip().lower()
     reader = get_family(spec.model).read_inputs
-    own = reader(spec.model_config, path, spec.sample_shape, target) if reader else None
+    label = target or spec.data.target
+    own = reader(spec.model_config, path, spec.sample_shape, label) if reader else None
     if own is not None:  # the family's own kind of data (lstm: text -> token ids)
         x, labels = own
         if labels is None:
