@@ -402,7 +402,7 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     import shlex
 
     commands = _readme_commands()
-    assert len(commands) == 7
+    assert len(commands) == 8
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(loop, "default_threads", lambda: 1)  # one thread on a busy 2-core box
     (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
