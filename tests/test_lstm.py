@@ -426,3 +426,16 @@ def test_target_names_the_label_column_for_training_and_evaluate(tmp_path):
     result = invoke("evaluate", out, "--data", data, "--json")  # the run's --target is kept
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n"] == 40
+
+
+def test_same_seed_same_text_run(tmp_path):
+    """Vocabulary order, split, init and packing are deterministic: equal runs, equal numbers."""
+    docs = []
+    for name in ("a", "b"):
+        result = invoke("train", "lstm", "--data", REVIEWS, "--epochs", "1", "--max-length", "6",
+                        *FAST, "--out", tmp_path / name)
+        assert result.exit_code == 0, result.output
+        docs.append({k: v for k, v in json.loads(result.stdout).items()
+                     if k not in ("out", "seconds")})
+    assert docs[0] == docs[1]
+    assert docs[0]["data_info"]["tokens_per_text"]["max"] == 6  # --max-length cuts
