@@ -109,7 +109,12 @@ PatienceOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[
-    str, typer.Option("--device", metavar="auto|cpu|cuda|mps", help="Where to train.")
+    str,
+    typer.Option(
+        "--device",
+        metavar="auto|cpu|cuda|mps",
+        help="Where to run (auto: cuda, else mps, else cpu).",
+    ),
 ]
 ThreadsOpt = Annotated[
     int | None,
