@@ -28,7 +28,8 @@ ArchOpt = Annotated[
         metavar="NAME",
         help="A standard network's feature extractor: alexnet, vgg11/13/16/19, "
         "resnet18/34/50/101/152, "
-        "resnet20/32/44/56 (CIFAR ResNets as 'train resnet' builds them).",
+        "resnet20/32/44/56/110 and cifar-resnetN for any N = 6n+2 (CIFAR ResNets as "
+        "'train resnet --depth N' builds them).",
     ),
 ]
 SeedOpt = Annotated[

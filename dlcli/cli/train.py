@@ -227,6 +227,8 @@ def _progress(tty: bool):
 
         def on_train_begin(self, info: dict[str, Any]) -> None:
             self.info = info
+            for note in info.get("notes", []):  # data warnings, e.g. skipped rows
+                print(f"warning: {note}", file=sys.stderr)
             start = f", from epoch {info['first_epoch'] + 1}" if info["first_epoch"] else ""
             line = (
                 f"training {info['model']} ({info['params']:,} parameters) on "

@@ -32,6 +32,11 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
    `predict` find the family when they rebuild a run of it, without the CLI importing it first.
    `describe(config, input_shape, num_classes) -> [{"layer", "output", "params"}, ...]`
    (optional) gives the table the CLI prints before training.
+   A family with its own kind of data (lstm: text) also passes `load_data(config, data, seed)
+   -> Dataset | None` (None: the shared loaders read it; `dataset.extra["notes"]` are shown as
+   warnings, `extra["info"]` lands in the result's `data_info`) and `read_inputs(config, path,
+   sample_shape, target) -> (x, labels | None) | None` for `evaluate --data` and `predict`.
+   Integer x (token ids) passes through `to_layout("sequence")` and is never standardised.
 
 2. Input layout: `layout=` declares what `forward` eats; `data.to_layout` reshapes every dataset:
        "flat"      (N, F)        images are flattened

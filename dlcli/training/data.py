@@ -111,6 +111,8 @@ def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
             f"whose x has shape (N, H, W) or (N, C, H, W); this data has {x.shape[1]} flat features"
         )
     if layout == "sequence":
+        if x.dtype.kind in "iu" and x.ndim == 2:
+            return x  # token ids (N, T), padded: the embedding layer reads them
         if x.ndim == 4:
             n, c, h, w = x.shape
             return x.transpose(0, 2, 1, 3).reshape(n, h, c * w)

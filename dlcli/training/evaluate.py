@@ -37,6 +37,7 @@ from dlcli.training.loop import (
     scores_of,
     set_threads,
 )
+from dlcli.training.models import get_family
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,7 +95,14 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
 
     path = Path(source).expanduser()
     key = source.strip().lower()
-    if path.is_file() and (path.suffix.lower() == ".csv" or key.endswith(".csv.gz")):
+    reader = get_family(spec.model).read_inputs
+    label = target or spec.data.target
+    own = reader(spec.model_config, path, spec.sample_shape, label) if reader else None
+    if own is not None:  # the family's own kind of data (lstm: text -> token ids)
+        x, labels = own
+        if labels is None:
+            raise InputError(f"{path}: no label column '{target or spec.data.target or 'label'}'")
+    elif path.is_file() and (path.suffix.lower() == ".csv" or key.endswith(".csv.gz")):
         if spec.feature_names is None:
             raise InputError(f"{path}: the model was not trained on CSV features")
         x, labels, _ = read_csv_table(
@@ -123,7 +131,7 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
             f"{source}: label(s) {', '.join(unknown[:5])} are not among the model's "
             f"classes ({', '.join(spec.class_names[:12])})"
         )
-    return np.asarray(x, dtype=np.float32), labels
+    return (x if x.dtype.kind in "iu" else np.asarray(x, dtype=np.float32)), labels
 
 
 def _csv_features(spec: RunSpec, path: Path) -> list[str]:
@@ -207,6 +215,7 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
 
     loaded = load_run(run, device)
     spec = loaded.spec
+    reader = get_family(spec.model).read_inputs
     names: list[str] = []
     batches: list[np.ndarray] = []
     images: list[Path] = []
@@ -222,6 +231,9 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
             images += found
         elif not path.is_file():
             raise InputError(f"input '{item}' not found")
+        elif reader and (own := reader(spec.model_config, path, spec.sample_shape, None)):
+            batches.append(own[0])  # the family's own kind of input (lstm: lines of text)
+            names += [f"{path}:{i + 1}" for i in range(len(own[0]))]
         elif suffix in IMAGE_EXTENSIONS:
             images.append(path)
         elif suffix == ".csv" or item.lower().endswith(".csv.gz"):

@@ -27,11 +27,16 @@ from dlcli.training.data import (
     DataConfig,
     Dataset,
     Standardizer,
-    load_dataset,
     split_indices,
     to_layout,
 )
-from dlcli.training.models import apply_init, config_from_dict, config_to_dict, get_family
+from dlcli.training.models import (
+    apply_init,
+    config_from_dict,
+    config_to_dict,
+    get_family,
+    load_family_data,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -124,6 +129,7 @@ class RunResult:
     n_val: int
     n_test: int
     classes: list[str] = field(default_factory=list)
+    data_info: dict[str, Any] = field(default_factory=dict)  # e.g. vocabulary, coverage
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +201,8 @@ class RunSpec:
         """Raw samples (N, *sample_shape) -> standardised as in training, in the model's layout."""
         import numpy as np
 
+        if x.dtype.kind in "iu":
+            return np.ascontiguousarray(to_layout(x, self.layout))  # token ids stay integers
         x = self.standardizer(x) if self.standardizer else x.astype("float32", copy=False)
         return np.ascontiguousarray(to_layout(x, self.layout))
 
@@ -224,7 +232,7 @@ def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
     """Split, standardise with the train split's statistics (fitted here unless the spec has
     them already), and reshape to the model's layout."""
     split = split_indices(dataset.y, spec.data.test_fraction, spec.data.val_fraction, seed)
-    if spec.standardizer is None and spec.data.standardize:
+    if spec.standardizer is None and spec.data.standardize and dataset.x.dtype.kind == "f":
         spec.standardizer = Standardizer.fit(dataset.x[split.train])
 
     def part(idx):
@@ -256,7 +264,7 @@ def make_spec(
 
 def load_split(spec: RunSpec) -> tuple[Dataset, Prepared]:
     """Reload a run's data and recompute its split exactly (evaluate, resume)."""
-    dataset = load_dataset(spec.data, seed=spec.train.seed)
+    dataset = load_family_data(spec.model, spec.model_config, spec.data, spec.train.seed)
     if dataset.class_names != spec.class_names or dataset.sample_shape != spec.sample_shape:
         raise InputError(
             f"the run's data '{spec.data.source}' has changed since training "
@@ -409,7 +417,7 @@ def train(
     start = time.perf_counter()
     device = resolve_device(train_config.device)
     threads = set_threads(train_config.threads)
-    dataset = load_dataset(data, seed=train_config.seed)
+    dataset = load_family_data(model, model_config, data, train_config.seed)
     spec = make_spec(model, model_config, data, train_config, dataset)
     prepared = prepare(dataset, spec, train_config.seed)
     if train_config.patience and len(prepared.y_val) == 0:
@@ -550,6 +558,7 @@ def _fit(
                 "input_shape": list(spec.input_shape),
                 "classes": spec.class_names,
                 "layers": _describe(spec),
+                "notes": dataset.extra.get("notes", []),  # data warnings, e.g. skipped rows
             }
         )
     batch_hooks = [cb for cb in callbacks if _has_hook([cb], "on_batch_end")]
@@ -743,6 +752,7 @@ def _finish(
         n_val=len(data.y_val),
         n_test=len(data.y_test),
         classes=spec.class_names,
+        data_info=dataset.extra.get("info", {}),
     )
     rd.write_json(run / rd.METRICS, result.to_dict())
     config["status"] = "done"

@@ -35,6 +35,11 @@ class ModelFamily:
     layout: str  # 'flat' | 'image' | 'sequence'
     # Optional: rows for the table printed before training, [{"layer", "output", "params"}, ...].
     describe: Callable[[Any, tuple[int, ...], int], list[dict]] | None = None
+    # Optional, for a family with its own kind of data (lstm: text). `load_data(config, data,
+    # seed)` returns a Dataset, or None to use the shared loaders; `read_inputs(config, path,
+    # sample_shape, target)` returns (raw x, labels or None) for evaluate --data / predict, or None.
+    load_data: Callable[..., Any] | None = None
+    read_inputs: Callable[..., Any] | None = None
 
 
 MODELS: dict[str, ModelFamily] = {}
@@ -45,13 +50,17 @@ def register_model(
     config_cls: type,
     layout: str,
     describe: Callable[[Any, tuple[int, ...], int], list[dict]] | None = None,
+    load_data: Callable[..., Any] | None = None,
+    read_inputs: Callable[..., Any] | None = None,
 ):
     """Decorator: register `build(config, input_shape, num_classes) -> nn.Module` under `name`."""
     if layout not in ("flat", "image", "sequence"):
         raise ValueError(f"unknown layout {layout!r}")
 
     def decorator(build):
-        MODELS[name] = ModelFamily(name, config_cls, build, layout, describe)
+        MODELS[name] = ModelFamily(
+            name, config_cls, build, layout, describe, load_data, read_inputs
+        )
         return build
 
     return decorator
@@ -69,7 +78,7 @@ def get_family(name: str) -> ModelFamily:
 
 # Modules that register more families (e.g. 'resnet', 'lstm') are imported on first lookup, so a
 # run folder of any family can be rebuilt by `evaluate` without the CLI having imported it first.
-PLUGIN_MODULES: list[str] = []
+PLUGIN_MODULES: list[str] = ["dlcli.training.resnet", "dlcli.training.recurrent"]
 
 
 def _load_plugins() -> None:
@@ -77,6 +86,18 @@ def _load_plugins() -> None:
 
     for module in PLUGIN_MODULES:
         importlib.import_module(module)
+
+
+def load_family_data(model: str, model_config: Any, data: Any, seed: int) -> Any:
+    """The family's own loader when it has one and claims the data, else the shared one."""
+    from dlcli.training.data import load_dataset
+
+    family = get_family(model)
+    if family.load_data is not None:
+        dataset = family.load_data(model_config, data, seed)
+        if dataset is not None:
+            return dataset
+    return load_dataset(data, seed=seed)
 
 
 def config_to_dict(config: Any) -> dict:
