@@ -17,7 +17,7 @@ def evaluate(
         typer.Option(
             "--data",
             metavar="NAME|PATH",
-            help="Labelled data to score [default: the run's own held-out test split].",
+            help="Labelled data to score (default: the run's own held-out test split).",
             show_default=False,
         ),
     ] = None,

@@ -160,7 +160,7 @@ def lstm(
         typer.Option(
             "--max-length",
             metavar="N",
-            help="Text: keep the first N tokens [default: all].",
+            help="Text: keep the first N tokens (default: all).",
             show_default=False,
         ),
     ] = None,
