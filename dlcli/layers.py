@@ -341,7 +341,8 @@ def _alexnet() -> list[str]:
 
 
 def arch_names() -> list[str]:
-    return ["alexnet", *_VGG_CFGS, *_RESNET_BLOCKS, *(f"resnet{d}" for d in CIFAR_RESNET_DEPTHS)]
+    return ["alexnet", *_VGG_CFGS, *_RESNET_BLOCKS, *(f"resnet{d}" for d in CIFAR_RESNET_DEPTHS),
+            "cifar-resnetN (N = 6n+2)"]
 
 
 def arch_specs(name: str) -> list[str]:
@@ -355,6 +356,8 @@ def arch_specs(name: str) -> list[str]:
         return _resnet(key)
     if key.startswith("resnet") and key[6:].isdigit() and int(key[6:]) in CIFAR_RESNET_DEPTHS:
         return cifar_resnet_specs(int(key[6:]))
+    if key.startswith("cifarresnet") and key[11:].isdigit():  # any 6n+2, as `train resnet --depth`
+        return cifar_resnet_specs(int(key[11:]))
     raise InputError(f"unknown architecture '{name}': expected one of {', '.join(arch_names())}")
 
 

@@ -50,10 +50,53 @@ def run_dlcli(*args: str, input: str | None = None, env: dict | None = None, cwd
     )
 
 
-def assert_input_error(result) -> None:
-    """Exit status 2 with exactly one line on stderr, no traceback, nothing on stdout."""
+def assert_input_error(result, *fragments: str) -> str:
+    """Exit status 2 with exactly one line on stderr, no traceback, nothing on stdout; the line
+    contains every fragment (if given). Returns the line."""
     assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("dlcli: error: ")
     assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+# --- training (tests/test_train.py, test_training_data.py, test_evaluate.py) ------------------
+
+
+def cli(*args):
+    """`dlcli ARGS...` in-process, without a fixture (arguments may be paths or numbers)."""
+    from dlcli.cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def mlp_run(tmp_path_factory) -> tuple[Path, dict]:
+    """A 3-epoch mlp run on digits: (run folder, its --json document)."""
+    import json
+
+    out = tmp_path_factory.mktemp("runs") / "mlp"
+    result = cli("train", "mlp", "--epochs", "3", "--threads", "1", "--json", "--out", out)
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def blobs_csv(tmp_path_factory) -> Path:
+    """A CSV with 3 separable classes named by strings, 2 features plus a distractor column."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("csv") / "blobs.csv"
+    centers = {"setosa": (0.0, 0.0), "versicolor": (4.0, 0.0), "virginica": (0.0, 4.0)}
+    lines = ["a,species,b,noise"]
+    for name, (cx, cy) in centers.items():
+        for _ in range(30):
+            lines.append(
+                f"{cx + rng.normal():.4f},{name},{cy + rng.normal():.4f},{rng.normal():.4f}"
+            )
+    path.write_text("\n".join(lines) + "\n")
+    return path

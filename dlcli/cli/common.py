@@ -42,8 +42,19 @@ def _click_error_message(exc: click.ClickException) -> str:
     return message
 
 
+class _Interrupted(Exception):
+    """Ctrl-C inside a command. Typer turns a KeyboardInterrupt into a silent exit 130; carried as
+    this instead, it reaches the boundary below, which prints its one line."""
+
+
 class DlcliGroup(TyperGroup):
     """The root group: runs the command and owns the mapping from exceptions to exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted(str(exc) or "interrupted") from None
 
     def main(  # type: ignore[override]
         self,
@@ -75,8 +86,8 @@ class DlcliGroup(TyperGroup):
         except DlcliError as exc:
             print(error_line(str(exc)), file=sys.stderr)
             code = exc.exit_code
-        except KeyboardInterrupt:
-            print(error_line("interrupted"), file=sys.stderr)
+        except (KeyboardInterrupt, _Interrupted) as exc:  # a backend may say what it saved
+            print(error_line(str(exc) or "interrupted"), file=sys.stderr)
             code = 130
         except BrokenPipeError:
             # `dlcli featsize - < sizes | head`: the reader left; that is not our failure.

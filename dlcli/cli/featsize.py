@@ -58,7 +58,7 @@ def featsize(
             "--stride",
             "-s",
             metavar="S",
-            help="Stride [default: 1; pools: the kernel].",
+            help="Stride (default: 1; pools: the kernel).",
             show_default=False,
         ),
     ] = None,
@@ -68,14 +68,14 @@ def featsize(
             "--padding",
             "-p",
             metavar="P",
-            help="Padding: N, 'same' or 'valid' [default: 0].",
+            help="Padding: N, 'same' or 'valid' (default: 0).",
             show_default=False,
         ),
     ] = None,
     dilation: Annotated[
         str | None,
         typer.Option(
-            "--dilation", "-d", metavar="D", help="Dilation [default: 1].", show_default=False
+            "--dilation", "-d", metavar="D", help="Dilation (default: 1).", show_default=False
         ),
     ] = None,
     kind: Annotated[

@@ -1,0 +1,122 @@
+"""`dlcli evaluate RUN_DIR` and `dlcli predict RUN_DIR INPUT...`: use a trained run folder."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from dlcli.cli.common import print_json, stdout_console
+from dlcli.cli.options import DeviceOpt, JsonOpt, RunDirArg, TargetOpt
+
+
+def evaluate(
+    run_dir: RunDirArg,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            metavar="NAME|PATH",
+            help="Labelled data to score (default: the run's own held-out test split).",
+            show_default=False,
+        ),
+    ] = None,
+    target: TargetOpt = None,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
+) -> None:
+    """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run.
+
+    With no --data it scores the run's own test split and reproduces its test_accuracy.
+
+    \b
+    Examples:
+      dlcli evaluate runs/mlp-20260101-120000
+      dlcli evaluate runs/mine --data more.csv --json
+    """
+    from pathlib import Path
+
+    from dlcli.training.evaluate import evaluate as backend
+
+    result = backend(Path(run_dir), data, target, device.lower())
+    if json_out:
+        print_json(result)
+        return
+    _render_evaluation(result)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _render_evaluation(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    console.print(
+        f"{r['model']} from {r['run']} on {r['data']}: accuracy {r['accuracy']:.4f}, "
+        f"loss {r['loss']:.4f}, n {r['n']}"
+    )
+    table = Table(title="per class", title_justify="left")
+    for col in ("class", "precision", "recall", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for row in r["per_class"]:
+        table.add_row(
+            row["class"], _fmt(row["precision"]), _fmt(row["recall"]), str(row["support"])
+        )
+    console.print(table)
+    matrix = Table(
+        title="confusion matrix (rows: true class, columns: predicted)", title_justify="left"
+    )
+    matrix.add_column("", style="bold")
+    for name in r["classes"]:
+        matrix.add_column(name, justify="right")
+    for name, row in zip(r["classes"], r["confusion"], strict=True):
+        matrix.add_row(name, *(str(v) if v else "." for v in row))
+    console.print(matrix)
+
+
+def predict(
+    run_dir: RunDirArg,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="INPUT...",
+            help="CSV rows, an .npz (array x), image files or a folder of images.",
+            show_default=False,
+        ),
+    ],
+    top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely classes.")] = 1,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
+) -> None:
+    """Predicted class and probability (softmax of the scores) for each input.
+
+    \b
+    Examples:
+      dlcli predict runs/mine new.csv
+      dlcli predict runs/cnn photos/cat.png photos/dog.jpg --top 3 --json
+    """
+    from pathlib import Path
+
+    from dlcli.cli.common import fail
+    from dlcli.training.evaluate import predict as backend
+
+    if top < 1:
+        fail(f"invalid --top {top}: expected at least 1")
+    result = backend(Path(run_dir), inputs, device.lower(), top)
+    if json_out:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{result['model']} from {result['run']}", title_justify="left")
+    table.add_column("input")
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    for p in result["predictions"]:
+        others = p.get("top", [])[1:]
+        extra = "".join(f"\n  {o['class']}" for o in others)
+        probs = "".join(f"\n{o['probability']:.4f}" for o in others)
+        table.add_row(p["input"], p["class"] + extra, f"{p['probability']:.4f}" + probs)
+    stdout_console().print(table)

@@ -1,0 +1,67 @@
+"""The training engine: data, model families, THE loop, run folders, evaluate and predict.
+
+Modules (torch/numpy/Pillow are imported inside functions only):
+    data.py      datasets (digits, spiral, CSV, .npz, image folders), the seeded stratified
+                 split, standardisation, and `to_layout` (flat / image / sequence)
+    models.py    one typed `@dataclass` config + one builder per family, and the registry
+    loop.py      `train(...)`, `resume(...)`: batching, metrics, early stopping, checkpoints,
+                 the run folder; progress through `Callback` hooks
+    run_dir.py   the run folder's files, all written atomically (no pickles)
+    evaluate.py  `evaluate(run_dir, data)` and `predict(run_dir, inputs)`
+
+Extension points (how `train resnet` / `train lstm` plug in; these interfaces stay stable):
+
+1. A model family = a config dataclass + a builder, registered by name::
+
+       from dataclasses import dataclass
+       from dlcli.training.models import register_model
+
+       @dataclass
+       class LSTMConfig:                      # JSON-able fields: str/int/float/bool/tuple
+           hidden: int = 64
+           layers: int = 1
+           def __post_init__(self): ...       # validate; raise dlcli.errors.InputError
+
+       @register_model("lstm", LSTMConfig, layout="sequence", describe=None)
+       def build_lstm(config: LSTMConfig, input_shape: tuple[int, ...],
+                      num_classes: int) -> nn.Module:
+           ...                                # import torch inside; return a module whose
+                                              # forward(x) gives class scores (N, num_classes)
+
+   Put the module's import path in `models.PLUGIN_MODULES` (one line) so that `evaluate` and
+   `predict` find the family when they rebuild a run of it, without the CLI importing it first.
+   `describe(config, input_shape, num_classes) -> [{"layer", "output", "params"}, ...]`
+   (optional) gives the table the CLI prints before training.
+   A family with its own kind of data (lstm: text) also passes `load_data(config, data, seed)
+   -> Dataset | None` (None: the shared loaders read it; `dataset.extra["notes"]` are shown as
+   warnings, `extra["info"]` lands in the result's `data_info`) and `read_inputs(config, path,
+   sample_shape, target) -> (x, labels | None) | None` for `evaluate --data` and `predict`.
+   Integer x (token ids) passes through `to_layout("sequence")` and is never standardised.
+
+2. Input layout: `layout=` declares what `forward` eats; `data.to_layout` reshapes every dataset:
+       "flat"      (N, F)        images are flattened
+       "image"     (N, C, H, W)  needs image data (digits, image folders, .npz of (N,[C,]H,W))
+       "sequence"  (N, T, F)     images row by row (T = H, F = C*W); flat data (N, F, 1)
+   `input_shape` passed to the builder is the per-sample shape in that layout. Standardisation
+   happens before the reshape (per feature for tables, per channel for images).
+
+3. Rebuilding from a run folder: config.json stores `model`, `model_config`
+   (`models.config_to_dict`, dataclass fields only), `input_shape`, `class_names` and the
+   standardisation; `loop.read_spec(run)` returns a `RunSpec` and `spec.build_model()` calls the
+   registered builder with the same arguments, then the weights load from model.safetensors.
+   So a config dataclass must round-trip through `config_to_dict`/`config_from_dict` (tuples
+   become lists and back) and the builder must be deterministic in its config.
+
+4. The CLI: a subcommand in dlcli/cli/train.py lists its own knobs plus the shared options
+   (aliases from dlcli/cli/options.py, parameter names as in `train.COMMON`; copy the tail of
+   the `mlp` signature), builds its config dataclass and ends with::
+
+       run_training("lstm", LSTMConfig(...), default_epochs=20, **common(locals()))
+
+   `run_training` builds `DataConfig` + `TrainConfig`, handles --resume, attaches the progress
+   callbacks (Rich bar on a TTY, one line per epoch otherwise; the `describe` table first) and
+   renders the result table or the --json document.
+
+Everything else (batching, loss, optimizer, early stopping, checkpoints, resume, Ctrl-C, the
+run folder, evaluate/predict) is shared and must not be re-implemented per family.
+"""

@@ -1,0 +1,571 @@
+"""Datasets for every model: built-in data, the user's files, the split and standardisation.
+
+One module serves all model families. A loader returns a `Dataset` whose `x` is either flat
+features `(N, F)` or images `(N, C, H, W)`; `to_layout` then gives each model family the layout
+it declares (`flat`, `image` or `sequence`), `split_indices` makes the seeded stratified
+train/val/test split, and `Standardizer` centres and scales by train statistics (saved with the
+model, so `evaluate` and `predict` apply exactly the same preprocessing).
+
+Sources (`DataConfig.source`):
+- `digits`: the 8x8 handwritten digits (1,797 images, 10 classes), read from the copy shipped in
+  `dlcli/sample_data/` (UCI Optical Recognition of Handwritten Digits, CC BY 4.0).
+- `spiral[:n=100,classes=3,noise=0.2]`: synthetic 2-D classes as in the ConvNetJS classify2d demo
+  (n points per class).
+- `PATH.csv`: a header row, a label column (`label` or `--target NAME`), every other column numeric.
+- `PATH.npz`: arrays `x` (N,F), (N,H,W) or (N,C,H,W) and `y` (N,).
+- `DIR/`: an image folder `DIR/<class>/*.png|jpg`, resized to `image_size` with Pillow.
+
+Every problem with the input is an `InputError` naming the file (and line and column where there
+is one), raised before anything is written. numpy and Pillow are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlcli.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+LAYOUTS = ("flat", "image", "sequence")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+DEFAULT_IMAGE_SIZE = (32, 32)
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+BUILTIN = ("digits", "spiral")
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is split and preprocessed (saved in config.json)."""
+
+    source: str = "digits"
+    target: str | None = None  # CSV label column; None: 'label'
+    image_size: tuple[int, int] | None = None  # image folders: resize to (H, W); None: 32x32
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    standardize: bool = True
+
+    def __post_init__(self) -> None:
+        if self.image_size is not None:
+            self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+        for name in ("test_fraction", "val_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise InputError(f"invalid --{name.replace('_', '-')} {value}: expected 0 <= F < 1")
+        if self.test_fraction + self.val_fraction >= 1.0:
+            raise InputError(
+                f"--test-fraction {self.test_fraction} and --val-fraction {self.val_fraction} "
+                "leave no training data: their sum must be below 1"
+            )
+
+
+@dataclass
+class Dataset:
+    """A whole dataset in memory: `x` float32 (N, F) or (N, C, H, W), `y` int64 class indices."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    name: str
+    feature_names: list[str] | None = None  # CSV columns, in order
+    image_mode: str | None = (
+        None  # image folders: Pillow mode the files are converted to ('L'/'RGB')
+    )
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+# --- layouts ------------------------------------------------------------------------------------
+
+
+def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    """Reshape a batch (N, *sample) to a model family's layout (views, no copies).
+
+    flat:     (N, F)           images are flattened C*H*W
+    image:    (N, C, H, W)     needs image data: (N, H, W) gets C=1
+    sequence: (N, T, F)        images read row by row: T=H steps of F=C*W values; flat data is
+                               one feature per step (N, F, 1)
+    """
+    if layout == "flat":
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # (not -1: N may be 0)
+    if layout == "image":
+        if x.ndim == 4:
+            return x
+        if x.ndim == 3:
+            return x[:, None]
+        raise InputError(
+            "this model needs images (C x H x W): use --data digits, an image folder or an .npz "
+            f"whose x has shape (N, H, W) or (N, C, H, W); this data has {x.shape[1]} flat features"
+        )
+    if layout == "sequence":
+        if x.dtype.kind in "iu" and x.ndim == 2:
+            return x  # token ids (N, T), padded: the embedding layer reads them
+        if x.ndim == 4:
+            n, c, h, w = x.shape
+            return x.transpose(0, 2, 1, 3).reshape(n, h, c * w)
+        if x.ndim == 3:
+            return x
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]), 1)
+    raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
+
+
+def layout_shape(sample_shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    """The per-sample shape `to_layout` gives for a sample of `sample_shape`."""
+    import numpy as np
+
+    return tuple(to_layout(np.zeros((1, *sample_shape), dtype=np.float32), layout).shape[1:])
+
+
+# --- the split ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    """Indices into the dataset, each sorted ascending."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_indices(y: np.ndarray, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    """A deterministic stratified split: each class is shuffled (seeded) and cut in the fractions.
+
+    Per class c with n_c samples: round(n_c * test_fraction) go to test, round(n_c * val_fraction)
+    to validation, the rest to train, so every split keeps the class proportions.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {"train": [], "val": [], "test": []}
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        n_test = int(round(len(idx) * test_fraction))
+        n_val = int(round(len(idx) * val_fraction))
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
+    split = Split(**{k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in parts.items()})
+    if len(split.train) == 0:
+        raise InputError(f"{len(y)} samples leave none for training; use smaller fractions")
+    if test_fraction > 0 and len(split.test) == 0:
+        raise InputError(
+            f"{len(y)} samples are too few for a test split of {test_fraction}: "
+            "give more data or --test-fraction 0"
+        )
+    if val_fraction > 0 and len(split.val) == 0:
+        raise InputError(
+            f"{len(y)} samples are too few for a validation split of {val_fraction}: "
+            "give more data or --val-fraction 0"
+        )
+    return split
+
+
+# --- standardisation ----------------------------------------------------------------------------
+
+
+@dataclass
+class Standardizer:
+    """x -> (x - mean) / std with train statistics, on samples as loaded (before `to_layout`).
+
+    Tabular data (N, F): one mean/std per feature. Images (N, C, H, W): one per channel, whatever
+    the model's layout, so a rarely-inked pixel of the digits is not blown up to hundreds by its
+    tiny std. A constant feature (std 0) is only centred (std 1).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        import numpy as np
+
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        x64 = x.astype(np.float64)
+        mean = x64.mean(axis=axes, keepdims=True)[0]
+        std = x64.std(axis=axes, keepdims=True)[0]
+        std[std < 1e-8] = 1.0
+        return cls(mean.astype(np.float32), std.astype(np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype("float32", copy=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "shape": list(self.mean.shape),
+            "mean": self.mean.ravel().tolist(),
+            "std": self.std.ravel().tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Standardizer:
+        import numpy as np
+
+        shape = tuple(d["shape"])
+        return cls(
+            np.asarray(d["mean"], np.float32).reshape(shape),
+            np.asarray(d["std"], np.float32).reshape(shape),
+        )
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def load_dataset(config: DataConfig, seed: int = 0) -> Dataset:
+    """Load the whole dataset named by `config.source` (see the module docstring)."""
+    source = config.source.strip()
+    key = source.lower()
+    if key == "digits":
+        return load_digits()
+    if key == "spiral" or key.startswith("spiral:"):
+        return make_spiral(**_spiral_options(source), seed=seed)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InputError(
+            f"data '{source}' not found: expected {' or '.join(BUILTIN)}, a .csv or .npz file, "
+            "or an image folder DIR/<class>/*.png"
+        )
+    if path.is_dir():
+        return load_image_folder(path, config.image_size or DEFAULT_IMAGE_SIZE)
+    suffix = path.suffix.lower()
+    if suffix == ".csv" or path.name.lower().endswith(".csv.gz"):
+        return load_csv(path, config.target or "label")
+    if suffix == ".npz":
+        return load_npz(path)
+    raise InputError(
+        f"data file '{path}': unknown type '{suffix}'; expected .csv, .npz or a folder"
+    )
+
+
+def load_digits() -> Dataset:
+    """The 8x8 digits as images (N, 1, 8, 8), pixel values 0..16.
+
+    The file is scikit-learn's copy (64 pixel columns then the label, no header); reading it with
+    numpy directly keeps scikit-learn out of the process.
+    """
+    import numpy as np
+
+    with gzip.open(SAMPLE_DATA / "digits.csv.gz", "rb") as fh:
+        values = np.loadtxt(fh, delimiter=",", dtype=np.float32)  # (1797, 65)
+    x = values[:, :64].reshape(-1, 1, 8, 8)
+    y = values[:, 64].astype(np.int64)
+    return Dataset(
+        x=np.ascontiguousarray(x), y=y, class_names=[str(i) for i in range(10)], name="digits"
+    )
+
+
+def _spiral_options(source: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    _, _, rest = source.partition(":")
+    allowed = {"n": int, "classes": int, "noise": float}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        name, eq, value = item.partition("=")
+        name = name.strip().lower()
+        if not eq or name not in allowed:
+            raise InputError(
+                f"invalid spiral option '{item}': expected n=POINTS_PER_CLASS, classes=K, noise=F "
+                "(e.g. spiral:n=100,classes=3,noise=0.2)"
+            )
+        try:
+            options[name] = allowed[name](value)
+        except ValueError:
+            raise InputError(f"invalid spiral option '{item}': '{value}' is not a number") from None
+    return options
+
+
+def make_spiral(n: int = 100, classes: int = 3, noise: float = 0.2, seed: int = 0) -> Dataset:
+    """K interleaved spiral arms in 2-D (CS231n / ConvNetJS classify2d): n points per class.
+
+    Arm j: radius r in [0, 1], angle t = 4j .. 4(j+1) plus Gaussian noise of sd `noise`;
+    point (r sin t, r cos t).
+    """
+    import numpy as np
+
+    if n < 2 or classes < 2 or noise < 0:
+        raise InputError(
+            f"invalid spiral n={n}, classes={classes}, noise={noise}: need n >= 2, classes >= 2, "
+            "noise >= 0"
+        )
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for j in range(classes):
+        r = np.linspace(0.0, 1.0, n)
+        t = np.linspace(j * 4.0, (j + 1) * 4.0, n) + rng.normal(0.0, noise, n)
+        xs.append(np.stack([r * np.sin(t), r * np.cos(t)], axis=1))
+        ys.append(np.full(n, j))
+    return Dataset(
+        x=np.concatenate(xs).astype(np.float32),
+        y=np.concatenate(ys).astype(np.int64),
+        class_names=[str(j) for j in range(classes)],
+        name="spiral",
+        feature_names=["x1", "x2"],
+        extra={"n": n, "classes": classes, "noise": noise},
+    )
+
+
+def _class_names(labels: list[str]) -> list[str]:
+    """Sorted unique labels; numerically when every label is an integer (2 before 10)."""
+    unique = set(labels)
+    try:
+        return sorted(unique, key=lambda s: (int(s), s))
+    except ValueError:
+        return sorted(unique)
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: '{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: '{text}' is not a finite number (NaN or infinity)")
+    return value
+
+
+def _open_text(path: Path):
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return open(path, newline="", encoding="utf-8-sig")
+
+
+def read_csv_table(
+    path: Path,
+    target: str | None,
+    feature_names: list[str] | None = None,
+) -> tuple[np.ndarray, list[str] | None, list[str]]:
+    """Parse a CSV: (features (N, F) float32, labels as strings or None, feature column names).
+
+    With `feature_names` (predicting with a trained model) those columns are taken by name and
+    `target` is optional; otherwise every column but `target` is a feature.
+    """
+    import numpy as np
+
+    try:
+        with _open_text(path) as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None or not any(h.strip() for h in header):
+                raise InputError(f"{path}: the file is empty; expected a header row and data rows")
+            header = [h.strip() for h in header]
+            if feature_names is None:
+                if target not in header:
+                    raise InputError(
+                        f"{path}: no label column '{target}' in the header "
+                        f"(columns: {', '.join(header[:12])}"
+                        f"{', ...' if len(header) > 12 else ''}); "
+                        "name it with --target"
+                    )
+                features = [h for h in header if h != target]
+                if not features:
+                    raise InputError(f"{path}: no feature columns besides the label '{target}'")
+            else:
+                missing = [f for f in feature_names if f not in header]
+                if missing:
+                    raise InputError(
+                        f"{path}: missing feature column(s) {', '.join(missing[:5])} "
+                        "that the model was trained on"
+                    )
+                features = feature_names
+            col = {h: i for i, h in enumerate(header)}
+            feat_idx = [col[f] for f in features]
+            label_idx = col.get(target) if target is not None else None
+            rows: list[list[float]] = []
+            labels: list[str] = []
+            for lineno, row in enumerate(reader, start=2):
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # blank line
+                if len(row) != len(header):
+                    raise InputError(
+                        f"{path}:{lineno}: expected {len(header)} columns as in the header, "
+                        f"got {len(row)}"
+                    )
+                rows.append(
+                    [
+                        _number(row[i].strip(), f"{path}:{lineno}: column '{header[i]}'")
+                        for i in feat_idx
+                    ]
+                )
+                if label_idx is not None:
+                    label = row[label_idx].strip()
+                    if not label:
+                        raise InputError(f"{path}:{lineno}: column '{target}': empty label")
+                    labels.append(_canonical_label(label))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV ({exc})") from None
+    if not rows:
+        raise InputError(f"{path}: has a header but no data rows")
+    return np.asarray(rows, dtype=np.float32), (labels if label_idx is not None else None), features
+
+
+def _canonical_label(label: str) -> str:
+    """'3', '3.0' and ' 3' are one class; other labels are kept as written."""
+    try:
+        value = float(label)
+    except ValueError:
+        return label
+    return str(int(value)) if value.is_integer() else label
+
+
+def load_csv(path: Path, target: str) -> Dataset:
+    x, labels, features = read_csv_table(path, target)
+    assert labels is not None
+    names = _class_names(labels)
+    return Dataset(
+        x=x,
+        y=_encode(labels, names, path),
+        class_names=names,
+        name=str(path),
+        feature_names=features,
+    )
+
+
+def _encode(labels, names: list[str], path: Path) -> np.ndarray:
+    import numpy as np
+
+    index = {n: i for i, n in enumerate(names)}
+    try:
+        return np.fromiter((index[str(v)] for v in labels), dtype=np.int64, count=len(labels))
+    except KeyError as exc:
+        raise InputError(
+            f"{path}: label {exc.args[0]} is not one of the model's classes "
+            f"({', '.join(names[:12])})"
+        ) from None
+
+
+def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | None]:
+    """(x as float32 (N, ...), labels as strings or None) from an .npz with arrays x and y."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise InputError(
+                    f"{path}: no array 'x' (arrays: {', '.join(archive.files) or 'none'})"
+                )
+            x = archive["x"]
+            y = archive["y"] if "y" in archive.files else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npz archive ({exc})") from None
+    if need_y and y is None:
+        raise InputError(f"{path}: no array 'y' with the labels")
+    if x.dtype.kind not in "biuf":
+        raise InputError(f"{path}: array 'x' must be numeric, not {x.dtype}")
+    if x.ndim < 2 or x.ndim > 4 or x.shape[0] == 0:
+        raise InputError(
+            f"{path}: array 'x' has shape {x.shape}; expected (N, F), (N, H, W) or (N, C, H, W) "
+            "with N >= 1"
+        )
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise InputError(
+            f"{path}: array 'x' has a NaN or infinite value at index {tuple(bad.tolist())}"
+        )
+    labels = None
+    if y is not None:
+        if y.ndim != 1 or len(y) != len(x):
+            raise InputError(f"{path}: array 'y' has shape {y.shape}; expected ({len(x)},)")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise InputError(
+                f"{path}: array 'y' has a NaN label at index {int(np.argmax(~np.isfinite(y)))}"
+            )
+        labels = [_canonical_label(str(v)) for v in y.tolist()]
+    return (x[:, None] if x.ndim == 3 else x), labels
+
+
+def load_npz(path: Path) -> Dataset:
+    x, labels = read_npz(path)
+    assert labels is not None
+    names = _class_names(labels)
+    return Dataset(x=x, y=_encode(labels, names, path), class_names=names, name=str(path))
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def read_images(paths: list[Path], size: tuple[int, int], mode: str) -> np.ndarray:
+    """Images as float32 (N, C, H, W) in [0, 1], converted to `mode` and resized to (H, W)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    h, w = size
+    channels = 1 if mode == "L" else 3
+    out = np.empty((len(paths), channels, h, w), dtype=np.float32)
+    for i, p in enumerate(paths):
+        try:
+            with Image.open(p) as img:
+                arr = np.asarray(img.convert(mode).resize((w, h), Image.BILINEAR), dtype=np.float32)
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise InputError(f"{p}: cannot read the image ({exc})") from None
+        out[i] = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+    out /= 255.0
+    return out
+
+
+def image_mode(paths: list[Path]) -> str:
+    """'L' when every image is greyscale, else 'RGB'."""
+    from PIL import Image, UnidentifiedImageError
+
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                if img.mode not in ("1", "L", "LA", "I", "I;16", "F"):
+                    return "RGB"
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(f"{p}: cannot read the image ({exc})") from None
+    return "L"
+
+
+def load_image_folder(folder: Path, size: tuple[int, int]) -> Dataset:
+    import numpy as np
+
+    if size[0] < 1 or size[1] < 1:
+        raise InputError(f"invalid --image-size {size[0]}x{size[1]}: expected positive sizes")
+    classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    per_class = [(d.name, image_files(d)) for d in classes]
+    per_class = [(name, files) for name, files in per_class if files]
+    if not per_class:
+        raise InputError(
+            f"{folder}: no images found; expected DIR/<class>/*.png|jpg "
+            f"({', '.join(IMAGE_EXTENSIONS)})"
+        )
+    if len(per_class) < 2:
+        raise InputError(
+            f"{folder}: only one class folder with images ('{per_class[0][0]}'); "
+            "a classifier needs at least two"
+        )
+    paths = [p for _, files in per_class for p in files]
+    labels = np.concatenate([np.full(len(files), i) for i, (_, files) in enumerate(per_class)])
+    mode = image_mode(paths)
+    x = read_images(paths, size, mode)
+    return Dataset(
+        x=x,
+        y=labels.astype(np.int64),
+        class_names=[n for n, _ in per_class],
+        name=str(folder),
+        image_mode=mode,
+        extra={"image_size": list(size)},
+    )

@@ -1,0 +1,280 @@
+"""`evaluate` and `predict`: rebuild a model from its run folder and use it.
+
+The model is rebuilt from config.json through the registry (`RunSpec.build_model`), its weights
+load from model.safetensors, and inputs get the saved preprocessing (layout, standardisation,
+image mode and size, CSV columns by name). No pickles. With no data, `evaluate` recomputes the
+run's own seeded split and scores its test part, reproducing the run's `test_accuracy` exactly
+(same weights, same preprocessing, same fixed evaluation batch size and thread count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlcli.errors import InputError
+from dlcli.training import run_dir as rd
+from dlcli.training.data import (
+    DEFAULT_IMAGE_SIZE,
+    IMAGE_EXTENSIONS,
+    DataConfig,
+    image_files,
+    load_dataset,
+    read_csv_table,
+    read_images,
+    read_npz,
+)
+from dlcli.training.data import (
+    _open_text as rd_open,
+)
+from dlcli.training.loop import (
+    RunSpec,
+    load_split,
+    loss_function,
+    read_spec,
+    resolve_device,
+    scores_of,
+    set_threads,
+)
+from dlcli.training.models import get_family
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
+
+
+@dataclass
+class LoadedRun:
+    spec: RunSpec
+    config: dict[str, Any]
+    model: nn.Module
+    device: torch.device
+
+
+def load_run(run: Path, device: str = "auto") -> LoadedRun:
+    """The trained model of a run folder, in eval mode on `device`."""
+    run = Path(run)
+    spec, config = read_spec(run)
+    if not (run / rd.WEIGHTS).exists():
+        status = config.get("status", "unknown")
+        raise InputError(
+            f"{run}: no {rd.WEIGHTS} (the run's status is '{status}'); "
+            "finish it with --resume first"
+        )
+    dev = resolve_device(device)
+    set_threads(config.get("threads"))
+    model = spec.build_model()
+    tensors, _ = rd.load_tensors(run / rd.WEIGHTS)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise InputError(
+            f"{run / rd.WEIGHTS}: the weights do not fit the model in config.json "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+    model.to(dev).eval()
+    return LoadedRun(spec, config, model, dev)
+
+
+def _image_size(spec: RunSpec) -> tuple[int, int]:
+    return tuple(spec.data.image_size or DEFAULT_IMAGE_SIZE)  # type: ignore[return-value]
+
+
+def _check_shape(spec: RunSpec, x: np.ndarray, where: str) -> None:
+    if tuple(x.shape[1:]) != spec.sample_shape:
+        want = "x".join(map(str, spec.sample_shape))
+        got = "x".join(map(str, x.shape[1:]))
+        raise InputError(f"{where}: samples have shape {got}; the model was trained on {want}")
+
+
+def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.ndarray, list[str]]:
+    """Raw samples (N, *sample_shape) and their labels as class names, from any data source."""
+    import numpy as np
+
+    path = Path(source).expanduser()
+    key = source.strip().lower()
+    reader = get_family(spec.model).read_inputs
+    label = target or spec.data.target
+    own = reader(spec.model_config, path, spec.sample_shape, label) if reader else None
+    if own is not None:  # the family's own kind of data (lstm: text -> token ids)
+        x, labels = own
+        if labels is None:
+            raise InputError(f"{path}: no label column '{target or spec.data.target or 'label'}'")
+    elif path.is_file() and (path.suffix.lower() == ".csv" or key.endswith(".csv.gz")):
+        if spec.feature_names is None:
+            raise InputError(f"{path}: the model was not trained on CSV features")
+        x, labels, _ = read_csv_table(
+            path, target or spec.data.target or "label", feature_names=spec.feature_names
+        )
+        if labels is None:
+            raise InputError(f"{path}: no label column '{target or spec.data.target or 'label'}'")
+    elif path.is_file() and path.suffix.lower() == ".npz":
+        x, labels = read_npz(path)
+    elif path.is_dir():
+        classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+        files = [(d.name, p) for d in classes for p in image_files(d)]
+        if not files:
+            raise InputError(f"{path}: no images found in DIR/<class>/*.png|jpg")
+        x = read_images([p for _, p in files], _image_size(spec), spec.image_mode or "L")
+        labels = [name for name, _ in files]
+    else:
+        dataset = load_dataset(DataConfig(source=source, target=target), seed=spec.train.seed)
+        x = dataset.x
+        labels = [dataset.class_names[i] for i in dataset.y.tolist()]
+    assert labels is not None
+    _check_shape(spec, x, source)
+    unknown = sorted(set(labels) - set(spec.class_names))
+    if unknown:
+        raise InputError(
+            f"{source}: label(s) {', '.join(unknown[:5])} are not among the model's "
+            f"classes ({', '.join(spec.class_names[:12])})"
+        )
+    return (x if x.dtype.kind in "iu" else np.asarray(x, dtype=np.float32)), labels
+
+
+def _csv_features(spec: RunSpec, path: Path) -> list[str]:
+    """The CSV columns to read: the training columns by name; for a model trained on other data
+    (digits, images, .npz), every column but the label, as many as the model has inputs."""
+    import csv
+    import math
+
+    if spec.feature_names is not None:
+        return spec.feature_names
+    with rd_open(path) as fh:
+        header = [h.strip() for h in next(csv.reader(fh), [])]
+    features = [h for h in header if h != (spec.data.target or "label")]
+    want = math.prod(spec.sample_shape)
+    if len(features) != want:
+        raise InputError(
+            f"{path}: {len(features)} feature columns; the model takes {want} values "
+            f"per input ({'x'.join(map(str, spec.sample_shape))})"
+        )
+    return features
+
+
+def evaluate(
+    run: Path, data: str | None = None, target: str | None = None, device: str = "auto"
+) -> dict[str, Any]:
+    """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run."""
+    import numpy as np
+    import torch
+
+    loaded = load_run(run, device)
+    spec = loaded.spec
+    if data is None:
+        if spec.data.test_fraction == 0:
+            raise InputError(f"run '{run}' kept no test split (--test-fraction 0); give --data")
+        _, prepared = load_split(spec)
+        x, y = prepared.x_test, prepared.y_test
+        source = f"{spec.data.source} (the run's test split)"
+    else:
+        raw, labels = load_labelled(spec, data, target)
+        index = {name: i for i, name in enumerate(spec.class_names)}
+        x, y = spec.preprocess(raw), np.array([index[v] for v in labels], dtype=np.int64)
+        source = data
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(loaded.device)
+    yt = torch.from_numpy(y).to(loaded.device)
+    scores = scores_of(loaded.model, xt)
+    loss = float(loss_function(spec.train.loss)(scores, yt))
+    pred = scores.argmax(1).cpu().numpy()
+    k = len(spec.class_names)
+    confusion = np.zeros((k, k), dtype=np.int64)  # rows: true class, columns: predicted
+    np.add.at(confusion, (y, pred), 1)
+    per_class = []
+    for i, name in enumerate(spec.class_names):
+        tp, predicted, support = confusion[i, i], confusion[:, i].sum(), confusion[i].sum()
+        per_class.append(
+            {
+                "class": name,
+                "precision": float(tp / predicted) if predicted else None,
+                "recall": float(tp / support) if support else None,
+                "support": int(support),
+            }
+        )
+    return {
+        "run": str(run),
+        "data": source,
+        "model": spec.model,
+        # the same float32 reduction as the loop's, so the run's test_accuracy comes back exactly
+        "accuracy": float((scores.argmax(1) == yt).float().mean()),
+        "loss": loss,
+        "n": int(len(y)),
+        "classes": spec.class_names,
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+    }
+
+
+def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) -> dict[str, Any]:
+    """Class and probability (softmax of the scores) for every input: CSV rows, .npz samples or
+    image files (a folder: every image in it)."""
+    import numpy as np
+    import torch
+
+    loaded = load_run(run, device)
+    spec = loaded.spec
+    reader = get_family(spec.model).read_inputs
+    names: list[str] = []
+    batches: list[np.ndarray] = []
+    images: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        suffix = path.suffix.lower()
+        if path.is_dir():
+            found = image_files(path)
+            if not found:
+                raise InputError(
+                    f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
+                )
+            images += found
+        elif not path.is_file():
+            raise InputError(f"input '{item}' not found")
+        elif reader and (own := reader(spec.model_config, path, spec.sample_shape, None)):
+            batches.append(own[0])  # the family's own kind of input (lstm: lines of text)
+            names += [f"{path}:{i + 1}" for i in range(len(own[0]))]
+        elif suffix in IMAGE_EXTENSIONS:
+            images.append(path)
+        elif suffix == ".csv" or item.lower().endswith(".csv.gz"):
+            x, _, _ = read_csv_table(path, None, feature_names=_csv_features(spec, path))
+            x = x.reshape(len(x), *spec.sample_shape)  # images given as one row of pixels each
+            batches.append(x)
+            names += [f"{path}:{i + 1}" for i in range(len(x))]
+        elif suffix == ".npz":
+            x, _ = read_npz(path, need_y=False)
+            _check_shape(spec, x, str(path))
+            batches.append(x)
+            names += [f"{path}[{i}]" for i in range(len(x))]
+        else:
+            raise InputError(
+                f"input '{item}': unknown type '{suffix}'; expected .csv, .npz or "
+                f"an image ({', '.join(IMAGE_EXTENSIONS)})"
+            )
+    if images:
+        if len(spec.sample_shape) != 3:
+            raise InputError("this model was not trained on images; give .csv or .npz input")
+        if spec.image_mode is None:  # e.g. digits: 8x8 ink counts 0..16, not image files
+            raise InputError(
+                f"this model was trained on '{spec.data.source}' arrays, not on image files; "
+                "give its inputs as .npz or CSV rows"
+            )
+        x = read_images(images, tuple(spec.sample_shape[1:]), spec.image_mode or "L")  # type: ignore[arg-type]
+        _check_shape(spec, x, str(images[0]))
+        batches.append(x)
+        names += [str(p) for p in images]
+    x_all = np.concatenate(batches) if batches else np.zeros((0, *spec.sample_shape), np.float32)
+    xt = torch.from_numpy(np.ascontiguousarray(spec.preprocess(x_all))).to(loaded.device)
+    probs = torch.softmax(scores_of(loaded.model, xt), dim=1).cpu()
+    k = max(1, min(top, len(spec.class_names)))
+    values, indices = probs.topk(k, dim=1)
+    predictions = []
+    for name, vals, idxs in zip(names, values.tolist(), indices.tolist(), strict=True):
+        entry = {"input": name, "class": spec.class_names[idxs[0]], "probability": vals[0]}
+        if k > 1:
+            entry["top"] = [
+                {"class": spec.class_names[i], "probability": v}
+                for v, i in zip(vals, idxs, strict=True)
+            ]
+        predictions.append(entry)
+    return {"run": str(run), "model": spec.model, "predictions": predictions}

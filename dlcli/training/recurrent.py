@@ -1,0 +1,349 @@
+"""Recurrent sequence classifiers: LSTM, GRU and the plain (Elman, tanh) RNN — `train lstm`.
+
+    dense input   x: (B, T, F) float       T steps of F features (digits: 8 rows of 8 pixels;
+                                           a CSV time series: one value per step)
+    token input   x: (B, T) int64          token ids, right-padded with 0 (<pad>)
+                  -> embedding (B, T, E)
+
+    -> nn.LSTM / nn.GRU / nn.RNN, `num_layers` deep, dropout between layers, optionally
+       bidirectional -> the last layer's final hidden state (B, dirs*H) -> dropout -> linear.
+
+Variable lengths are read off the padding (`lengths = (x != 0).sum(1)`), so a batch is just the
+padded id tensor and the shared training loop needs no extra field. When the lengths in a batch
+differ, the embedded batch is packed (`pack_padded_sequence`): the recurrence never runs over
+padding, and the final state of each sequence is the one after its own last token (for the
+backward direction, after its first). Dense sequences all have one length and are not packed.
+
+Text data (a CSV with a `text` column) is read by `load_data` below, a hook of this family: the
+vocabulary is built from the training split only and saved in the model config (`vocab`), so
+`evaluate` and `predict` encode new text exactly as training did. `--embeddings` initialises the
+table from word2vec vectors (train time only: afterwards the weights live in the run folder).
+
+The plain RNN is here to show why the LSTM's gated cell state exists: over long sequences its
+gradient fades (tests/test_lstm.py, tests/bench/bench_long_memory.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlcli.errors import InputError
+from dlcli.training.models import register_model
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch.nn as nn
+
+    from dlcli.training.data import DataConfig, Dataset
+
+CELLS = ("lstm", "gru", "rnn")
+PAD_INDEX = 0
+
+
+@dataclass
+class RecurrentConfig:
+    """The family's knobs (saved in config.json; `vocab` is filled in from text data)."""
+
+    cell: str = "lstm"  # lstm | gru | rnn
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.0  # between stacked layers and before the classifier; training only
+    # Text data only:
+    embedding_dim: int = 64  # taken from the vectors file when `embeddings` is given
+    embeddings: str | None = None  # word2vec text/binary file that initialises the table
+    freeze_embeddings: bool = False
+    text_column: str = "text"
+    min_count: int = 1  # words seen fewer times in the training split become <unk>
+    max_length: int | None = None  # tokens kept per text (None: all)
+    vocab: tuple[str, ...] = ()  # <pad>, <unk>, words; empty for dense sequences
+
+    def __post_init__(self) -> None:
+        self.cell = self.cell.lower()
+        if self.cell not in CELLS:
+            raise InputError(f"invalid --cell '{self.cell}': expected one of {', '.join(CELLS)}")
+        for name in ("hidden_size", "num_layers", "embedding_dim", "min_count"):
+            if getattr(self, name) < 1:
+                option = name.replace("_", "-")
+                raise InputError(f"invalid --{option} {getattr(self, name)}: expected at least 1")
+        if self.max_length is not None and self.max_length < 1:
+            raise InputError(f"invalid --max-length {self.max_length}: expected at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"invalid --dropout {self.dropout}: expected 0 <= P < 1")
+        if self.freeze_embeddings and not self.embeddings:
+            raise InputError("--freeze-embeddings needs pretrained vectors: give --embeddings")
+
+
+def _modules() -> Any:
+    """Define the nn.Module class on first use (torch is imported only here)."""
+    global _MODULES
+    if _MODULES is not None:
+        return _MODULES
+    import torch
+    import torch.nn as nn
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    rnn_classes = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+    class RecurrentClassifier(nn.Module):
+        def __init__(
+            self, config: RecurrentConfig, input_size: int, vocab_size: int, num_classes: int
+        ) -> None:
+            super().__init__()
+            self.config = config
+            self.embedding: nn.Embedding | None = None
+            if vocab_size:
+                self.embedding = nn.Embedding(
+                    vocab_size, config.embedding_dim, padding_idx=PAD_INDEX
+                )
+                self.embedding.weight.requires_grad_(not config.freeze_embeddings)
+                input_size = config.embedding_dim
+            self.rnn = rnn_classes[config.cell](
+                input_size,
+                config.hidden_size,
+                num_layers=config.num_layers,
+                batch_first=True,
+                bidirectional=config.bidirectional,
+                # PyTorch applies it between layers only; with one layer it would just warn.
+                dropout=config.dropout if config.num_layers > 1 else 0.0,
+            )
+            self.directions = 2 if config.bidirectional else 1
+            self.dropout = nn.Dropout(config.dropout)
+            self.fc = nn.Linear(self.directions * config.hidden_size, num_classes)
+            if config.cell == "lstm":
+                # Forget-gate bias 1 (Jozefowicz et al., 2015): remember by default at the start.
+                # PyTorch's gate order in the bias: input, forget, cell, output.
+                h = config.hidden_size
+                with torch.no_grad():
+                    for name, param in self.rnn.named_parameters():
+                        if name.startswith("bias_ih"):
+                            param[h : 2 * h].fill_(1.0)
+
+        def load_embeddings(self, vectors: torch.Tensor) -> None:
+            """Copy a (vocab_size, embedding_dim) table in (pretrained word vectors)."""
+            assert self.embedding is not None
+            with torch.no_grad():
+                self.embedding.weight.copy_(vectors)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            lengths = None
+            if self.embedding is not None:
+                # x: (B, T) ids, right-padded. An all-padding row reads one <pad> step.
+                lengths = (x != PAD_INDEX).sum(1).clamp_(min=1)  # (B,)
+                longest = int(lengths.max())
+                x = self.embedding(x[:, :longest])  # (B, T', E): no column is all padding
+                if int(lengths.min()) == longest:
+                    lengths = None  # equal lengths: nothing to pack
+            if lengths is not None:
+                x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            _, state = self.rnn(x)
+            h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, H)
+            # The last layer's final state per direction (packing: each sequence's own), in the
+            # batch's original order.
+            last = h_n[-self.directions :].transpose(0, 1).reshape(h_n.shape[1], -1)
+            return self.fc(self.dropout(last))  # (B, dirs*H) -> (B, classes)
+
+    _MODULES = {"RecurrentClassifier": RecurrentClassifier}
+    return _MODULES
+
+
+_MODULES: dict[str, Any] | None = None
+
+
+# --- text data: the family's data hooks ---------------------------------------------------------
+
+
+def is_text_csv(path: Path, text_column: str) -> bool:
+    """True when `path` is a CSV whose header names `text_column` (cheap: reads one line)."""
+    import csv
+    import gzip
+
+    name = path.name.lower()
+    if not path.is_file() or not (name.endswith(".csv") or name.endswith(".csv.gz")):
+        return False
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            first = fh.readline(1 << 20).decode("utf-8-sig", errors="replace")  # header only
+        header = next(csv.reader([first]), [])
+    except (OSError, EOFError, csv.Error):
+        return False  # the shared CSV reader reports the problem with its own message
+    return text_column in (h.strip() for h in header)
+
+
+def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset | None:
+    """Text CSV -> a Dataset of padded token ids (N, T); None for everything else (the shared
+    loaders read it: digits as 8 rows of 8 pixels, CSV time series one value per step).
+
+    At train time (`config.vocab` empty) the vocabulary is built from the training split of the
+    seeded split the loop will make, and stored in `config.vocab`; `--embeddings` are read and
+    kept for the builder. With `config.vocab` set (evaluate, resume) it is reused as saved.
+    """
+    import numpy as np
+
+    from dlcli.training.data import Dataset, _class_names, split_indices
+    from dlcli.training.text import (
+        Vocabulary,
+        embedding_table,
+        encode,
+        read_text_csv,
+        read_word2vec,
+        tokenize,
+    )
+
+    path = Path(data.source).expanduser()
+    if not (config.vocab or is_text_csv(path, config.text_column)):
+        if config.text_column != "text" and path.suffix.lower() == ".csv":
+            raise InputError(f"{path}: no column '{config.text_column}' (--text-column)")
+        if config.embeddings:
+            raise InputError(
+                f"--embeddings needs text data (a CSV with a '{config.text_column}' column); "
+                f"'{data.source}' is read as numeric sequences"
+            )
+        return None
+    table = read_text_csv(path, config.text_column, data.target or "label")
+    tokens = [tokenize(t) for t in table.texts]
+    names = _class_names(table.labels)
+    index = {n: i for i, n in enumerate(names)}
+    y = np.fromiter((index[v] for v in table.labels), dtype=np.int64, count=len(table.labels))
+    notes = list(table.warnings)
+    info: dict[str, Any] = {}
+    if not config.vocab:
+        split = split_indices(y, data.test_fraction, data.val_fraction, seed)
+        train_tokens = [tokens[i] for i in split.train.tolist()]
+        vocab = Vocabulary.build(train_tokens, config.min_count)
+        config.vocab = tuple(vocab.words)
+        info["vocab_size"] = len(vocab)
+        if config.embeddings:
+            from collections import Counter
+
+            words, vectors = read_word2vec(config.embeddings)
+            config.embedding_dim = int(vectors.shape[1])
+            # Tokens per vocabulary entry in the training split (<unk> included, never covered).
+            counts = Counter(vocab.words[i] for ts in train_tokens for i in vocab.ids(ts))
+            init, coverage = embedding_table(vocab, words, vectors, seed, counts)
+            config._pretrained = init  # type: ignore[attr-defined]  # train time only, unsaved
+            info["embeddings"] = {"file": config.embeddings, "dim": int(vectors.shape[1])}
+            info["embedding_coverage"] = coverage.to_dict()
+            notes.append(
+                f"embeddings {config.embeddings}: {coverage.words} of {coverage.vocab} vocabulary "
+                f"words ({coverage.fraction:.1%}, {coverage.tokens:.1%} of training tokens) have "
+                "a pretrained vector; the rest start as small random vectors"
+                + ("; frozen" if config.freeze_embeddings else "")
+            )
+    vocab = Vocabulary(list(config.vocab))
+    ids = encode(tokens, vocab, config.max_length)
+    lengths = (ids != PAD_INDEX).sum(1)
+    info.setdefault("vocab_size", len(vocab))
+    info["tokens_per_text"] = {"mean": round(float(lengths.mean()), 2), "max": int(ids.shape[1])}
+    info["warnings"] = notes
+    return Dataset(
+        x=ids,
+        y=y,
+        class_names=names,
+        name=str(path),
+        extra={"notes": notes, "info": info},
+    )
+
+
+def read_texts(
+    config: RecurrentConfig, path: Path, sample_shape: tuple[int, ...], target: str | None
+) -> tuple[np.ndarray, list[str] | None] | None:
+    """`evaluate --data` / `predict` inputs for a text model: a CSV with the text column (labels
+    when it has the label column) or a .txt file with one text per line. Token ids (N, T) with
+    T = the training width (longer texts are cut as in training); None if not text input."""
+    import numpy as np
+
+    from dlcli.training.text import Vocabulary, encode, read_text_csv, tokenize
+
+    if not config.vocab:
+        return None
+    label_column = target or "label"
+    if path.suffix.lower() == ".txt":
+        from dlcli.training.text import _decode
+
+        texts = [line for line in _decode(path).splitlines() if line.strip()]
+        if not texts:
+            raise InputError(f"{path}: no lines of text")
+        labels = None
+    elif is_text_csv(path, config.text_column):
+        table = read_text_csv(path, config.text_column, label_column, training=False)
+        texts, labels = table.texts, (table.labels or None)
+    else:
+        raise InputError(
+            f"{path}: this model reads text: give a CSV with a '{config.text_column}' column "
+            "or a .txt file with one text per line"
+        )
+    ids = encode([tokenize(t) for t in texts], Vocabulary(list(config.vocab)), sample_shape[0])
+    if ids.shape[1] < sample_shape[0]:  # pad to the training width
+        ids = np.pad(ids, ((0, 0), (0, sample_shape[0] - ids.shape[1])))
+    return ids, labels
+
+
+# --- the family ---------------------------------------------------------------------------------
+
+
+def describe(config: RecurrentConfig, input_shape: tuple[int, ...], num_classes: int) -> list[dict]:
+    """Rows for the table before training: embedding, each recurrent layer, classifier."""
+    model = build_recurrent(config, input_shape, num_classes)
+    dirs = 2 if config.bidirectional else 1
+    steps = input_shape[0]
+    rows: list[dict] = [{"layer": "input", "output": list(input_shape), "params": None}]
+    if model.embedding is not None:
+        rows.append(
+            {
+                "layer": f"embedding {len(config.vocab)}x{config.embedding_dim}"
+                + (" (frozen)" if config.freeze_embeddings else ""),
+                "output": [steps, config.embedding_dim],
+                "params": model.embedding.weight.numel(),
+            }
+        )
+    for layer in range(config.num_layers):
+        params = sum(
+            p.numel()
+            for name, p in model.rnn.named_parameters()
+            if re.search(rf"_l{layer}(_reverse)?$", name)
+        )
+        kind = ("bi" if dirs == 2 else "") + config.cell
+        rows.append(
+            {
+                "layer": f"{kind} {config.hidden_size}",
+                "output": [steps, dirs * config.hidden_size],
+                "params": params,
+            }
+        )
+    rows.append({"layer": "final state", "output": [dirs * config.hidden_size], "params": 0})
+    rows.append(
+        {
+            "layer": f"linear {dirs * config.hidden_size}->{num_classes}",
+            "output": [num_classes],
+            "params": sum(p.numel() for p in model.fc.parameters()),
+        }
+    )
+    return rows
+
+
+@register_model(
+    "lstm",
+    RecurrentConfig,
+    layout="sequence",
+    describe=describe,
+    load_data=load_data,
+    read_inputs=read_texts,
+)
+def build_recurrent(
+    config: RecurrentConfig, input_shape: tuple[int, ...], num_classes: int
+) -> nn.Module:
+    """(T, F) dense input or (T,) token ids (when `config.vocab` is set)."""
+    vocab_size = len(config.vocab)
+    input_size = 1 if vocab_size else input_shape[-1]
+    model = _modules()["RecurrentClassifier"](config, input_size, vocab_size, num_classes)
+    pretrained = getattr(config, "_pretrained", None)
+    if pretrained is not None and model.embedding is not None:
+        import torch
+
+        model.load_embeddings(torch.from_numpy(pretrained))
+    return model

@@ -1,0 +1,212 @@
+"""ResNet for small images, as He et al. (2016, section 4.2) define it for CIFAR-10.
+
+    stem      conv3p1-W, BN, ReLU                          (H, W) kept
+    stage 1   n basic blocks, W channels                   (H, W)
+    stage 2   n basic blocks, 2W channels, first stride 2  (H/2, W/2)
+    stage 3   n basic blocks, 4W channels, first stride 2  (H/4, W/4)
+    head      global average pooling, linear
+
+A basic block is conv3-BN-ReLU-conv3-BN plus the shortcut, then ReLU. The shortcut is the identity
+where the shape is kept and a projection (1x1 conv with the block's stride, then BN) where it
+changes (He et al.'s option B). depth = 6n + 2 counts the stem, 6n convs and the linear layer.
+
+The main path is exactly `dlcli.layers.cifar_resnet_specs(depth, width)` (the `--arch resnet20`
+preset of `featsize` and `receptive-field`), so those commands describe the model this file builds.
+Global average pooling makes the model work on any input size (8x8 digits, 32x32, image folders).
+torch is imported inside functions: importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dlcli.layers import cifar_resnet_specs
+from dlcli.training.models import register_model
+
+if TYPE_CHECKING:
+    import torch.nn as nn
+
+
+@dataclass
+class ResNetConfig:
+    """The architecture's knobs; classes and input channels come from the data."""
+
+    depth: int = 20  # 6n + 2
+    width: int = 16  # channels of the first stage; the next two have 2x and 4x
+    # Training only: random crops of the image padded by size/8 pixels (He et al.: 4 of 32).
+    augment: bool = True
+
+    def __post_init__(self) -> None:
+        # cifar_resnet_specs raises the InputError for a depth that is not 6n+2 or a bad width.
+        cifar_resnet_specs(self.depth, self.width)
+
+    @property
+    def blocks_per_stage(self) -> int:
+        return (self.depth - 2) // 6
+
+    def specs(self) -> list[str]:
+        """The main path as layer-spec tokens (what featsize/receptive-field read)."""
+        return cifar_resnet_specs(self.depth, self.width)
+
+
+def _modules() -> Any:
+    """Define the nn.Module classes on first use (torch is imported only here)."""
+    global _MODULES
+    if _MODULES is not None:
+        return _MODULES
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class BasicBlock(nn.Module):
+        """conv3-BN-ReLU-conv3-BN + shortcut, ReLU. x: (B, C_in, H, W) -> (B, C, H/s, W/s)."""
+
+        def __init__(self, in_planes: int, planes: int, stride: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.shortcut: nn.Module
+            if stride != 1 or in_planes != planes:
+                # Projection (option B): the 1x1 conv matches channels and stride of the main path.
+                self.shortcut = nn.Sequential(
+                    nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(planes),
+                )
+            else:
+                self.shortcut = nn.Identity()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return F.relu(out + self.shortcut(x))
+
+    class RandomShift(nn.Module):
+        """Training only: pad each image by `size // 8` pixels (edge values) and crop it back at
+        a random offset, i.e. shift it by up to that many pixels (He et al.'s CIFAR crops, no
+        flips: digits are not mirror-symmetric). Identity in eval mode."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, c, h, w = x.shape
+            pad = max(1, min(h, w) // 8)
+            if not self.training:
+                return x
+            padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")  # (N, C, H+2p, W+2p)
+            dy = torch.randint(0, 2 * pad + 1, (n, 1), device=x.device)
+            dx = torch.randint(0, 2 * pad + 1, (n, 1), device=x.device)
+            rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]  # (N, 1, H, 1)
+            cols = (dx + torch.arange(w, device=x.device))[:, None, None, :]  # (N, 1, 1, W)
+            batch = torch.arange(n, device=x.device)[:, None, None, None]
+            chan = torch.arange(c, device=x.device)[None, :, None, None]
+            return padded[batch, chan, rows, cols]  # (N, C, H, W)
+
+    class CifarResNet(nn.Module):
+        """x: (B, C, H, W) float -> logits (B, num_classes)."""
+
+        def __init__(self, config: ResNetConfig, in_channels: int, num_classes: int) -> None:
+            super().__init__()
+            self.config = config
+            w, n = config.width, config.blocks_per_stage
+            self.augment = RandomShift() if config.augment else nn.Identity()
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(inplace=True),
+            )
+            stages = []
+            in_planes = w
+            for stage in range(3):
+                planes = w * 2**stage
+                blocks = []
+                for index in range(n):
+                    stride = 2 if stage > 0 and index == 0 else 1
+                    blocks.append(BasicBlock(in_planes, planes, stride))
+                    in_planes = planes
+                stages.append(nn.Sequential(*blocks))
+            self.stage1, self.stage2, self.stage3 = stages
+            self.pool = nn.AdaptiveAvgPool2d(1)  # global average pooling: any input size
+            self.fc = nn.Linear(in_planes, num_classes)
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(module, nn.BatchNorm2d):
+                    nn.init.ones_(module.weight)
+                    nn.init.zeros_(module.bias)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.stem(self.augment(x))  # (B, W, H, W')
+            x = self.stage3(self.stage2(self.stage1(x)))  # (B, 4W, H/4, W'/4)
+            return self.fc(torch.flatten(self.pool(x), 1))  # (B, 4W) -> (B, classes)
+
+        def main_path_convs(self) -> list[nn.Conv2d]:
+            """The convs of `config.specs()`, in the same order (projections left out)."""
+            convs = [self.stem[0]]
+            for stage in (self.stage1, self.stage2, self.stage3):
+                for block in stage:
+                    convs += [block.conv1, block.conv2]
+            return convs
+
+    _MODULES = {"BasicBlock": BasicBlock, "CifarResNet": CifarResNet}
+    return _MODULES
+
+
+_MODULES: dict[str, Any] | None = None
+
+
+def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: int) -> list[dict]:
+    """The per-layer table shown before training: stem, each block, pooling, classifier.
+
+    Output sizes come from `featsize.chain_output` over `config.specs()` (the numbers that
+    `dlcli featsize --arch resnet20` gives; a test checks them against the torch model), the
+    parameter counts from the model itself (batch norm and projections included).
+    """
+    from dlcli.featsize import chain_output
+    from dlcli.layers import parse_layers
+
+    c, h, w = input_shape
+    chain = chain_output(parse_layers(",".join(config.specs())), (h, w), c)
+    model = build_resnet(config, input_shape, num_classes)
+
+    def count(module: Any) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    stem = chain.layers[0]
+    rows = [
+        {"layer": "input", "output": [c, h, w], "params": None},
+        {
+            "layer": f"stem {stem.spec},bn,relu",
+            "output": [stem.channels, *stem.output],
+            "params": count(model.stem),
+        },
+    ]
+    index = 1
+    for s, stage in enumerate((model.stage1, model.stage2, model.stage3), start=1):
+        for b, block in enumerate(stage, start=1):
+            first, second = chain.layers[index], chain.layers[index + 1]
+            index += 2
+            shortcut = "projection" if count(block.shortcut) else "identity"
+            rows.append(
+                {
+                    "layer": f"stage{s}.block{b} {first.spec},{second.spec} +{shortcut}",
+                    "output": [second.channels, *second.output],
+                    "params": count(block),
+                }
+            )
+    final = chain.layers[-1]
+    rows.append({"layer": "global avgpool", "output": [final.channels], "params": 0})
+    rows.append(
+        {
+            "layer": f"linear {final.channels}->{num_classes}",
+            "output": [num_classes],
+            "params": count(model.fc),
+        }
+    )
+    return rows
+
+
+@register_model("resnet", ResNetConfig, layout="image", describe=layer_rows)
+def build_resnet(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The model for `config` on inputs (C, H, W) (fresh He-initialised weights)."""
+    return _modules()["CifarResNet"](config, input_shape[0], num_classes)

@@ -1,0 +1,351 @@
+"""Text classification data: CSV with `text` and `label` columns -> padded token ids.
+
+    read_text_csv(path)        -> TextTable (texts, labels, warnings); strict UTF-8, clear errors
+    tokenize(text)             -> lower-cased words and punctuation marks ("isn't" stays one word)
+    Vocabulary.build(...)      -> <pad>=0, <unk>=1, then words seen at least `min_count` times,
+                                  most frequent first (ties alphabetical: deterministic)
+    encode(token lists, vocab) -> (N, T) int64 ids, right-padded with 0, truncated to `max_length`
+    read_word2vec(path)        -> the word2vec text or binary format (as gensim and
+                                  `dlcli word2vec` write them; GloVe's header-less text too)
+    embedding_table(vocab, ..) -> (V, E) float32 initial table and the coverage figures
+
+The vocabulary is built from the training split only, so held-out words are unknown at test time as
+they would be for new data. Backend only: raises InputError, never prints; numpy and torch are
+imported inside functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dlcli.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PAD, UNK = "<pad>", "<unk>"
+_TOKEN_RE = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
+
+
+def tokenize(text: str) -> list[str]:
+    """'This isn't GOOD!' -> ['this', "isn't", 'good', '!'] (Unicode-aware \\w)."""
+    return _TOKEN_RE.findall(text.lower())
+
+
+@dataclass
+class TextTable:
+    texts: list[str]
+    labels: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _decode(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            raw = gzip.decompress(raw)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(
+            f"{path}: is a folder; expected a CSV file with text and label columns"
+        ) from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}, line {line}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8; "
+            "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+def read_text_csv(
+    path: str | Path, text_column: str = "text", label_column: str = "label", training: bool = True
+) -> TextTable:
+    """Read a labelled text CSV.
+
+    training: the label column is required, rows with empty text are dropped with a warning and
+    at least two classes must remain. Otherwise (predict, evaluate) the labels are optional
+    (`labels` is then empty) and every row is kept, in order.
+    """
+    path = Path(path)
+    content = _decode(path)
+    if not content.strip():
+        raise InputError(
+            f"{path}: the file is empty; "
+            f"expected a header with '{text_column}' and '{label_column}'"
+        )
+    reader = csv.reader(io.StringIO(content, newline=""))
+    try:
+        header = [name.strip() for name in next(reader)]
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InputError(f"{path}, line {reader.line_num}: malformed CSV: {exc}") from None
+    needed = (text_column, label_column) if training else (text_column,)
+    missing = [name for name in needed if name not in header]
+    if missing:
+        raise InputError(
+            f"{path}: no column {' or '.join(repr(m) for m in missing)}; the header has "
+            f"{', '.join(repr(h) for h in header)} (text data needs '{text_column}' and "
+            f"'{label_column}'; --target names another label column)"
+        )
+    warnings = []
+    extra = [h for h in header if h not in (text_column, label_column)]
+    if extra and training:
+        warnings.append(
+            f"{path}: ignoring column{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
+        )
+    ti = header.index(text_column)
+    li = header.index(label_column) if label_column in header else None
+    texts, labels, empty = [], [], []
+    for line, row in enumerate(rows, start=2):
+        if not row:
+            continue  # a blank line
+        if len(row) != len(header):
+            raise InputError(
+                f"{path}, line {line}: {len(row)} fields, the header has {len(header)}"
+            )
+        text = row[ti]
+        if training and not tokenize(text):
+            empty.append(line)
+            continue
+        if li is not None:
+            label = row[li].strip()
+            if not label:
+                raise InputError(f"{path}, line {line}: empty '{label_column}'")
+            labels.append(label)
+        texts.append(text)
+    if empty:
+        shown = ", ".join(str(n) for n in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        warnings.append(f"{path}: skipped {len(empty)} row(s) with empty text (line {shown})")
+    if not texts:
+        raise InputError(f"{path}: no rows with text (header only, or every text is empty)")
+    if training and len(set(labels)) < 2:
+        raise InputError(
+            f"{path}: every row has the label '{labels[0]}'; a classifier needs at least 2 classes"
+        )
+    return TextTable(texts, labels, warnings)
+
+
+@dataclass
+class Vocabulary:
+    """Index <-> word; 0 is padding, 1 the unknown word."""
+
+    words: list[str]
+
+    def __post_init__(self) -> None:
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @classmethod
+    def build(
+        cls, token_lists: Iterable[Sequence[str]], min_count: int = 1, max_size: int | None = None
+    ) -> Vocabulary:
+        if min_count < 1:
+            raise InputError(f"invalid --min-count {min_count}: expected a positive integer")
+        counts = Counter(t for tokens in token_lists for t in tokens)
+        kept = sorted(
+            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
+        )
+        if max_size is not None:
+            kept = kept[: max(0, max_size - 2)]
+        return cls([PAD, UNK, *kept])
+
+    def ids(self, tokens: Sequence[str]) -> list[int]:
+        unk = 1
+        return [self.index.get(t, unk) for t in tokens]
+
+
+def encode(
+    token_lists: Sequence[Sequence[str]], vocab: Vocabulary, max_length: int | None = None
+) -> np.ndarray:
+    """(N, T) int64, right-padded with 0; T is the longest sequence (capped at max_length)."""
+    import numpy as np
+
+    longest = max((len(t) for t in token_lists), default=1)
+    width = max(1, min(longest, max_length) if max_length else longest)
+    out = np.zeros((len(token_lists), width), dtype=np.int64)
+    for row, tokens in enumerate(token_lists):
+        ids = vocab.ids(tokens[:width])
+        out[row, : len(ids)] = ids
+    return out
+
+
+# --- word vectors -----------------------------------------------------------------------------
+
+
+def read_word2vec(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """Words and their (N, D) float32 vectors from a word2vec text or binary file.
+
+    Binary: a text header 'N D\\n', then per word its UTF-8 bytes, a space and D little-endian
+    float32 (optionally followed by a newline). Text: the same header, then 'word v1 ... vD' lines;
+    a file without the header (GloVe) is read too.
+    """
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"--embeddings {path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"--embeddings {path}: cannot read: {exc.strerror}") from None
+    end = raw.find(b"\n")
+    first = raw[: end if end >= 0 else len(raw)].split()
+    header = len(first) == 2 and all(p.isdigit() for p in first)
+    if header:
+        count, dim = int(first[0]), int(first[1])
+        if count < 1 or dim < 1:
+            raise InputError(
+                f"--embeddings {path}: the header '{first[0].decode()} {first[1].decode()}' "
+                "announces no vectors"
+            )
+        body = raw[end + 1 :]
+        # Text if the next line reads as a word and dim numbers; otherwise binary.
+        nl = body.find(b"\n")
+        line = body[: nl if nl >= 0 else len(body)]
+        if _is_text_line(line, dim):
+            return _read_text(path, body, dim, count)
+        return _read_binary(path, body, dim, count)
+    if len(first) < 2:
+        raise InputError(
+            f"--embeddings {path}: not a word2vec file (expected a 'COUNT DIM' header)"
+        )
+    return _read_text(path, raw, len(first) - 1, None)
+
+
+def _is_text_line(line: bytes, dim: int) -> bool:
+    parts = line.split()
+    if len(parts) != dim + 1:
+        return False
+    try:
+        [float(p) for p in parts[1:]]
+    except ValueError:
+        return False
+    return True
+
+
+def _read_text(
+    path: Path, body: bytes, dim: int, count: int | None
+) -> tuple[list[str], np.ndarray]:
+    import numpy as np
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--embeddings {path}: byte offset {exc.start} is not UTF-8") from None
+    words, rows = [], []
+    for number, line in enumerate(text.splitlines(), start=2 if count is not None else 1):
+        parts = line.rstrip().split(" ")
+        if not line.strip():
+            continue
+        if len(parts) != dim + 1:
+            raise InputError(
+                f"--embeddings {path}, line {number}: {len(parts) - 1} values, expected {dim}"
+            )
+        try:
+            rows.append([float(v) for v in parts[1:]])
+        except ValueError:
+            raise InputError(
+                f"--embeddings {path}, line {number}: a value is not a number"
+            ) from None
+        words.append(parts[0])
+    if count is not None and len(words) != count:
+        raise InputError(
+            f"--embeddings {path}: the header announces {count} vectors, the file has {len(words)}"
+        )
+    if not words:
+        raise InputError(f"--embeddings {path}: no vectors")
+    return words, np.asarray(rows, dtype=np.float32)
+
+
+def _read_binary(path: Path, body: bytes, dim: int, count: int) -> tuple[list[str], np.ndarray]:
+    import numpy as np
+
+    vectors = np.empty((count, dim), dtype=np.float32)
+    words, pos, width = [], 0, 4 * dim
+    for i in range(count):
+        while pos < len(body) and body[pos : pos + 1] in (b"\n", b" "):
+            pos += 1  # the newline gensim writes after each vector
+        space = body.find(b" ", pos)
+        if space < 0 or space + 1 + width > len(body):
+            raise InputError(
+                f"--embeddings {path}: the file ends after {i} of {count} vectors "
+                "(truncated, or not the word2vec binary format)"
+            )
+        try:
+            words.append(body[pos:space].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InputError(f"--embeddings {path}: word {i + 1} is not UTF-8") from None
+        vectors[i] = np.frombuffer(body, dtype="<f4", count=dim, offset=space + 1)
+        pos = space + 1 + width
+    return words, vectors
+
+
+@dataclass
+class Coverage:
+    """How much of the vocabulary the pretrained vectors cover."""
+
+    words: int  # vocabulary words (pad and unk excluded) with a pretrained vector
+    vocab: int  # vocabulary words (pad and unk excluded)
+    tokens: float  # fraction of the training tokens whose word has a pretrained vector
+
+    @property
+    def fraction(self) -> float:
+        return self.words / self.vocab if self.vocab else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "words": self.words,
+            "vocab": self.vocab,
+            "fraction": round(self.fraction, 4),
+            "tokens": round(self.tokens, 4),
+        }
+
+
+def embedding_table(
+    vocab: Vocabulary,
+    words: list[str],
+    vectors: np.ndarray,
+    seed: int,
+    token_counts: Counter | None = None,
+) -> tuple[np.ndarray, Coverage]:
+    """(V, D) float32 initial embedding table.
+
+    The pretrained vector where the word has one (exact, else lower-cased), small random vectors
+    N(0, (0.1 * std of the pretrained values)^2) for the rest, zeros for <pad>.
+    """
+    import numpy as np
+
+    lookup = {w: i for i, w in enumerate(words)}
+    for i, w in enumerate(words):
+        lookup.setdefault(w.lower(), i)
+    rng = np.random.default_rng(seed)
+    scale = 0.1 * float(vectors.std()) or 0.01
+    table = rng.normal(0.0, scale, size=(len(vocab), vectors.shape[1])).astype(np.float32)
+    table[0] = 0.0
+    found = 0
+    covered_tokens = total_tokens = 0
+    for index, word in enumerate(vocab.words[2:], start=2):
+        source = lookup.get(word)
+        if source is not None:
+            table[index] = vectors[source]
+            found += 1
+        if token_counts is not None and source is not None:
+            covered_tokens += token_counts[word]
+    if token_counts is not None:
+        total_tokens = sum(token_counts.values())  # <unk> words count as not covered
+    tokens = covered_tokens / total_tokens if total_tokens else 0.0
+    return table, Coverage(found, len(vocab) - 2, tokens)

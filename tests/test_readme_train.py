@@ -1,0 +1,39 @@
+"""Every command of the README's training section runs, in order, exactly as written."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+from conftest import cli
+
+from dlcli.training import loop
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _section_commands() -> list[str]:
+    text = README.read_text()
+    section = text[text.index("<!-- section:train -->") : text.index("<!-- /section:train -->")]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.startswith("dlcli ")]
+
+
+def test_readme_training_examples_run(tmp_path, monkeypatch, blobs_csv):
+    monkeypatch.chdir(tmp_path)
+    # one thread: on a busy 2-core machine two threads per process thrash (speed, not results)
+    monkeypatch.setattr(loop, "default_threads", lambda: 1)
+    # the files the examples name: a CSV with a 'species' column, and new rows to classify
+    Path("flowers.csv").write_text(blobs_csv.read_text())
+    Path("new-flowers.csv").write_text("a,b,noise\n0.1,0.2,0\n4.2,-0.3,0.1\n")
+    commands = _section_commands()
+    assert len(commands) >= 8
+    for command in commands:
+        result = cli(*shlex.split(command)[1:])
+        assert result.exit_code == 0, (command, result.output)
+        if "--json" in command:
+            assert json.loads(result.stdout)["out"] == "runs/flowers"
+    assert Path("runs/spiral/boundary.png").is_file()
+    assert json.loads(Path("runs/digits-mlp/metrics.json").read_text())["epochs"] == 30
