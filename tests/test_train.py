@@ -116,6 +116,17 @@ def test_resume_extends_a_finished_run_and_refuses_nothing_to_do(tmp_path, mlp_r
     assert_input_error(cli("train", "cnn", "--resume", tmp_path / "r"), "'mlp' run")
 
 
+def test_resume_refuses_settings_it_would_ignore(tmp_path):
+    _train(tmp_path, "r", epochs=1)
+    for flags, named in (
+        (["--lr", "0.1"], "--lr"),
+        (["--hidden", "32"], "--hidden"),
+        (["--out", tmp_path / "x"], "--out"),
+    ):
+        result = cli("train", "mlp", "--resume", tmp_path / "r", "--epochs", "2", *flags)
+        assert_input_error(result, "saved settings", named)
+
+
 def test_early_stopping_restores_the_best_weights(tmp_path):
     # SGD with a large step makes the validation loss bounce, so patience 1 ends the run early
     result = _train(tmp_path, epochs=40, patience=1, optimizer="sgd", lr=0.5, seed=0)

@@ -146,8 +146,12 @@ def run_training(
                     f"--resume {resume} is a '{spec.model}' run; "
                     f"continue it with 'dlcli train {spec.model}'"
                 )
-            if out is not None:
-                fail("--resume continues in the run's own folder: leave out --out")
+            ignored = _flags_given(allowed={"resume", "epochs", "json_out", "quiet"})
+            if ignored:
+                fail(
+                    f"--resume continues a run with its saved settings (only --epochs, --json and "
+                    f"-q apply); leave out {', '.join(ignored)}"
+                )
             result = loop.resume(Path(resume), epochs, callbacks)
         else:
             data_config = DataConfig(
@@ -187,6 +191,26 @@ def run_training(
         print_json(result.to_dict())
     else:
         render_result(result.to_dict())
+
+
+def _flags_given(allowed: set[str]) -> list[str]:
+    """The options typed on the command line, other than `allowed` (parameter names)."""
+    import click
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return []
+    given = []
+    for param in ctx.command.params:
+        if param.name in allowed or not isinstance(param, click.Option):
+            continue
+        if ctx.get_parameter_source(param.name) in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        ):
+            given.append(param.opts[0])
+    return given
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
