@@ -341,8 +341,13 @@ def _alexnet() -> list[str]:
 
 
 def arch_names() -> list[str]:
-    return ["alexnet", *_VGG_CFGS, *_RESNET_BLOCKS, *(f"resnet{d}" for d in CIFAR_RESNET_DEPTHS),
-            "cifar-resnetN (N = 6n+2)"]
+    return [
+        "alexnet",
+        *_VGG_CFGS,
+        *_RESNET_BLOCKS,
+        *(f"resnet{d}" for d in CIFAR_RESNET_DEPTHS),
+        "cifar-resnetN (N = 6n+2)",
+    ]
 
 
 def arch_specs(name: str) -> list[str]:

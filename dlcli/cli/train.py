@@ -7,7 +7,10 @@ needs (see the docstring of dlcli/training/__init__.py). Nothing heavy is import
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -41,32 +44,6 @@ from dlcli.cli.options import (
 
 train_app = make_app(help="Train a model on bundled data or your own files; writes a run folder.")
 
-# The options every `train` subcommand shares, by parameter name: `common(locals())` collects them.
-COMMON = (
-    "data",
-    "target",
-    "image_size",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "momentum",
-    "weight_decay",
-    "loss",
-    "init",
-    "patience",
-    "seed",
-    "device",
-    "threads",
-    "standardize",
-    "test_fraction",
-    "val_fraction",
-    "out",
-    "resume",
-    "json_out",
-    "quiet",
-)
-
 HiddenOpt = Annotated[
     str,
     typer.Option("--hidden", metavar="SIZES", help="Hidden layer sizes, e.g. 128,64; 0 for none."),
@@ -85,9 +62,88 @@ DropoutOpt = Annotated[
 ]
 
 
-def common(names: dict[str, Any]) -> dict[str, Any]:
-    """The shared options out of a subcommand's `locals()`."""
-    return {k: names[k] for k in COMMON}
+# The options every `train` subcommand shares: (parameter name, option alias, default).
+# `training_command` appends them to each subcommand's own knobs, so they are written once.
+SHARED: tuple[tuple[str, Any, Any], ...] = (
+    ("data", DataOpt, "digits"),
+    ("target", TargetOpt, None),
+    ("image_size", ImageSizeOpt, None),
+    ("epochs", EpochsOpt, None),
+    ("batch_size", BatchSizeOpt, 64),
+    ("lr", LrOpt, None),
+    ("optimizer", OptimizerOpt, "adam"),
+    ("momentum", MomentumOpt, 0.9),
+    ("weight_decay", WeightDecayOpt, 0.0),
+    ("loss", LossOpt, "cross-entropy"),
+    ("init", InitOpt, "default"),
+    ("patience", PatienceOpt, 0),
+    ("seed", SeedOpt, 0),
+    ("device", DeviceOpt, "auto"),
+    ("threads", ThreadsOpt, None),
+    ("standardize", StandardizeOpt, True),
+    ("test_fraction", TestFractionOpt, 0.2),
+    ("val_fraction", ValFractionOpt, 0.1),
+    ("out", OutOpt, None),
+    ("resume", ResumeOpt, None),
+    ("json_out", JsonOpt, False),
+    ("quiet", QuietOpt, False),
+)
+ENGINE_LR = {"adam": 0.001, "sgd": 0.01}  # the loop's own defaults when --lr is not given
+
+
+def training_command(
+    name: str,
+    *,
+    default_epochs: int,
+    lr: dict[str, float] | None = None,
+    **defaults: Any,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `fn` as `dlcli train NAME`: `fn` takes the model's own knobs and returns its
+    config dataclass; the shared options (SHARED) are appended to its signature, with
+    `defaults` overriding theirs and `lr` the learning rate per optimizer."""
+    lr_defaults = {**ENGINE_LR, **(lr or {})}
+    lr_help = ", ".join(f"{v:g} {k}" for k, v in lr_defaults.items())
+    annotations = {
+        **{key: alias for key, alias, _ in SHARED},
+        "lr": Annotated[
+            float | None,
+            typer.Option("--lr", help=f"Learning rate (default: {lr_help}).", show_default=False),
+        ],
+    }
+    shared = [
+        inspect.Parameter(
+            key,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=defaults.get(key, default),
+            annotation=annotations[key],
+        )
+        for key, _, default in SHARED
+    ]
+    unknown = set(defaults) - {key for key, _, _ in SHARED}
+    if unknown:
+        raise TypeError(f"training_command({name!r}): no shared option {sorted(unknown)}")
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(fn, eval_str=True)  # real annotations: Typer reads them here
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> None:
+            options = {key: kwargs.pop(key) for key, _, _ in SHARED}
+            if options["lr"] is None:
+                options["lr"] = lr_defaults.get(options["optimizer"].lower())
+            run_training(name, fn(**kwargs), default_epochs=default_epochs, **options)
+
+        command.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[*own.parameters.values(), *shared], return_annotation=None
+        )
+        command.__annotations__ = {
+            **{p.name: p.annotation for p in own.parameters.values()},
+            **{p.name: p.annotation for p in shared},
+        }
+        train_app.command(name)(command)
+        return fn
+
+    return decorate
 
 
 def _image_size(text: str | None) -> tuple[int, int] | None:
@@ -368,34 +424,12 @@ def _layer_table(console, info: dict[str, Any]) -> None:
     console.print(table)
 
 
-@train_app.command("mlp")
+@training_command("mlp", default_epochs=50)
 def mlp(
     hidden: HiddenOpt = "128,64",
     activation: ActivationOpt = "relu",
     dropout: DropoutOpt = 0.2,
-    data: DataOpt = "digits",
-    target: TargetOpt = None,
-    image_size: ImageSizeOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = None,
-    optimizer: OptimizerOpt = "adam",
-    momentum: MomentumOpt = 0.9,
-    weight_decay: WeightDecayOpt = 0.0,
-    loss: LossOpt = "cross-entropy",
-    init: InitOpt = "default",
-    patience: PatienceOpt = 0,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
-    standardize: StandardizeOpt = True,
-    test_fraction: TestFractionOpt = 0.2,
-    val_fraction: ValFractionOpt = 0.1,
-    out: OutOpt = None,
-    resume: ResumeOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
+) -> Any:
     """A fully connected net (50 epochs by default); --hidden 0 is the linear classifier Wx + b.
 
     \b
@@ -407,39 +441,16 @@ def mlp(
     """
     from dlcli.training.models import MLPConfig, parse_hidden
 
-    config = MLPConfig(hidden=parse_hidden(hidden), activation=activation.lower(), dropout=dropout)
-    run_training("mlp", config, default_epochs=50, **common(locals()))
+    return MLPConfig(hidden=parse_hidden(hidden), activation=activation.lower(), dropout=dropout)
 
 
-@train_app.command("cnn")
+@training_command("cnn", default_epochs=30)
 def cnn(
     layers: LayersOpt = None,
     hidden: HiddenOpt = "128",
     activation: ActivationOpt = "relu",
     dropout: DropoutOpt = 0.0,
-    data: DataOpt = "digits",
-    target: TargetOpt = None,
-    image_size: ImageSizeOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = None,
-    optimizer: OptimizerOpt = "adam",
-    momentum: MomentumOpt = 0.9,
-    weight_decay: WeightDecayOpt = 0.0,
-    loss: LossOpt = "cross-entropy",
-    init: InitOpt = "default",
-    patience: PatienceOpt = 0,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
-    standardize: StandardizeOpt = True,
-    test_fraction: TestFractionOpt = 0.2,
-    val_fraction: ValFractionOpt = 0.1,
-    out: OutOpt = None,
-    resume: ResumeOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
+) -> Any:
     """A conv net: --layers in featsize's grammar, then flatten and a classifier (30 epochs).
 
     The default chain is conv3p1-32,maxpool2,conv3p1-64,maxpool2; each conv gets --activation
@@ -454,10 +465,9 @@ def cnn(
     """
     from dlcli.training.models import DEFAULT_CNN_LAYERS, CNNConfig, parse_hidden
 
-    config = CNNConfig(
+    return CNNConfig(
         layers=layers or DEFAULT_CNN_LAYERS,
         hidden=parse_hidden(hidden),
         activation=activation.lower(),
         dropout=dropout,
     )
-    run_training("cnn", config, default_epochs=30, **common(locals()))

@@ -1,40 +1,19 @@
 """`dlcli train resnet` and `dlcli train lstm`: two more model families on the shared engine.
 
-Each command lists its own knobs plus the shared options (copied from `train mlp`), builds its
-config dataclass and hands it to `run_training` (dlcli/cli/train.py): same data module, loop,
-run folder, evaluate and predict as mlp and cnn. Nothing heavy is imported at module level.
+Each command lists its own knobs and returns its config dataclass; `training_command`
+(dlcli/cli/train.py) adds the shared options and runs it: same data module, loop, run folder,
+evaluate and predict as mlp and cnn. Nothing heavy is imported at module level.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from dlcli.cli.options import (
-    BatchSizeOpt,
-    DataOpt,
-    DeviceOpt,
-    EpochsOpt,
-    ImageSizeOpt,
-    InitOpt,
-    JsonOpt,
-    LossOpt,
-    MomentumOpt,
-    OptimizerOpt,
-    OutOpt,
-    PatienceOpt,
-    QuietOpt,
-    ResumeOpt,
-    SeedOpt,
-    StandardizeOpt,
-    TargetOpt,
-    TestFractionOpt,
-    ThreadsOpt,
-    ValFractionOpt,
-    WeightDecayOpt,
-)
-from dlcli.cli.train import common, run_training, train_app
+# `train_app` is re-exported: the registry loads this module, which adds resnet and lstm to it.
+from dlcli.cli.train import train_app as train_app
+from dlcli.cli.train import training_command
 
 RESNET_EPOCHS = 20
 # He et al.'s optimiser: SGD with momentum 0.9, lr 0.1 and weight decay (they decay the lr at
@@ -44,22 +23,19 @@ RESNET_OPTIMIZER = "sgd"
 RESNET_SGD_LR = 0.1
 RESNET_WEIGHT_DECAY = 5e-4
 
-ResNetLrOpt = Annotated[
-    float | None,
-    typer.Option("--lr", help="Learning rate [default: 0.1 sgd, 0.001 adam].", show_default=False),
-]
 LSTM_EPOCHS = 20
 # Adam at 1e-3 (the engine's default) leaves the digits LSTM at ~0.95 after 20 epochs; 3e-3
 # reaches 0.975-0.98 (tests/bench/bench_resnet_lstm_quality.py).
 LSTM_ADAM_LR = 3e-3
 
-LstmLrOpt = Annotated[
-    float | None,
-    typer.Option("--lr", help="Learning rate [default: 0.003 adam, 0.01 sgd].", show_default=False),
-]
 
-
-@train_app.command("resnet")
+@training_command(
+    "resnet",
+    default_epochs=RESNET_EPOCHS,
+    lr={"sgd": RESNET_SGD_LR},
+    optimizer=RESNET_OPTIMIZER,
+    weight_decay=RESNET_WEIGHT_DECAY,
+)
 def resnet(
     depth: Annotated[
         int, typer.Option("--depth", help="Layers with weights, 6n+2: 20, 32, 44, 56, 110.")
@@ -75,29 +51,7 @@ def resnet(
             "pays off with longer training.",
         ),
     ] = False,
-    data: DataOpt = "digits",
-    target: TargetOpt = None,
-    image_size: ImageSizeOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchSizeOpt = 64,
-    lr: ResNetLrOpt = None,
-    optimizer: OptimizerOpt = RESNET_OPTIMIZER,
-    momentum: MomentumOpt = 0.9,
-    weight_decay: WeightDecayOpt = RESNET_WEIGHT_DECAY,
-    loss: LossOpt = "cross-entropy",
-    init: InitOpt = "default",
-    patience: PatienceOpt = 0,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
-    standardize: StandardizeOpt = True,
-    test_fraction: TestFractionOpt = 0.2,
-    val_fraction: ValFractionOpt = 0.1,
-    out: OutOpt = None,
-    resume: ResumeOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
+) -> Any:
     """A residual network for small images, as He et al. (2016) define it for CIFAR.
 
     Trained as they train it: SGD with momentum 0.9, lr 0.1, weight decay 5e-4 (20 epochs).
@@ -115,13 +69,10 @@ def resnet(
     """
     from dlcli.training.resnet import ResNetConfig
 
-    config = ResNetConfig(depth=depth, width=width, augment=augment)
-    if lr is None and optimizer.lower() == "sgd":
-        lr = RESNET_SGD_LR
-    run_training("resnet", config, default_epochs=RESNET_EPOCHS, **common(locals()))
+    return ResNetConfig(depth=depth, width=width, augment=augment)
 
 
-@train_app.command("lstm")
+@training_command("lstm", default_epochs=LSTM_EPOCHS, lr={"adam": LSTM_ADAM_LR})
 def lstm(
     cell: Annotated[
         str,
@@ -183,29 +134,7 @@ def lstm(
         bool,
         typer.Option("--freeze-embeddings", help="Text: keep the pretrained vectors fixed."),
     ] = False,
-    data: DataOpt = "digits",
-    target: TargetOpt = None,
-    image_size: ImageSizeOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchSizeOpt = 64,
-    lr: LstmLrOpt = None,
-    optimizer: OptimizerOpt = "adam",
-    momentum: MomentumOpt = 0.9,
-    weight_decay: WeightDecayOpt = 0.0,
-    loss: LossOpt = "cross-entropy",
-    init: InitOpt = "default",
-    patience: PatienceOpt = 0,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
-    standardize: StandardizeOpt = True,
-    test_fraction: TestFractionOpt = 0.2,
-    val_fraction: ValFractionOpt = 0.1,
-    out: OutOpt = None,
-    resume: ResumeOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
+) -> Any:
     """A recurrent sequence classifier: LSTM, GRU or plain RNN (20 epochs).
 
     Data: digits read as 8 rows of 8 pixels (the default); a CSV time series, one sequence per
@@ -222,7 +151,7 @@ def lstm(
     """
     from dlcli.training.recurrent import RecurrentConfig
 
-    config = RecurrentConfig(
+    return RecurrentConfig(
         cell=cell,
         hidden_size=hidden_size,
         num_layers=num_layers,
@@ -235,6 +164,3 @@ def lstm(
         min_count=min_count,
         max_length=max_length,
     )
-    if lr is None and optimizer.lower() == "adam":
-        lr = LSTM_ADAM_LR
-    run_training("lstm", config, default_epochs=LSTM_EPOCHS, **common(locals()))

@@ -52,13 +52,15 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
    So a config dataclass must round-trip through `config_to_dict`/`config_from_dict` (tuples
    become lists and back) and the builder must be deterministic in its config.
 
-4. The CLI: a subcommand in dlcli/cli/train.py lists its own knobs plus the shared options
-   (aliases from dlcli/cli/options.py, parameter names as in `train.COMMON`; copy the tail of
-   the `mlp` signature), builds its config dataclass and ends with::
+4. The CLI: a subcommand lists only its own knobs and returns its config dataclass;
+   `training_command` (dlcli/cli/train.py) appends the shared options (`train.SHARED`, the
+   aliases of dlcli/cli/options.py), with per-model defaults where a family needs them::
 
-       run_training("lstm", LSTMConfig(...), default_epochs=20, **common(locals()))
+       @training_command("lstm", default_epochs=20, lr={"adam": 3e-3})
+       def lstm(cell: CellOpt = "lstm", ...) -> LSTMConfig:
+           return LSTMConfig(...)
 
-   `run_training` builds `DataConfig` + `TrainConfig`, handles --resume, attaches the progress
+   and hands both to `run_training`, which builds `DataConfig` + `TrainConfig`, handles --resume, attaches the progress
    callbacks (Rich bar on a TTY, one line per epoch otherwise; the `describe` table first) and
    renders the result table or the --json document.
 
