@@ -414,7 +414,7 @@ def _layer_table(console, info: dict[str, Any]) -> None:
     )
     table.add_column("#", justify="right", style="dim")
     table.add_column("layer")
-    table.add_column("output (CxHxW)", justify="right")
+    table.add_column("output", justify="right")
     table.add_column("params", justify="right")
     rows = _layer_rows(info)
     for row in rows[:-1]:
