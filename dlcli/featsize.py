@@ -13,15 +13,14 @@ and every case where PyTorch raises is an `InputError` here. Pure Python: no hea
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from math import prod
+from typing import NamedTuple
 
 from dlcli.errors import InputError
 from dlcli.layers import Dims, Layer, LayerDims
 
 
-@dataclass
-class LayerSize:
+class LayerSize(NamedTuple):
     """One layer's effect on the size. `dropped`: input rows/columns no window ever covers."""
 
     index: int
@@ -46,11 +45,10 @@ class LayerSize:
         }
 
 
-@dataclass
-class ChainSize:
+class ChainSize(NamedTuple):
     input: Dims
     output: Dims
-    layers: list[LayerSize] = field(default_factory=list)
+    layers: list[LayerSize]
     in_channels: int | None = None
     out_channels: int | None = None
 
@@ -168,7 +166,7 @@ def chain_output(layers: Sequence[Layer], size: Dims, in_channels: int | None = 
     """Walk the chain; each layer's output size, channels and parameter count."""
     if in_channels is not None and in_channels < 1:
         raise InputError(f"invalid --in-channels {in_channels}: expected a positive integer")
-    result = ChainSize(input=tuple(size), output=tuple(size), in_channels=in_channels)
+    sizes: list[LayerSize] = []
     current, channels = tuple(size), in_channels
     for index, layer in enumerate(layers, start=1):
         try:
@@ -182,20 +180,17 @@ def chain_output(layers: Sequence[Layer], size: Dims, in_channels: int | None = 
                 channels = layer.channels
             else:
                 params = _params(layer, channels, channels, len(size)) if channels else None
-        result.layers.append(
+        sizes.append(
             LayerSize(index, layer.spec, layer.kind, current, out, channels, params, dropped)
         )
         current = out
-    result.output = current
-    result.out_channels = channels
-    return result
+    return ChainSize(tuple(size), current, sizes, in_channels, channels)
 
 
 # --- solving for the missing knob -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """One way to reach the target size along one dimension."""
 
     stride: int

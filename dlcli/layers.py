@@ -17,7 +17,7 @@ Pure Python, no heavy imports.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dlcli.errors import InputError
 
@@ -58,9 +58,12 @@ GRAMMAR_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class Layer:
-    """One parsed token. Per-dimension fields hold one value (broadcast) or one per dimension."""
+class Layer(NamedTuple):
+    """One parsed token. Per-dimension fields hold one value (broadcast) or one per dimension.
+
+    NamedTuples rather than dataclasses here and in the calculators: the `dataclasses` import
+    and class generation cost milliseconds of every `dlcli featsize` start-up.
+    """
 
     spec: str
     kind: str
@@ -119,8 +122,7 @@ class Layer:
         )
 
 
-@dataclass(frozen=True)
-class LayerDims:
+class LayerDims(NamedTuple):
     """A layer's numbers resolved for a given number of spatial dimensions."""
 
     kernel: Dims

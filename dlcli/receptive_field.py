@@ -14,15 +14,14 @@ The chain's field is that of one conv with kernel r, stride S and padding P. Pur
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dlcli.errors import InputError
 from dlcli.featsize import layer_output
 from dlcli.layers import Dims, Layer
 
 
-@dataclass
-class LayerField:
+class LayerField(NamedTuple):
     index: int
     spec: str
     kind: str
@@ -47,8 +46,7 @@ class LayerField:
         return document
 
 
-@dataclass
-class UnitRegion:
+class UnitRegion(NamedTuple):
     """The input region one output unit sees (inclusive bounds, input coordinates)."""
 
     index: Dims
@@ -65,12 +63,11 @@ class UnitRegion:
         }
 
 
-@dataclass
-class FieldResult:
+class FieldResult(NamedTuple):
     receptive_field: Dims
     effective_stride: Dims
     effective_padding: Dims
-    layers: list[LayerField] = field(default_factory=list)
+    layers: list[LayerField]
     input: Dims | None = None
     output: Dims | None = None
     unit: UnitRegion | None = None
@@ -125,7 +122,7 @@ def chain_field(
         ndim = pinned.pop() if pinned else 2
     r, s_eff, p_eff = [1] * ndim, [1] * ndim, [0] * ndim
     current = tuple(size) if size is not None else None
-    result = FieldResult(tuple(r), tuple(s_eff), tuple(p_eff), input=current)
+    entries: list[LayerField] = []
     for index, layer in enumerate(layers, start=1):
         try:
             dims = layer.dims(ndim)
@@ -138,23 +135,31 @@ def chain_field(
                 r[i] += span * s_eff[i]
                 p_eff[i] += dims.pad_left[i] * s_eff[i]
                 s_eff[i] *= dims.stride[i]
-        entry = LayerField(index, layer.spec, layer.kind, tuple(r), tuple(s_eff), tuple(p_eff))
+        in_padding = None
         if n_in is not None:
             try:
                 current, _ = layer_output(layer, n_in)
             except InputError as exc:
                 raise InputError(f"layer {index} {exc}") from None
-            entry.output = current
-            entry.units_in_padding = tuple(
+            in_padding = tuple(
                 _units_in_padding(current[i], size[i], r[i], s_eff[i], p_eff[i])  # type: ignore[index]
                 for i in range(ndim)
             )
-        result.layers.append(entry)
-    result.receptive_field, result.effective_stride = tuple(r), tuple(s_eff)
-    result.effective_padding = tuple(p_eff)
-    result.output = current
+        entries.append(
+            LayerField(
+                index,
+                layer.spec,
+                layer.kind,
+                tuple(r),
+                tuple(s_eff),
+                tuple(p_eff),
+                current if n_in is not None else None,
+                in_padding,
+            )
+        )
+    result = FieldResult(tuple(r), tuple(s_eff), tuple(p_eff), entries, size, current)
     if unit is not None:
-        result.unit = unit_region(result, unit)
+        result = result._replace(unit=unit_region(result, unit))
     return result
 
 

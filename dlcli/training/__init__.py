@@ -60,9 +60,9 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
        def lstm(cell: CellOpt = "lstm", ...) -> LSTMConfig:
            return LSTMConfig(...)
 
-   and hands both to `run_training`, which builds `DataConfig` + `TrainConfig`, handles --resume, attaches the progress
-   callbacks (Rich bar on a TTY, one line per epoch otherwise; the `describe` table first) and
-   renders the result table or the --json document.
+   and hands both to `run_training`, which builds `DataConfig` + `TrainConfig`, handles
+   --resume, attaches the progress callbacks (Rich bar on a TTY, one line per epoch otherwise;
+   the `describe` table first) and renders the result table or the --json document.
 
 Everything else (batching, loss, optimizer, early stopping, checkpoints, resume, Ctrl-C, the
 run folder, evaluate/predict) is shared and must not be re-implemented per family.
