@@ -72,7 +72,8 @@ def test_readme_example_runs_as_shown(command, expected, tmp_path):
 def _commands(group, path=()):
     import click
 
-    for name, command in group.commands.items():
+    for name in group.list_commands(click.Context(group)):  # the order --help lists them in
+        command = group.commands[name]
         if command.hidden:
             continue
         yield (*path, name)

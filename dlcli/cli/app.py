@@ -12,6 +12,7 @@ import importlib
 import sys
 from typing import Annotated
 
+import click
 import typer
 
 from dlcli import __version__
@@ -51,9 +52,16 @@ def _root(
     """Deep-learning basics from the shell: sizes, receptive fields, training, word vectors."""
 
 
+class RootGroup(DlcliGroup):
+    """`dlcli --help` lists commands in COMMANDS' order (Typer puts groups after commands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if name in self.commands]
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The dlcli app with every command, or with command `only` alone."""
-    app = make_app(cls=DlcliGroup, help=HELP)
+    app = make_app(cls=RootGroup, help=HELP)
     app.callback()(_root)
     for name, (module, attribute, kind) in COMMANDS.items():
         if only is not None and name != only:
