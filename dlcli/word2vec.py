@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dlcli.errors import InputError
+from dlcli.errors import InputError, RunFailure
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -440,6 +440,12 @@ def check_out_path(out: str) -> bool:
         raise InputError(f"--out {out}: folder {parent} does not exist")
     if Path(out).is_dir():
         raise InputError(f"--out {out} is a folder")
+    try:  # before any work: can a file be created beside --out? (the save writes there first)
+        fd, probe = tempfile.mkstemp(prefix=f".{Path(out).name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write in {parent} ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
     return OUT_SUFFIXES[suffix]
 
 
@@ -697,7 +703,10 @@ def save_vectors(wv: KeyedVectors, out: str) -> None:
     """Write word2vec text or binary format (by suffix) atomically: temp name, then rename."""
     binary = check_out_path(out)
     folder = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise RunFailure(f"cannot write --out {out}: {exc.strerror}") from None
     os.close(fd)
     try:
         wv.save_word2vec_format(tmp, binary=binary)

@@ -319,6 +319,7 @@ def test_non_utf8_corpus_warns_and_trains(tmp_path):
         (lambda p: p.write_text("a b\n" * 10), ["--out", "x.npy"], ".bin"),
         (lambda p: p.write_text("a b\n" * 10), ["--out", "nofolder/x.bin"], "does not exist"),
         (lambda p: p.write_text("a b\n" * 10), ["--negative", "0"], "--hs"),
+        (lambda p: p.write_text("a b\n" * 10), ["--out", "/proc/x.bin"], "cannot write in /proc"),
     ],
     ids=[
         "empty",
@@ -329,6 +330,7 @@ def test_non_utf8_corpus_warns_and_trains(tmp_path):
         "bad-suffix",
         "no-folder",
         "no-output-layer",
+        "unwritable-folder",
     ],
 )
 def test_bad_corpus_or_flags_exit_2_and_write_nothing(
