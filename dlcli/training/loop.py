@@ -422,33 +422,14 @@ def train(
     prepared = prepare(dataset, spec, train_config.seed)
     if train_config.patience and len(prepared.y_val) == 0:
         raise InputError("--patience needs a validation split: give --val-fraction above 0")
-    torch.manual_seed(train_config.seed)
-    net = spec.build_model()
-    apply_init(net, train_config.init)
+    net = _fresh_model(spec)
     run = rd.new_run_dir(out, model)  # only now, with the data and model known good
-    config = spec.to_dict() | {
-        "threads": threads,
-        "torch_version": torch.__version__,
-        "status": "running",
-    }
-    rd.write_json(run / rd.CONFIG, config)
-    return _fit(
-        spec,
-        config,
-        dataset,
-        prepared,
-        net,
-        run,
-        device,
-        state=None,
-        callbacks=callbacks,
-        start=start,
-    )
+    config = spec.to_dict() | {"threads": threads, "torch_version": torch.__version__}
+    return _run(spec, config, dataset, prepared, net, run, device, None, callbacks, start)
 
 
 def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] = ()) -> RunResult:
     """Continue a run from its last checkpoint (to `epochs` in all, if given)."""
-    import torch
 
     start = time.perf_counter()
     run = Path(run)
@@ -474,9 +455,22 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
                 f"give --epochs above {state['epoch']} to train on"
             )
     dataset, prepared = load_split(spec)
+    net = _fresh_model(spec)
+    return _run(spec, config, dataset, prepared, net, run, device, state, callbacks, start)
+
+
+def _fresh_model(spec: RunSpec) -> Any:
+    """The model as a run starts it: seeded, built, initialised (resume then loads weights)."""
+    import torch
+
     torch.manual_seed(spec.train.seed)
     net = spec.build_model()
     apply_init(net, spec.train.init)
+    return net
+
+
+def _run(spec, config, dataset, prepared, net, run, device, state, callbacks, start) -> RunResult:
+    """Mark the run folder's config as running, then fit (from `state` when resuming)."""
     config["status"] = "running"
     rd.write_json(run / rd.CONFIG, config)
     return _fit(
