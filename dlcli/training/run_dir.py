@@ -22,11 +22,11 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
+from dlcli.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -39,33 +39,6 @@ CURVES = "curves.png"
 BOUNDARY = "boundary.png"
 CHECKPOINT = "checkpoint.safetensors"
 RUN_FORMAT = "dlcli-run/1"
-
-
-def atomic_write(path: Path, write: Callable[[Path], None], fresh: bool = False) -> None:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it onto `path`.
-
-    fresh=True unlinks `path` just before the rename: renaming over an existing file makes ext4
-    flush the new file to disk first (auto_da_alloc, ~3 ms here), which per epoch costs more
-    than the epoch itself on small data. Use it only where a missing file for a moment is
-    harmless (history.csv: the checkpoint holds the history too).
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        if fresh:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes, fresh: bool = False) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data), fresh)
 
 
 def write_json(path: Path, document: Any) -> None:
