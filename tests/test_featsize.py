@@ -10,8 +10,8 @@ from conftest import assert_input_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dlcli.calculators.featsize import chain_output, solve
 from dlcli.errors import InputError
-from dlcli.featsize import chain_output, solve
 from dlcli.layers import arch_layers, parse_layer, parse_layers
 
 torch = pytest.importorskip("torch")

@@ -290,8 +290,19 @@ def test_train_gru_on_a_csv_time_series(tmp_path):
         trend = np.linspace(0, 1, 12) * (1 if k % 2 else -1) + rng.normal(0, 0.1, 12)
         rows.append(",".join(f"{v:.3f}" for v in trend) + ("," + ("up" if k % 2 else "down")))
     (tmp_path / "series.csv").write_text("\n".join(rows) + "\n")
-    result = invoke("train", "lstm", "--cell", "gru", "--data", tmp_path / "series.csv",
-                    "--epochs", "2", *FAST, "--out", tmp_path / "run")
+    result = invoke(
+        "train",
+        "lstm",
+        "--cell",
+        "gru",
+        "--data",
+        tmp_path / "series.csv",
+        "--epochs",
+        "2",
+        *FAST,
+        "--out",
+        tmp_path / "run",
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["input_shape"] == [12, 1] and config["model_config"]["cell"] == "gru"
@@ -309,8 +320,20 @@ def test_embeddings_initialise_and_freeze_the_table(tmp_path, binary):
     vectors = tmp_path / ("v.bin" if binary else "v.txt")
     kv.save_word2vec_format(str(vectors), binary=binary)
     out = tmp_path / "run"
-    result = invoke("train", "lstm", "--data", REVIEWS, "--epochs", "1", *FAST, "--out", out,
-                    "--embeddings", vectors, "--freeze-embeddings")
+    result = invoke(
+        "train",
+        "lstm",
+        "--data",
+        REVIEWS,
+        "--epochs",
+        "1",
+        *FAST,
+        "--out",
+        out,
+        "--embeddings",
+        vectors,
+        "--freeze-embeddings",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     coverage = doc["data_info"]["embedding_coverage"]
@@ -324,12 +347,15 @@ def test_embeddings_initialise_and_freeze_the_table(tmp_path, binary):
     assert not table[0].any()  # <pad>
 
 
-@pytest.mark.parametrize(("content", "fragments"), [
-    (b"text,label\ncaf\xe9 au lait,a\nnice,b\n", ["line 2", "not UTF-8"]),
-    (b"text,label\nhello,a\nworld,a\n", ["at least 2 classes"]),
-    (b"text,category\nhello,a\nworld,b\n", ["no column 'label'", "--target"]),
-    (b"text,label\n   ,a\n,b\n", ["no rows with text"]),
-])
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (b"text,label\ncaf\xe9 au lait,a\nnice,b\n", ["line 2", "not UTF-8"]),
+        (b"text,label\nhello,a\nworld,a\n", ["at least 2 classes"]),
+        (b"text,category\nhello,a\nworld,b\n", ["no column 'label'", "--target"]),
+        (b"text,label\n   ,a\n,b\n", ["no rows with text"]),
+    ],
+)
 def test_bad_text_data_is_one_line_exit_2(tmp_path, content, fragments):
     data = tmp_path / "bad.csv"
     data.write_bytes(content)
@@ -340,36 +366,62 @@ def test_bad_text_data_is_one_line_exit_2(tmp_path, content, fragments):
 
 def test_odd_text_data_warns_and_trains(tmp_path):
     data = tmp_path / "odd.csv"
-    data.write_text("id,text,label,source\n" + "".join(
-        f"{i},{'good stuff' if i % 2 else 'bad stuff'},{i % 2},web\n" for i in range(40)
-    ) + "40,,1,web\n")
-    result = invoke("train", "lstm", "--data", data, "--epochs", "1", "--hidden-size", "8",
-                    "--threads", "1", "--out", tmp_path / "run")
+    data.write_text(
+        "id,text,label,source\n"
+        + "".join(f"{i},{'good stuff' if i % 2 else 'bad stuff'},{i % 2},web\n" for i in range(40))
+        + "40,,1,web\n"
+    )
+    result = invoke(
+        "train",
+        "lstm",
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--hidden-size",
+        "8",
+        "--threads",
+        "1",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stderr and "ignoring columns id, source" in result.stderr
     assert "skipped 1 row(s) with empty text (line 42)" in result.stderr
 
 
-@pytest.mark.parametrize(("args", "fragments"), [
-    (("--embeddings", "v.txt"), ["--embeddings needs text data"]),
-    (("--cell", "tree"), ["--cell", "lstm, gru, rnn"]),
-    (("--freeze-embeddings",), ["--embeddings"]),
-    (("--dropout", "1.5"), ["--dropout"]),
-])
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("--embeddings", "v.txt"), ["--embeddings needs text data"]),
+        (("--cell", "tree"), ["--cell", "lstm, gru, rnn"]),
+        (("--freeze-embeddings",), ["--embeddings"]),
+        (("--dropout", "1.5"), ["--dropout"]),
+    ],
+)
 def test_bad_lstm_flags(tmp_path, args, fragments):
     result = invoke("train", "lstm", *args, "--out", tmp_path / "run")
     assert_input_error(result, *fragments)
 
 
 def test_missing_text_column_named_by_the_user(tmp_path):
-    result = invoke("train", "lstm", "--data", REVIEWS, "--text-column", "review",
-                    "--out", tmp_path / "run")
+    result = invoke(
+        "train", "lstm", "--data", REVIEWS, "--text-column", "review", "--out", tmp_path / "run"
+    )
     assert_input_error(result, "no column 'review'", "--text-column")
 
 
 def test_missing_vectors_file(tmp_path):
-    result = invoke("train", "lstm", "--data", REVIEWS, "--embeddings", tmp_path / "nope.bin",
-                    "--out", tmp_path / "run")
+    result = invoke(
+        "train",
+        "lstm",
+        "--data",
+        REVIEWS,
+        "--embeddings",
+        tmp_path / "nope.bin",
+        "--out",
+        tmp_path / "run",
+    )
     assert_input_error(result, "nope.bin", "no such file")
     assert not (tmp_path / "run").exists()
 
@@ -378,9 +430,23 @@ def test_subprocess_train_lstm_on_text(tmp_path):
     """A real process, as a user runs it: progress on stderr, one JSON document on stdout."""
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "dlcli", "train", "lstm", "--data", str(REVIEWS), "--epochs", "1",
-         *FAST, "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "dlcli",
+            "train",
+            "lstm",
+            "--data",
+            str(REVIEWS),
+            "--epochs",
+            "1",
+            *FAST,
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["out"] == str(out)
@@ -414,13 +480,17 @@ def test_readme_examples_run(tmp_path, monkeypatch):
 
 def test_target_names_the_label_column_for_training_and_evaluate(tmp_path):
     data = tmp_path / "moods.csv"
-    data.write_text("text,mood\n" + "".join(
-        f"{'so happy today' if i % 2 else 'so sad today'},{'up' if i % 2 else 'down'}\n"
-        for i in range(40)
-    ))
+    data.write_text(
+        "text,mood\n"
+        + "".join(
+            f"{'so happy today' if i % 2 else 'so sad today'},{'up' if i % 2 else 'down'}\n"
+            for i in range(40)
+        )
+    )
     out = tmp_path / "run"
-    result = invoke("train", "lstm", "--data", data, "--target", "mood", "--epochs", "1",
-                    *FAST, "--out", out)
+    result = invoke(
+        "train", "lstm", "--data", data, "--target", "mood", "--epochs", "1", *FAST, "--out", out
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["classes"] == ["down", "up"]
     result = invoke("evaluate", out, "--data", data, "--json")  # the run's --target is kept
@@ -432,10 +502,22 @@ def test_same_seed_same_text_run(tmp_path):
     """Vocabulary order, split, init and packing are deterministic: equal runs, equal numbers."""
     docs = []
     for name in ("a", "b"):
-        result = invoke("train", "lstm", "--data", REVIEWS, "--epochs", "1", "--max-length", "6",
-                        *FAST, "--out", tmp_path / name)
+        result = invoke(
+            "train",
+            "lstm",
+            "--data",
+            REVIEWS,
+            "--epochs",
+            "1",
+            "--max-length",
+            "6",
+            *FAST,
+            "--out",
+            tmp_path / name,
+        )
         assert result.exit_code == 0, result.output
-        docs.append({k: v for k, v in json.loads(result.stdout).items()
-                     if k not in ("out", "seconds")})
+        docs.append(
+            {k: v for k, v in json.loads(result.stdout).items() if k not in ("out", "seconds")}
+        )
     assert docs[0] == docs[1]
     assert docs[0]["data_info"]["tokens_per_text"]["max"] == 6  # --max-length cuts

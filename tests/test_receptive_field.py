@@ -11,10 +11,10 @@ from conftest import assert_input_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dlcli.calculators.featsize import chain_output
+from dlcli.calculators.receptive_field import chain_field
 from dlcli.errors import InputError
-from dlcli.featsize import chain_output
 from dlcli.layers import arch_layers, arch_specs, parse_layer, parse_layers
-from dlcli.receptive_field import chain_field
 
 torch = pytest.importorskip("torch")
 

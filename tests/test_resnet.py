@@ -12,7 +12,7 @@ np = pytest.importorskip("numpy")
 from conftest import assert_input_error  # noqa: E402
 from conftest import cli as invoke  # noqa: E402
 
-from dlcli.featsize import chain_output  # noqa: E402
+from dlcli.calculators.featsize import chain_output  # noqa: E402
 from dlcli.layers import arch_specs, parse_layers  # noqa: E402
 from dlcli.training.resnet import ResNetConfig, build_resnet, layer_rows  # noqa: E402
 
@@ -134,8 +134,19 @@ def resnet_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runs") / "resnet"
     result = invoke(
-        "train", "resnet", "--depth", "8", "--width", "8", "--epochs", "2", "--threads", "1",
-        "--json", "--out", out,
+        "train",
+        "resnet",
+        "--depth",
+        "8",
+        "--width",
+        "8",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+        "--out",
+        out,
     )
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout), result.stderr
@@ -201,8 +212,11 @@ def test_receptive_field_preset_matches_the_models_gradient():
     result = invoke("receptive-field", "--arch", "cifar-resnet8", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    field, stride, padding = doc["receptive_field"][0], doc["effective_stride"][0], doc[
-        "effective_padding"][0]
+    field, stride, padding = (
+        doc["receptive_field"][0],
+        doc["effective_stride"][0],
+        doc["effective_padding"][0],
+    )
     model = build_resnet(ResNetConfig(depth=8, width=4), (1, 32, 32), 3).eval()
     with torch.no_grad():  # positive weights and inputs: every ReLU passes, no gradient hides
         for conv in model.modules():
@@ -229,9 +243,25 @@ def test_train_resnet_on_an_rgb_image_folder_of_another_size(tmp_path):
             pixels[..., colour] += 180
             Image.fromarray(pixels).save(tmp_path / "photos" / name / f"{i}.png")
     out = tmp_path / "run"
-    result = invoke("train", "resnet", "--data", tmp_path / "photos", "--image-size", "10x14",
-                    "--depth", "8", "--width", "4", "--epochs", "3", "--threads", "1",
-                    "--json", "--out", out)
+    result = invoke(
+        "train",
+        "resnet",
+        "--data",
+        tmp_path / "photos",
+        "--image-size",
+        "10x14",
+        "--depth",
+        "8",
+        "--width",
+        "4",
+        "--epochs",
+        "3",
+        "--threads",
+        "1",
+        "--json",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     assert config["input_shape"] == [3, 10, 14]

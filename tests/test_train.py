@@ -256,7 +256,7 @@ def test_cnn_layer_table_matches_featsize_and_torch(tmp_path):
     config = CNNConfig(layers=spec, hidden=(16,))
     rows = cnn.describe(config, (1, 8, 8), 10)
     net = cnn.build(config, (1, 8, 8), 10)
-    from dlcli.featsize import chain_output
+    from dlcli.calculators.featsize import chain_output
     from dlcli.layers import parse_layers
 
     chain = chain_output(parse_layers(spec), (8, 8), 1)

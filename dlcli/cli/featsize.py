@@ -132,7 +132,7 @@ def featsize(
       dlcli featsize 32 -k 5 --target 32               # which padding keeps 32 at 32?
       seq 16 64 | dlcli featsize - --layers conv3s2p1,conv3s2p1 -q
     """
-    from dlcli import featsize as backend
+    from dlcli.calculators import featsize as backend
     from dlcli.layers import arch_layers, parse_layer, parse_layers
 
     single = (

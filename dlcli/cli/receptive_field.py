@@ -53,8 +53,8 @@ def receptive_field(
       dlcli receptive-field --arch vgg16                 # 212, stride 32, padding 90
       dlcli receptive-field --arch resnet50 --size 224x224 --unit 3,3
     """
+    from dlcli.calculators.receptive_field import chain_field
     from dlcli.layers import arch_layers, parse_layers, parse_size
-    from dlcli.receptive_field import chain_field
 
     if (layers is None) == (arch is None):
         fail("give exactly one of --layers SPEC or --arch NAME")

@@ -234,7 +234,7 @@ class CNNConfig:
 
 def cnn_chain(config: CNNConfig, input_shape: tuple[int, ...]):
     """(parsed layers, featsize ChainSize) for an input (C, H, W): the numbers featsize prints."""
-    from dlcli.featsize import chain_output
+    from dlcli.calculators.featsize import chain_output
     from dlcli.layers import parse_layers
 
     c, h, w = input_shape

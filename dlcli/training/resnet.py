@@ -162,7 +162,7 @@ def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: 
     `dlcli featsize --arch resnet20` gives; a test checks them against the torch model), the
     parameter counts from the model itself (batch norm and projections included).
     """
-    from dlcli.featsize import chain_output
+    from dlcli.calculators.featsize import chain_output
     from dlcli.layers import parse_layers
 
     c, h, w = input_shape

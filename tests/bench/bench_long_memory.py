@@ -47,23 +47,48 @@ def main() -> None:
         for cell in args.cells.split(","):
             for seed in range(args.seeds):
                 cmd = [
-                    sys.executable, "-m", "dlcli", "train", "lstm", "--data", str(data),
-                    "--cell", cell, "--unidirectional", "--hidden-size", "32",
-                    "--epochs", str(args.epochs), "--seed", str(seed), "--threads", "1",
-                    "--json", "-q", "--out", str(Path(tmp) / f"{cell}-{seed}"),
+                    sys.executable,
+                    "-m",
+                    "dlcli",
+                    "train",
+                    "lstm",
+                    "--data",
+                    str(data),
+                    "--cell",
+                    cell,
+                    "--unidirectional",
+                    "--hidden-size",
+                    "32",
+                    "--epochs",
+                    str(args.epochs),
+                    "--seed",
+                    str(seed),
+                    "--threads",
+                    "1",
+                    "--json",
+                    "-q",
+                    "--out",
+                    str(Path(tmp) / f"{cell}-{seed}"),
                 ]
                 proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
                 doc = json.loads(proc.stdout)
                 results.setdefault(cell, []).append(doc["test_accuracy"])
-                print(f"{cell} seed {seed}: test accuracy {doc['test_accuracy']:.3f} "
-                      f"({doc['seconds']:.1f} s)", flush=True)
-    print(f"\n| cell | test accuracy per seed (T={args.steps}, {args.epochs} epochs) | median "
-          "| solved (>= 0.9) |")
+                print(
+                    f"{cell} seed {seed}: test accuracy {doc['test_accuracy']:.3f} "
+                    f"({doc['seconds']:.1f} s)",
+                    flush=True,
+                )
+    print(
+        f"\n| cell | test accuracy per seed (T={args.steps}, {args.epochs} epochs) | median "
+        "| solved (>= 0.9) |"
+    )
     print("|---|---|---|---|")
     for cell, accs in results.items():
         solved = sum(a >= 0.9 for a in accs)
-        print(f"| {cell} | {', '.join(f'{a:.3f}' for a in accs)} | {statistics.median(accs):.3f} "
-              f"| {solved} of {len(accs)} |")
+        print(
+            f"| {cell} | {', '.join(f'{a:.3f}' for a in accs)} | {statistics.median(accs):.3f} "
+            f"| {solved} of {len(accs)} |"
+        )
 
 
 if __name__ == "__main__":

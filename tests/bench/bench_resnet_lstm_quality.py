@@ -38,22 +38,38 @@ def main() -> None:
         for name in args.only.split(","):
             accs, walls = [], []
             for seed in range(args.seeds):
-                cmd = [sys.executable, "-m", "dlcli", *RUNS[name], "--seed", str(seed),
-                       "--threads", str(args.threads), "--json", "-q",
-                       "--out", str(Path(tmp) / f"{name.replace(' ', '-')}-{seed}")]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "dlcli",
+                    *RUNS[name],
+                    "--seed",
+                    str(seed),
+                    "--threads",
+                    str(args.threads),
+                    "--json",
+                    "-q",
+                    "--out",
+                    str(Path(tmp) / f"{name.replace(' ', '-')}-{seed}"),
+                ]
                 start = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
                 walls.append(time.perf_counter() - start)
                 doc = json.loads(proc.stdout)
                 accs.append(doc["test_accuracy"])
-                print(f"{name} seed {seed}: test {doc['test_accuracy']:.4f} "
-                      f"val {doc['val_accuracy']:.4f}, {walls[-1]:.1f} s", flush=True)
+                print(
+                    f"{name} seed {seed}: test {doc['test_accuracy']:.4f} "
+                    f"val {doc['val_accuracy']:.4f}, {walls[-1]:.1f} s",
+                    flush=True,
+                )
             rows.append((name, accs, walls))
     print("\n| run | test accuracy per seed | min | wall s (median) |")
     print("|---|---|---|---|")
     for name, accs, walls in rows:
-        print(f"| {name} | {', '.join(f'{a:.4f}' for a in accs)} | {min(accs):.4f} | "
-              f"{statistics.median(walls):.1f} |")
+        print(
+            f"| {name} | {', '.join(f'{a:.4f}' for a in accs)} | {min(accs):.4f} | "
+            f"{statistics.median(walls):.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -107,9 +107,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--models", default="skipgram,cbow")
-    ap.add_argument(
-        "--modes", action="store_true", help="also --stream, --loss, gensim iterator"
-    )
+    ap.add_argument("--modes", action="store_true", help="also --stream, --loss, gensim iterator")
     # internal: run as the plain gensim script
     ap.add_argument("--plain", choices=["file", "iter"])
     ap.add_argument("--model")

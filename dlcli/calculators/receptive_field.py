@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from dlcli.calculators.featsize import layer_output
 from dlcli.errors import InputError
-from dlcli.featsize import layer_output
 from dlcli.layers import Dims, Layer
 
 

@@ -1,0 +1,1 @@
+"""The calculators: feature-map sizes and receptive fields, in pure Python (no torch, numpy)."""
