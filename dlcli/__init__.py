@@ -1,7 +1,57 @@
-"""dlcli: deep-learning basics from the shell.
+"""dlcli: deep-learning basics from the shell, and the same from Python.
 
-The package root stays import-light on purpose: the calculators (`featsize`, `receptive-field`)
-are used in tight shell loops, so nothing here may pull in torch, numpy or gensim.
+    >>> import dlcli
+    >>> dlcli.featsize(32, 5).output
+    (28,)
+    >>> dlcli.receptive_field(arch="vgg16").receptive_field
+    (212, 212)
+
+Every command of the CLI is a function here, with the same defaults (the library owns them;
+the CLI reads them), returning a result whose `.to_dict()` is the command's `--json` document:
+`featsize`, `receptive_field`, `train`, `resume`, `evaluate`, `predict`, `word2vec`,
+`load_vectors`, `similar`, `analogy`, `evaluate_vectors`.
+
+The package root stays import-light on purpose: the calculators are used in tight shell loops,
+so the names above are resolved lazily (PEP 562) and `import dlcli` imports no torch, numpy or
+gensim; each function imports what it needs when called.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dlcli.errors import DlcliError, InputError, RunFailure
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first use)
+_LAZY = {
+    "featsize": "dlcli.calculators.featsize",
+    "receptive_field": "dlcli.calculators.receptive_field",
+    "train": "dlcli.training.api",
+    "resume": "dlcli.training.api",
+    "evaluate": "dlcli.training.api",
+    "predict": "dlcli.training.api",
+    "Callback": "dlcli.training.api",
+    "word2vec": "dlcli.wordvec.api",
+    "load_vectors": "dlcli.wordvec.api",
+    "similar": "dlcli.wordvec.api",
+    "analogy": "dlcli.wordvec.api",
+    "evaluate_vectors": "dlcli.wordvec.api",
+}
+
+__all__ = ["DlcliError", "InputError", "RunFailure", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dlcli' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

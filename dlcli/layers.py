@@ -258,7 +258,7 @@ def parse_size(text: str) -> Dims:
     """'32' -> (32,), '224x224' -> (224, 224), '16x112x112' -> (16, 112, 112)."""
     cleaned = "".join(text.split()).lower().replace("×", "x")
     parts = cleaned.split("x")
-    if not cleaned or len(parts) > 3 or not all(p.isdigit() for p in parts):
+    if not cleaned or len(parts) > 3 or not all(p.isascii() and p.isdigit() for p in parts):
         raise InputError(f"invalid size '{text}': expected N, HxW or DxHxW with positive integers")
     values = tuple(int(p) for p in parts)
     if any(v < 1 for v in values):

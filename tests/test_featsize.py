@@ -220,6 +220,9 @@ def test_solver_choices_are_right_and_complete(n, k, want, kind):
 def test_lesson_example(invoke):
     result = invoke("featsize", "32", "-k", "5", "-q")
     assert result.exit_code == 0 and result.stdout == "28\n"
+    # -q means the same in every command: only the result; with --json, the JSON document
+    quiet_json = invoke("featsize", "32", "-k", "5", "-q", "--json")
+    assert quiet_json.exit_code == 0 and json.loads(quiet_json.stdout)["output"] == [28]
     result = invoke("featsize", "32", "--layers", "conv5,conv5", "--json")
     document = json.loads(result.stdout)
     assert document["input"] == [32] and document["output"] == [24]
@@ -309,7 +312,7 @@ def test_target_solver_cli(invoke):
         ["featsize", "32", "--layers", "maxpool2-64"],
         ["featsize", "32", "--layers", "conv3x3"],
         ["featsize", "32", "--arch", "vgg17"],
-        ["featsize", "32", "--layers", "conv3", "--json", "-q"],
+        ["featsize", "3²", "-k", "3"],
         ["featsize", "32", "--layers", "conv3", "--in-channels", "0"],
         ["featsize", "32", "--layers", "conv3", "--target", "30"],
         ["featsize", "32", "-k", "5", "--target", "31x31"],

@@ -241,3 +241,109 @@ def _solve_one(layer: Layer, n: int, want: int, k: int, d: int) -> Iterator[Choi
                     continue
                 if out == want:
                     yield Choice(s, p, op, dropped)
+
+
+# --- the library's face: `dlcli.featsize(...)` ----------------------------------------------------
+
+KINDS = ("conv", "deconv", "maxpool", "avgpool")
+
+
+def layer_token(
+    kernel: str | int,
+    kind: str = "conv",
+    stride: str | int | None = None,
+    padding: str | int | None = None,
+    dilation: str | int | None = None,
+    output_padding: str | int | None = None,
+    ceil: bool = False,
+    channels: int | None = None,
+) -> str:
+    """One layer's settings written as a spec token ('conv5s2p1-32'): one parser serves both."""
+    kind = kind.lower()
+    if kind not in KINDS:
+        raise InputError(f"invalid layer type '{kind}': expected one of {', '.join(KINDS)}")
+    token = f"{kind}{kernel}"
+    for prefix, value in (("s", stride), ("p", padding), ("d", dilation), ("op", output_padding)):
+        if value is not None:
+            token += f"{prefix}{value}"
+    if ceil:
+        token += "ceil"
+    if channels is not None:
+        token += f"-{channels}"
+    return token.lower()
+
+
+def resolve_chain(
+    kernel: str | int | None = None,
+    layers: str | None = None,
+    arch: str | None = None,
+    **layer: object,
+) -> list[Layer]:
+    """The chain one of kernel (+ that layer's settings), a layer SPEC or an ARCH name gives."""
+    from dlcli.layers import arch_layers, parse_layer, parse_layers
+
+    single = kernel is not None or any(v not in (None, False) for v in layer.values())
+    if sum([single, layers is not None, arch is not None]) > 1:
+        raise InputError(
+            "give one of -k/--kernel (one layer), --layers SPEC or --arch NAME, not several"
+        )
+    if single and kernel is None:
+        raise InputError(
+            "-s/-p/-d/--type/--ceil/-c describe the -k layer: give its kernel with -k/--kernel"
+        )
+    if kernel is not None:
+        settings = {k: v for k, v in layer.items() if v is not None}
+        return [parse_layer(layer_token(kernel, **settings))]  # type: ignore[arg-type]
+    if layers is not None:
+        return parse_layers(layers)
+    if arch is not None:
+        return arch_layers(arch)
+    raise InputError("nothing to compute: give -k/--kernel, --layers SPEC or --arch NAME")
+
+
+def featsize(
+    size: str | int | Sequence[int],
+    kernel: str | int | None = None,
+    *,
+    layers: str | None = None,
+    arch: str | None = None,
+    kind: str = "conv",
+    stride: str | int | None = None,
+    padding: str | int | None = None,
+    dilation: str | int | None = None,
+    output_padding: str | int | None = None,
+    ceil: bool = False,
+    channels: int | None = None,
+    in_channels: int | None = None,
+) -> ChainSize:
+    """Output size of one layer, a chain (`layers='conv5,maxpool2'`) or a network (`arch=`).
+
+    `size` is 32, (32, 32) or '32x32'. `dlcli.featsize(32, 5).output == (28,)`.
+    """
+    chain = resolve_chain(
+        kernel,
+        layers,
+        arch,
+        kind=None if kind == "conv" else kind,  # None: not a setting of its own (-k's default)
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        output_padding=output_padding,
+        ceil=ceil,
+        channels=channels,
+    )
+    return chain_output(chain, as_size(size), in_channels)
+
+
+def as_size(size: str | int | Sequence[int]) -> Dims:
+    """32, (32, 32) or '32x32' -> a tuple of positive ints."""
+    from dlcli.layers import parse_size
+
+    if isinstance(size, str):
+        return parse_size(size)
+    if isinstance(size, int):
+        size = (size,)
+    values = tuple(size)
+    if not values or len(values) > 3 or not all(isinstance(v, int) and v > 0 for v in values):
+        raise InputError(f"invalid size {size!r}: expected 1 to 3 positive integers")
+    return values

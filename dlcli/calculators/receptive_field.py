@@ -188,3 +188,28 @@ def unit_region(result: FieldResult, unit: Dims) -> UnitRegion:
             a < 0 or b > n - 1 for a, b, n in zip(start, end, result.input, strict=True)
         )
     return UnitRegion(tuple(unit), start, end, in_padding)
+
+
+def receptive_field(
+    layers: str | None = None,
+    *,
+    arch: str | None = None,
+    size: str | int | Sequence[int] | None = None,
+    unit: Sequence[int] | int | None = None,
+) -> FieldResult:
+    """Receptive field, effective stride and padding of a chain (`layers='conv3,conv3,conv3'`)
+    or a standard network (`arch='vgg16'`); `dlcli.receptive_field(arch='vgg16')
+    .receptive_field == (212, 212)`."""
+    from dlcli.calculators.featsize import as_size
+    from dlcli.layers import arch_layers, parse_layers
+
+    if (layers is None) == (arch is None):
+        raise InputError("give exactly one of --layers SPEC or --arch NAME")
+    chain = parse_layers(layers) if layers is not None else arch_layers(arch)  # type: ignore[arg-type]
+    if isinstance(unit, int):
+        unit = (unit,)
+    return chain_field(
+        chain,
+        size=as_size(size) if size is not None else None,
+        unit=tuple(unit) if unit is not None else None,
+    )

@@ -20,26 +20,6 @@ class Kind(str, Enum):
     avgpool = "avgpool"
 
 
-def _single_layer_token(
-    kind: Kind, kernel: str, stride, padding, dilation, output_padding, ceil, channels
-) -> str:
-    """The flags of one layer, written as a spec token, so that one parser serves both forms."""
-    token = f"{kind.value}{kernel}"
-    if stride is not None:
-        token += f"s{stride}"
-    if padding is not None:
-        token += f"p{padding}"
-    if dilation is not None:
-        token += f"d{dilation}"
-    if output_padding is not None:
-        token += f"op{output_padding}"
-    if ceil:
-        token += "ceil"
-    if channels is not None:
-        token += f"-{channels}"
-    return token
-
-
 def featsize(
     size: Annotated[
         str,
@@ -133,34 +113,19 @@ def featsize(
       seq 16 64 | dlcli featsize - --layers conv3s2p1,conv3s2p1 -q
     """
     from dlcli.calculators import featsize as backend
-    from dlcli.layers import arch_layers, parse_layer, parse_layers
 
-    single = (
-        any(v is not None for v in (kernel, stride, padding, dilation, output_padding, channels))
-        or ceil
+    chain = backend.resolve_chain(
+        kernel,
+        layers,
+        arch,
+        kind=None if kind is Kind.conv else kind.value,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        output_padding=output_padding,
+        ceil=ceil,
+        channels=channels,
     )
-    if sum([single, layers is not None, arch is not None]) > 1:
-        fail("give one of -k/--kernel (one layer), --layers SPEC or --arch NAME, not several")
-    if json_out and quiet:
-        fail("--json and -q/--quiet exclude each other")
-    if single and kernel is None:
-        fail("-s/-p/-d/--type/--ceil/-c describe the -k layer: give its kernel with -k/--kernel")
-    if kernel is None and layers is None and arch is None:
-        fail("nothing to compute: give -k/--kernel, --layers SPEC or --arch NAME")
-
-    if kernel is not None:
-        chain = [
-            parse_layer(
-                _single_layer_token(
-                    kind, kernel, stride, padding, dilation, output_padding, ceil, channels
-                ).lower()
-            )
-        ]
-    elif layers is not None:
-        chain = parse_layers(layers)
-    else:
-        chain = arch_layers(arch)  # type: ignore[arg-type]
-
     if target is not None:
         if kernel is None:
             fail(

@@ -9,7 +9,14 @@ import typer
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of a table.")
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final result.")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Only the result: the bare answer (the JSON document with --json); no progress.",
+    ),
+]
 LayersOpt = Annotated[
     str | None,
     typer.Option(

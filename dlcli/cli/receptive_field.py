@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dlcli.cli.common import compact_size, fail, format_size, print_json, stdout_console
-from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt
+from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt, QuietOpt
 
 
 def _parse_unit(text: str) -> tuple[int, ...]:
@@ -40,6 +40,7 @@ def receptive_field(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Receptive field, effective stride and effective padding after every layer.
 
@@ -53,21 +54,17 @@ def receptive_field(
       dlcli receptive-field --arch vgg16                 # 212, stride 32, padding 90
       dlcli receptive-field --arch resnet50 --size 224x224 --unit 3,3
     """
-    from dlcli.calculators.receptive_field import chain_field
-    from dlcli.layers import arch_layers, parse_layers, parse_size
+    from dlcli.calculators.receptive_field import receptive_field as backend
 
-    if (layers is None) == (arch is None):
-        fail("give exactly one of --layers SPEC or --arch NAME")
-    chain = parse_layers(layers) if layers is not None else arch_layers(arch)  # type: ignore[arg-type]
-    result = chain_field(
-        chain,
-        size=parse_size(size) if size is not None else None,
-        unit=_parse_unit(unit) if unit is not None else None,
+    result = backend(
+        layers, arch=arch, size=size, unit=_parse_unit(unit) if unit is not None else None
     )
     if json_out:
         print_json(result.to_dict())
-        return
-    _render(result, title=arch)
+    elif quiet:
+        print(compact_size(result.receptive_field))
+    else:
+        _render(result, title=arch)
 
 
 def _render(result, title: str | None) -> None:
