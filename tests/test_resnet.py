@@ -87,7 +87,7 @@ def test_batch_norm_eval_mode_is_deterministic_per_sample():
 
 def test_random_shift_augments_in_training_only():
     """He et al.'s pad-and-crop: every training image is the input moved by at most size/8."""
-    model = build_resnet(ResNetConfig(depth=8, width=4), (1, 16, 16), 3)
+    model = build_resnet(ResNetConfig(depth=8, width=4, augment=True), (1, 16, 16), 3)
     x = torch.randn(32, 1, 16, 16)
     model.train()
     torch.manual_seed(0)
@@ -100,7 +100,7 @@ def test_random_shift_augments_in_training_only():
     assert not torch.equal(shifted, x)
     model.eval()
     assert torch.equal(model.augment(x), x)
-    plain = build_resnet(ResNetConfig(depth=8, width=4, augment=False), (1, 16, 16), 3)
+    plain = build_resnet(ResNetConfig(depth=8, width=4), (1, 16, 16), 3)  # augment: off by default
     assert isinstance(plain.augment, torch.nn.Identity)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
+from dlcli.training.config import DataConfig  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,31 +39,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 DEFAULT_IMAGE_SIZE = (32, 32)
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 BUILTIN = ("digits", "spiral")
-
-
-@dataclass
-class DataConfig:
-    """Where the data comes from and how it is split and preprocessed (saved in config.json)."""
-
-    source: str = "digits"
-    target: str | None = None  # CSV label column; None: 'label'
-    image_size: tuple[int, int] | None = None  # image folders: resize to (H, W); None: 32x32
-    test_fraction: float = 0.2
-    val_fraction: float = 0.1
-    standardize: bool = True
-
-    def __post_init__(self) -> None:
-        if self.image_size is not None:
-            self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
-        for name in ("test_fraction", "val_fraction"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise InputError(f"invalid --{name.replace('_', '-')} {value}: expected 0 <= F < 1")
-        if self.test_fraction + self.val_fraction >= 1.0:
-            raise InputError(
-                f"--test-fraction {self.test_fraction} and --val-fraction {self.val_fraction} "
-                "leave no training data: their sum must be below 1"
-            )
 
 
 @dataclass

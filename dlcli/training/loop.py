@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dlcli import __version__
 from dlcli.errors import InputError, RunFailure
 from dlcli.training import run_dir as rd
+from dlcli.training.config import DEVICES, TrainConfig
 from dlcli.training.data import (
     DataConfig,
     Dataset,
@@ -43,57 +44,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("cross-entropy", "hinge")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-INITS = ("default", "small")
-DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 CHECKPOINT_SECONDS = 1.0  # the longest a finished epoch waits in memory before it is on disk
 EVAL_BATCH = 1024  # fixed, so that evaluate reproduces the run's numbers bit for bit
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters of the loop (the same for every model family)."""
-
-    epochs: int = 50
-    batch_size: int = 64
-    lr: float | None = None  # None: 1e-3 for adam, 1e-2 for sgd
-    optimizer: str = "adam"
-    momentum: float = 0.9  # sgd only
-    weight_decay: float = 0.0  # L2: adds weight_decay * w to every gradient
-    loss: str = "cross-entropy"
-    init: str = "default"
-    patience: int = 0  # 0: no early stopping
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None  # None: PyTorch's default (physical cores)
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"invalid --epochs {self.epochs}: expected at least 1"),
-            (self.batch_size >= 1, f"invalid --batch-size {self.batch_size}: expected at least 1"),
-            (
-                self.optimizer in OPTIMIZERS,
-                f"invalid --optimizer '{self.optimizer}': expected {' or '.join(OPTIMIZERS)}",
-            ),
-            (self.loss in LOSSES, f"invalid --loss '{self.loss}': expected {' or '.join(LOSSES)}"),
-            (self.init in INITS, f"invalid --init '{self.init}': expected {' or '.join(INITS)}"),
-            (
-                self.device in DEVICES,
-                f"invalid --device '{self.device}': expected {', '.join(DEVICES)}",
-            ),
-            (self.lr is None or self.lr > 0, f"invalid --lr {self.lr}: expected a positive number"),
-            (0 <= self.momentum < 1, f"invalid --momentum {self.momentum}: expected 0 <= M < 1"),
-            (self.weight_decay >= 0, f"invalid --weight-decay {self.weight_decay}: expected >= 0"),
-            (self.patience >= 0, f"invalid --patience {self.patience}: expected >= 0"),
-            (self.threads is None or self.threads >= 1, f"invalid --threads {self.threads}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InputError(message)
-        if self.lr is None:
-            self.lr = DEFAULT_LR[self.optimizer]
 
 
 class Callback:

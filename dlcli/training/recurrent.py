@@ -26,11 +26,11 @@ gradient fades (tests/test_lstm.py, tests/bench/bench_long_memory.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
+from dlcli.training.config import CELLS, RecurrentConfig  # noqa: F401 (re-exported)
 from dlcli.training.models import register_model
 
 if TYPE_CHECKING:
@@ -39,42 +39,7 @@ if TYPE_CHECKING:
 
     from dlcli.training.data import DataConfig, Dataset
 
-CELLS = ("lstm", "gru", "rnn")
 PAD_INDEX = 0
-
-
-@dataclass
-class RecurrentConfig:
-    """The family's knobs (saved in config.json; `vocab` is filled in from text data)."""
-
-    cell: str = "lstm"  # lstm | gru | rnn
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.0  # between stacked layers and before the classifier; training only
-    # Text data only:
-    embedding_dim: int = 64  # taken from the vectors file when `embeddings` is given
-    embeddings: str | None = None  # word2vec text/binary file that initialises the table
-    freeze_embeddings: bool = False
-    text_column: str = "text"
-    min_count: int = 1  # words seen fewer times in the training split become <unk>
-    max_length: int | None = None  # tokens kept per text (None: all)
-    vocab: tuple[str, ...] = ()  # <pad>, <unk>, words; empty for dense sequences
-
-    def __post_init__(self) -> None:
-        self.cell = self.cell.lower()
-        if self.cell not in CELLS:
-            raise InputError(f"invalid --cell '{self.cell}': expected one of {', '.join(CELLS)}")
-        for name in ("hidden_size", "num_layers", "embedding_dim", "min_count"):
-            if getattr(self, name) < 1:
-                option = name.replace("_", "-")
-                raise InputError(f"invalid --{option} {getattr(self, name)}: expected at least 1")
-        if self.max_length is not None and self.max_length < 1:
-            raise InputError(f"invalid --max-length {self.max_length}: expected at least 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"invalid --dropout {self.dropout}: expected 0 <= P < 1")
-        if self.freeze_embeddings and not self.embeddings:
-            raise InputError("--freeze-embeddings needs pretrained vectors: give --embeddings")
 
 
 def _modules() -> Any:

@@ -18,36 +18,13 @@ torch is imported inside functions: importing this module stays cheap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dlcli.layers import cifar_resnet_specs
+from dlcli.training.config import ResNetConfig
 from dlcli.training.models import register_model
 
 if TYPE_CHECKING:
     import torch.nn as nn
-
-
-@dataclass
-class ResNetConfig:
-    """The architecture's knobs; classes and input channels come from the data."""
-
-    depth: int = 20  # 6n + 2
-    width: int = 16  # channels of the first stage; the next two have 2x and 4x
-    # Training only: random crops of the image padded by size/8 pixels (He et al.: 4 of 32).
-    augment: bool = True
-
-    def __post_init__(self) -> None:
-        # cifar_resnet_specs raises the InputError for a depth that is not 6n+2 or a bad width.
-        cifar_resnet_specs(self.depth, self.width)
-
-    @property
-    def blocks_per_stage(self) -> int:
-        return (self.depth - 2) // 6
-
-    def specs(self) -> list[str]:
-        """The main path as layer-spec tokens (what featsize/receptive-field read)."""
-        return cifar_resnet_specs(self.depth, self.width)
 
 
 def _modules() -> Any:
