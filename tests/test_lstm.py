@@ -394,7 +394,7 @@ def test_odd_text_data_warns_and_trains(tmp_path):
     ("args", "fragments"),
     [
         (("--embeddings", "v.txt"), ["--embeddings needs text data"]),
-        (("--cell", "tree"), ["--cell", "lstm, gru, rnn"]),
+        (("--cell", "tree"), ["--cell", "'tree' is not one of"]),
         (("--freeze-embeddings",), ["--embeddings"]),
         (("--dropout", "1.5"), ["--dropout"]),
     ],

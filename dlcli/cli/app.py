@@ -27,8 +27,7 @@ HELP = (
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "featsize": ("dlcli.cli.featsize", "featsize", "command"),
     "receptive-field": ("dlcli.cli.receptive_field", "receptive_field", "command"),
-    # train_resnet_lstm adds 'train resnet' and 'train lstm' to dlcli.cli.train's group.
-    "train": ("dlcli.cli.train_resnet_lstm", "train_app", "group"),
+    "train": ("dlcli.cli.train", "train_app", "group"),
     "evaluate": ("dlcli.cli.evaluate", "evaluate", "command"),
     "predict": ("dlcli.cli.evaluate", "predict", "command"),
     "word2vec": ("dlcli.cli.word2vec", "word2vec_app", "group"),

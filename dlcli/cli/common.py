@@ -115,6 +115,11 @@ def make_app(**kwargs: Any) -> typer.Typer:
     return typer.Typer(**kwargs)
 
 
+def warn(message: str) -> None:
+    """A warning: one line on stderr with the prefix every dlcli warning has."""
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
 def fail(message: str) -> NoReturn:
     """Reject a bad combination of flags or values (exit status 2)."""
     raise InputError(message)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import click
 import typer
+
+from dlcli.training.config import DEVICES
 
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of a table.")
@@ -43,123 +46,31 @@ SeedOpt = Annotated[
     int, typer.Option("--seed", help="Random seed; the same seed gives the same numbers.")
 ]
 
-# --- training (dlcli train mlp|cnn|resnet|lstm, evaluate, predict) -----------------------------
-DataOpt = Annotated[
-    str,
-    typer.Option(
-        "--data",
-        metavar="NAME|PATH",
-        help="digits, spiral[:n=100,classes=3,noise=0.2], a .csv (header, label column), "
-        "an .npz (arrays x, y) or an image folder DIR/<class>/*.png.",
-    ),
-]
+# --- evaluate, predict (dlcli train builds its options from dlcli/training/config.py) ----------
+# Their help texts are the config fields' own, so the two commands and `train` cannot drift.
+
+
+def _help(config: str, name: str) -> str:
+    import dataclasses
+
+    from dlcli.training import config as configs
+
+    fields = {f.name: f for f in dataclasses.fields(getattr(configs, config))}
+    return fields[name].metadata["help"]
+
+
 TargetOpt = Annotated[
     str | None,
     typer.Option(
-        "--target", metavar="NAME", help="CSV label column (default: label).", show_default=False
-    ),
-]
-ImageSizeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--image-size",
-        metavar="HxW",
-        help="Resize folder images to this size (default: 32x32).",
-        show_default=False,
-    ),
-]
-EpochsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--epochs",
-        "-e",
-        help="Training epochs (default: the model's, see above).",
-        show_default=False,
-    ),
-]
-BatchSizeOpt = Annotated[
-    int, typer.Option("--batch-size", "-b", help="Examples per optimizer step.")
-]
-LrOpt = Annotated[
-    float | None,
-    typer.Option("--lr", help="Learning rate (default: 0.001 adam, 0.01 sgd).", show_default=False),
-]
-OptimizerOpt = Annotated[str, typer.Option("--optimizer", metavar="adam|sgd", help="Optimizer.")]
-MomentumOpt = Annotated[float, typer.Option("--momentum", help="SGD momentum.")]
-WeightDecayOpt = Annotated[
-    float,
-    typer.Option(
-        "--weight-decay", metavar="LAMBDA", help="L2 penalty: adds LAMBDA*w to each gradient."
-    ),
-]
-LossOpt = Annotated[
-    str,
-    typer.Option(
-        "--loss",
-        metavar="cross-entropy|hinge",
-        help="Softmax cross-entropy, or the multiclass SVM hinge loss (margin 1).",
-    ),
-]
-InitOpt = Annotated[
-    str,
-    typer.Option(
-        "--init", metavar="default|small", help="Weights: PyTorch's default, or N(0, 0.01^2)."
-    ),
-]
-PatienceOpt = Annotated[
-    int,
-    typer.Option(
-        "--patience",
-        metavar="N",
-        help="Stop after N epochs without a better validation loss and restore the best weights "
-        "(0: off).",
+        "--target", metavar="NAME", help=_help("DataConfig", "target"), show_default=False
     ),
 ]
 DeviceOpt = Annotated[
     str,
     typer.Option(
         "--device",
-        metavar="auto|cpu|cuda|mps",
-        help="Where to run (auto: cuda, else mps, else cpu).",
-    ),
-]
-ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--threads",
-        help="CPU threads for torch (default: PyTorch's, one per physical core).",
-        show_default=False,
-    ),
-]
-StandardizeOpt = Annotated[
-    bool,
-    typer.Option(
-        "--standardize/--no-standardize",
-        help="Centre and scale features by the training split's mean and std.",
-    ),
-]
-TestFractionOpt = Annotated[float, typer.Option("--test-fraction", help="Held-out test share.")]
-ValFractionOpt = Annotated[
-    float, typer.Option("--val-fraction", help="Validation share (checked each epoch).")
-]
-OutOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--out",
-        "-o",
-        metavar="DIR",
-        help="Run folder to create (default: runs/MODEL-TIME).",
-        show_default=False,
-    ),
-]
-ResumeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--resume",
-        metavar="RUN_DIR",
-        help="Continue this run from its last checkpoint (its own settings; --epochs may raise "
-        "the total).",
-        show_default=False,
+        help=_help("TrainConfig", "device"),
+        click_type=click.Choice(DEVICES, case_sensitive=False),
     ),
 ]
 RunDirArg = Annotated[

@@ -92,8 +92,8 @@ class DataConfig:
 
     source: str = knob(
         "digits",
-        "digits, spiral[:n=100,classes=3,noise=0.2], a .csv (header, label column), "
-        "an .npz (arrays x, y) or an image folder DIR/<class>/*.png.",
+        "digits; spiral (or e.g. spiral:n=200,noise=0.3); a .csv (header, label column); "
+        "an .npz (arrays x, y); an image folder DIR/<class>/*.png.",
         flag="--data",
         metavar="NAME|PATH",
     )

@@ -1,0 +1,271 @@
+"""`dlcli train mlp|cnn|resnet|lstm`: the whole command group, built from the library's configs.
+
+Every option of a `train` subcommand is a field of a config dataclass in
+`dlcli/training/config.py` (the family's own config, then DataConfig, then TrainConfig): its flag
+comes from the field's name, its help and metavar from the field's metadata, its default (shown
+in the help) from the dataclass or the family's TRAIN_DEFAULTS. A new knob is one field there.
+Options default to None here, meaning "not given": the library fills in its defaults, and
+`--resume` can tell which flags were typed. The command calls `dlcli.train` (or `dlcli.resume`)
+and renders the result. Nothing heavy is imported at module level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+from typing import Annotated, Any
+
+import click
+import typer
+
+from dlcli.cli.common import fail, make_app, print_json
+from dlcli.training.config import (
+    FAMILIES,
+    DataConfig,
+    TrainConfig,
+    train_defaults,
+)
+
+train_app = make_app(help="Train a model on bundled data or your own files; writes a run folder.")
+
+# Short aliases; every other flag is the field's name: weight_decay -> --weight-decay.
+SHORT = {"epochs": "-e", "batch_size": "-b", "layers": "-l"}
+PANELS = {"model": "Model", DataConfig: "Data", TrainConfig: "Training"}
+
+# The help text of each subcommand (its knobs and defaults come from the configs).
+DOCS = {
+    "mlp": """A fully connected net; --hidden 0 is the linear classifier Wx + b.
+
+    \b
+    Examples:
+      dlcli train mlp                                  # digits, 64-128-64-10, Adam
+      dlcli train mlp --hidden 0 --loss hinge          # a multiclass SVM
+      dlcli train mlp --data spiral --hidden 64 --dropout 0 --lr 0.01 --epochs 200
+      dlcli train mlp --data my.csv --target species --json
+    """,
+    "cnn": """A conv net: --layers in featsize's grammar, then flatten and a classifier.
+
+    Each conv gets --activation unless the chain places relu/tanh/sigmoid itself. The per-layer
+    table (the numbers featsize gives) is shown before training.
+
+    \b
+    Examples:
+      dlcli train cnn                                  # digits, 8x8 images
+      dlcli train cnn --layers conv3p1-16,maxpool2 --hidden 64 --epochs 10
+      dlcli train cnn --data photos/ --image-size 32 --layers conv5p2-32,maxpool2,conv5p2-64
+    """,
+    "resnet": """A residual network for small images, as He et al. (2016) define it for CIFAR.
+
+    Trained as they train it: SGD with momentum 0.9, lr 0.1, weight decay 5e-4.
+
+    A 3x3 stem, three stages of basic blocks (two 3x3 convs with batch norm and ReLU, identity
+    shortcuts, a 1x1 projection where the shape changes), global average pooling, a linear
+    classifier. Works on any image size. `dlcli receptive-field --arch resnet20` and
+    `dlcli featsize --arch resnet20` describe the main path of the default model.
+
+    \b
+    Examples:
+      dlcli train resnet                               # digits, ResNet-20 (0.27M parameters)
+      dlcli train resnet --depth 8 --width 8 --epochs 5
+      dlcli train resnet --data photos/ --image-size 32 --depth 32
+    """,
+    "lstm": """A recurrent sequence classifier: LSTM, GRU or plain RNN.
+
+    Data: digits read as 8 rows of 8 pixels (the default); a CSV time series, one sequence per
+    row (one value per step); or text: a CSV with 'text' and 'label' columns is tokenised, a
+    vocabulary is built from the training split, and variable lengths are packed so that the
+    recurrence never runs over padding.
+
+    \b
+    Examples:
+      dlcli train lstm                                 # digits as sequences of rows
+      dlcli train lstm --cell rnn --unidirectional     # the plain RNN, for comparison
+      dlcli train lstm --data sample_data/reviews.csv --epochs 5
+      dlcli train lstm --data reviews.csv --embeddings vectors.bin --freeze-embeddings
+    """,
+}
+
+OUTPUT_PANEL = "Output"
+OutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Run folder to create (default: runs/MODEL-TIME).",
+        show_default=False,
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        metavar="RUN_DIR",
+        help="Continue this run from its last checkpoint with its own settings (--epochs may "
+        "raise the total).",
+        show_default=False,
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+TRAIN_QUIET = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Only the result: the run folder's path (the JSON document with --json); no progress.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+
+
+TrainJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON document on stdout instead of a table.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+
+
+def _show(value: Any) -> str:
+    """A default as the user would type it."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _option(f: dataclasses.Field, default: Any, panel: str, lr_help: str | None) -> Any:
+    """The Typer option of one config field (None = not given; the help shows `default`)."""
+    kind = str(f.type)
+    flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+    extra: dict[str, Any] = {}
+    if "bool" in kind:
+        annotation: Any = bool | None
+        if "/" not in flag:
+            flag = f"{flag}/--no-{flag[2:]}"
+    elif "tuple" in kind or "str" in kind:
+        annotation = str | None
+        if "choices" in f.metadata:
+            extra["click_type"] = click.Choice(f.metadata["choices"], case_sensitive=False)
+    elif "int" in kind:
+        annotation = int | None
+    else:
+        annotation = float | None
+    help_text = f.metadata["help"]
+    if lr_help is not None:
+        help_text += f" (default: {lr_help})"
+    elif default is not None and not isinstance(default, bool) and "(default" not in help_text:
+        help_text += f" (default: {_show(default)})"
+    elif isinstance(default, bool):
+        on, _, off = flag.partition("/")
+        help_text += f" (default: {on if default else off})"
+    names = [flag] + ([SHORT[f.name]] if f.name in SHORT else [])
+    option = typer.Option(
+        *names,
+        help=help_text,
+        metavar=f.metadata.get("metavar"),
+        show_default=False,
+        rich_help_panel=panel,
+        **extra,
+    )
+    return Annotated[annotation, option]
+
+
+def _parameters(model: str) -> list[inspect.Parameter]:
+    """The subcommand's options: the family's knobs, then the data's, then the loop's."""
+    config_cls = FAMILIES[model]
+    loop_defaults = train_defaults(model)
+    lr_help = ", ".join(f"{v:g} {k}" for k, v in config_cls.lr_table().items())
+    params = []
+    for owner, panel in ((config_cls, "Model"), (DataConfig, "Data"), (TrainConfig, "Training")):
+        for f in dataclasses.fields(owner):
+            if not f.metadata.get("cli", True):
+                continue
+            default = loop_defaults[f.name] if owner is TrainConfig else f.default
+            name = "data" if f.name == "source" else f.name
+            annotation = _option(f, default, panel, lr_help if f.name == "lr" else None)
+            params.append(
+                inspect.Parameter(
+                    name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+                )
+            )
+    for name, annotation, default in (
+        ("out", OutOpt, None),
+        ("resume", ResumeOpt, None),
+        ("json_out", TrainJson, False),
+        ("quiet", TRAIN_QUIET, False),
+    ):
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+            )
+        )
+    return params
+
+
+def run(model: str, knobs: dict[str, Any]) -> None:
+    """Train (or resume) with the CLI's progress callbacks, then render the result."""
+    import dlcli
+    from dlcli.cli.train.progress import progress, render_result
+
+    resume, json_out, quiet = knobs.pop("resume"), knobs.pop("json_out"), knobs.pop("quiet")
+    if resume is not None:
+        _check_resume(model, resume, knobs)
+    out = knobs.pop("out")
+    callbacks = [] if quiet else [progress(sys.stderr.isatty())]
+    try:
+        if resume is not None:
+            result = dlcli.resume(resume, epochs=knobs["epochs"], callbacks=callbacks)
+        else:
+            result = dlcli.train(model, knobs.pop("data"), out=out, callbacks=callbacks, **knobs)
+    finally:  # a terminal progress bar must give the screen back, whatever happened
+        for callback in callbacks:
+            callback.close()
+    if json_out:
+        print_json(result.to_dict())
+    elif quiet:
+        print(result.out)
+    else:
+        render_result(result.to_dict())
+
+
+def _check_resume(model: str, resume: str, knobs: dict[str, Any]) -> None:
+    """--resume continues with the run's own settings: flags it would ignore are errors."""
+    from pathlib import Path
+
+    from dlcli.training.loop import read_spec
+
+    spec, _ = read_spec(Path(resume))
+    if spec.model != model:
+        fail(
+            f"--resume {resume} is a '{spec.model}' run; "
+            f"continue it with 'dlcli train {spec.model}'"
+        )
+    ignored = [k for k, v in knobs.items() if v is not None and k != "epochs"]
+    if ignored:
+        flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
+        fail(
+            "--resume continues a run with its saved settings (only --epochs, --json and -q "
+            f"apply); leave out {flags}"
+        )
+
+
+def _command(model: str) -> Any:
+    def command(**knobs: Any) -> None:
+        run(model, knobs)
+
+    params = _parameters(model)
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = DOCS[model]
+    command.__name__ = model
+    return command
+
+
+for _name in FAMILIES:
+    train_app.command(_name)(_command(_name))

@@ -1,0 +1,164 @@
+"""What `dlcli train` shows: progress (a Rich bar on a terminal, one line per epoch in a log),
+the layer table before training and the result table after it. Rendering only: no training."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from dlcli.cli.common import stderr_console, stdout_console, warn
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render_result(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{r['model']} on {r['data']}: {r['epochs']} epochs, {r['seconds']:.1f} s",
+        title_justify="left",
+    )
+    table.add_column("split")
+    table.add_column("examples", justify="right")
+    table.add_column("loss", justify="right")
+    table.add_column("accuracy", justify="right")
+    for name in ("train", "val", "test"):
+        table.add_row(
+            name, str(r[f"n_{name}"]), _fmt(r[f"{name}_loss"]), _fmt(r[f"{name}_accuracy"])
+        )
+    console = stdout_console()
+    console.print(table)
+    best = f", best epoch {r['best_epoch']}" if r["best_epoch"] else ""
+    early = " (stopped early)" if r["stopped_early"] else ""
+    console.print(
+        f"parameters {r['params']:,}, device {r['device']}{best}{early}; run folder {r['out']}"
+    )
+
+
+def progress(tty: bool):
+    """The CLI's progress callback: a Rich bar on a terminal, one line per epoch in a log."""
+    from dlcli.training.loop import Callback
+
+    class Progress(Callback):
+        def __init__(self) -> None:
+            self.bar = None
+
+        def on_train_begin(self, info: dict[str, Any]) -> None:
+            self.info = info
+            for note in info.get("notes", []):  # data warnings, e.g. skipped rows
+                warn(note)
+            start = f", from epoch {info['first_epoch'] + 1}" if info["first_epoch"] else ""
+            line = (
+                f"training {info['model']} ({info['params']:,} parameters) on "
+                f"{info['n_train']} examples, validating on {info['n_val']}, "
+                f"device {info['device']}{start}; run folder {info['out']}"
+            )
+            if not tty:  # a log: plain text, and no Rich to import (~60 ms of a short run)
+                if info["layers"]:
+                    print(_plain_layer_table(info), file=sys.stderr)
+                print(line, file=sys.stderr, flush=True)
+                return
+            console = stderr_console()
+            if info["layers"]:
+                _layer_table(console, info)
+            console.print(line)
+            if tty:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+                self.bar = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[status]}"),
+                    console=console,
+                    transient=True,
+                )
+                self.bar.start()
+                self.epochs = self.bar.add_task(
+                    "epochs", total=info["epochs"], completed=info["first_epoch"], status=""
+                )
+                self.batches = self.bar.add_task("batches", total=info["batches"], status="")
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
+            if self.bar is not None:
+                self.bar.reset(self.batches, total=logs["batches"], status="")
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+            line = (
+                f"epoch {epoch + 1}/{logs['epochs']}  loss {logs['loss']:.4f}  "
+                f"acc {logs['accuracy']:.4f}"
+            )
+            if logs["val_loss"] is not None:
+                line += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
+            line += f"  {logs['seconds']:.2f}s"
+            if self.bar is not None:  # the line stays above the bars, as Keras does
+                self.bar.console.print(line, highlight=False)
+                self.bar.update(self.epochs, completed=epoch + 1, status="")
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+        def close(self) -> None:
+            if self.bar is not None:
+                self.bar.stop()
+                self.bar = None
+
+    class BarProgress(Progress):
+        # Only the terminal bar hooks into batches (a per-batch loss costs a device sync).
+        def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
+            if self.bar is not None:
+                self.bar.update(
+                    self.batches, completed=logs["batch"], status=f"loss {logs['loss']:.4f}"
+                )
+
+    return BarProgress() if tty else Progress()
+
+
+def _layer_rows(info: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(#, layer, output, params) rows of the `describe` table, the total last."""
+    rows, total = [], 0
+    for i, row in enumerate(info["layers"]):
+        params = row["params"]
+        total += params or 0
+        rows.append(
+            (
+                "" if row["layer"] == "input" else str(i),
+                row["layer"],
+                "x".join(str(d) for d in row["output"] if d is not None),
+                "" if params is None else f"{params:,}",
+            )
+        )
+    rows.append(("", "total", "", f"{total:,}"))
+    return rows
+
+
+def _plain_layer_table(info: dict[str, Any]) -> str:
+    head = ("#", "layer", "output", "params")
+    rows = _layer_rows(info)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    lines = [f"{info['model']}: input {'x'.join(map(str, info['input_shape']))}"]
+    for r in [head, *rows]:
+        lines.append(
+            f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
+        )
+    return "\n".join(lines)
+
+
+def _layer_table(console, info: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{info['model']}: input {'x'.join(map(str, info['input_shape']))}",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("layer")
+    table.add_column("output", justify="right")
+    table.add_column("params", justify="right")
+    rows = _layer_rows(info)
+    for row in rows[:-1]:
+        table.add_row(*row)
+    table.add_section()
+    table.add_row(*rows[-1])
+    console.print(table)

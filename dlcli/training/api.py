@@ -1,0 +1,107 @@
+"""The library's training functions: what `dlcli train | evaluate | predict` do, from Python.
+
+    >>> import dlcli
+    >>> run = dlcli.train("mlp", epochs=5, hidden="64", out="runs/mine")   # doctest: +SKIP
+    >>> run.test_accuracy, run.to_dict()["out"]                             # doctest: +SKIP
+    >>> dlcli.evaluate("runs/mine").accuracy                                # doctest: +SKIP
+
+`train(model, data, **knobs)` takes every knob of `dlcli train MODEL` by its option's name in
+snake case (`batch_size=32`, `weight_decay=1e-3`, `hidden=(64,)` or `hidden="64"`); a knob left
+out, or None, takes the library's default, which is what the CLI shows in its help: both read
+`dlcli.training.config`. Results have `.to_dict()`, the command's `--json` document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dlcli.training.config import DataConfig, TrainConfig, family_config
+from dlcli.training.loop import Callback, RunResult
+
+__all__ = ["Callback", "evaluate", "predict", "resume", "split_knobs", "train"]
+
+
+def _names(config_cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(config_cls) if f.metadata.get("cli", True)}
+
+
+def split_knobs(model: str, knobs: dict[str, Any]) -> tuple[Any, DataConfig, TrainConfig]:
+    """(model config, DataConfig, TrainConfig) from knobs by name; None means 'the default'."""
+    config_cls = family_config(model)
+    given = {k: v for k, v in knobs.items() if v is not None}
+    own, data, loop = _names(config_cls), _names(DataConfig), _names(TrainConfig)
+    unknown = sorted(set(given) - own - data - loop)
+    if unknown:
+        valid = ", ".join(sorted(own | data | loop))
+        raise TypeError(f"train({model!r}): unknown knob(s) {', '.join(unknown)}; valid: {valid}")
+    model_config = config_cls(**{k: v for k, v in given.items() if k in own})
+    data_config = DataConfig(**{k: v for k, v in given.items() if k in data})
+    train_config = TrainConfig.for_model(model, **{k: v for k, v in given.items() if k in loop})
+    return model_config, data_config, train_config
+
+
+def train(
+    model: str = "mlp",
+    data: str | None = None,
+    *,
+    out: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    **knobs: Any,
+) -> RunResult:
+    """Train model family `model` ('mlp', 'cnn', 'resnet', 'lstm') on `data` (a name such as
+    'digits' or 'spiral:n=200', or a path) and write its run folder `out` (default:
+    runs/MODEL-TIME). Progress goes to `callbacks` (see `dlcli.Callback`); nothing is printed."""
+    from dlcli.training import loop
+
+    model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
+    return loop.train(
+        model,
+        model_config,
+        data_config,
+        train_config,
+        Path(out) if out is not None else None,
+        callbacks,
+    )
+
+
+def resume(
+    run_dir: str | Path, *, epochs: int | None = None, callbacks: Sequence[Callback] = ()
+) -> RunResult:
+    """Continue a run from its last checkpoint with its own settings (`epochs`: a new total)."""
+    from dlcli.training import loop
+
+    return loop.resume(Path(run_dir), epochs, callbacks)
+
+
+def evaluate(
+    run_dir: str | Path,
+    data: str | None = None,
+    *,
+    target: str | None = None,
+    device: str = "auto",
+) -> Any:
+    """Accuracy, loss, per-class precision/recall and confusion matrix of a trained run, on
+    `data` or (None) the run's own test split, which reproduces its `test_accuracy`."""
+    from dlcli.training.evaluate import evaluate as backend
+
+    return backend(Path(run_dir), data, target, device.lower())
+
+
+def predict(
+    run_dir: str | Path,
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    top: int = 1,
+    device: str = "auto",
+) -> Any:
+    """Class and probability for each input (CSV rows, .npz samples, images, text lines)."""
+    from dlcli.errors import InputError
+    from dlcli.training.evaluate import predict as backend
+
+    if top < 1:
+        raise InputError(f"invalid --top {top}: expected at least 1")
+    items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+    return backend(Path(run_dir), [str(i) for i in items], device.lower(), top)
