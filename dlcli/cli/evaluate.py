@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dlcli.cli.common import print_json, stdout_console
-from dlcli.cli.options import DeviceOpt, JsonOpt, RunDirArg, TargetOpt
+from dlcli.cli.options import DeviceOpt, JsonOpt, QuietOpt, RunDirArg, TargetOpt
 
 
 def evaluate(
@@ -24,6 +24,7 @@ def evaluate(
     target: TargetOpt = None,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run.
 
@@ -34,15 +35,15 @@ def evaluate(
       dlcli evaluate runs/mlp-20260101-120000
       dlcli evaluate runs/mine --data more.csv --json
     """
-    from pathlib import Path
+    import dlcli
 
-    from dlcli.training.evaluate import evaluate as backend
-
-    result = backend(Path(run_dir), data, target, device.lower())
+    result = dlcli.evaluate(run_dir, data, target=target, device=device).to_dict()
     if json_out:
         print_json(result)
-        return
-    _render_evaluation(result)
+    elif quiet:
+        print(result["accuracy"])
+    else:
+        _render_evaluation(result)
 
 
 def _fmt(value: float | None) -> str:
@@ -89,6 +90,7 @@ def predict(
     top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely classes.")] = 1,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Predicted class and probability (softmax of the scores) for each input.
 
@@ -97,16 +99,14 @@ def predict(
       dlcli predict runs/mine new.csv
       dlcli predict runs/cnn photos/cat.png photos/dog.jpg --top 3 --json
     """
-    from pathlib import Path
+    import dlcli
 
-    from dlcli.cli.common import fail
-    from dlcli.training.evaluate import predict as backend
-
-    if top < 1:
-        fail(f"invalid --top {top}: expected at least 1")
-    result = backend(Path(run_dir), inputs, device.lower(), top)
+    result = dlcli.predict(run_dir, inputs, top=top, device=device).to_dict()
     if json_out:
         print_json(result)
+        return
+    if quiet:  # the predicted class of each input, one per line
+        print("\n".join(p["class"] for p in result["predictions"]))
         return
     from rich.table import Table
 

@@ -142,9 +142,12 @@ def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: 
     from dlcli.calculators.featsize import chain_output
     from dlcli.layers import parse_layers
 
+    import torch
+
     c, h, w = input_shape
     chain = chain_output(parse_layers(",".join(config.specs())), (h, w), c)
-    model = build_resnet(config, input_shape, num_classes)
+    with torch.random.fork_rng(devices=[]):  # showing the table must not change the training
+        model = build_resnet(config, input_shape, num_classes)
 
     def count(module: Any) -> int:
         return sum(p.numel() for p in module.parameters())
