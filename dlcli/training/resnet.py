@@ -139,10 +139,10 @@ def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: 
     `dlcli featsize --arch resnet20` gives; a test checks them against the torch model), the
     parameter counts from the model itself (batch norm and projections included).
     """
+    import torch
+
     from dlcli.calculators.featsize import chain_output
     from dlcli.layers import parse_layers
-
-    import torch
 
     c, h, w = input_shape
     chain = chain_output(parse_layers(",".join(config.specs())), (h, w), c)

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from dlcli.cli.common import stderr_console, stdout_console, warn
+from dlcli.training.loop import Callback
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -37,82 +38,89 @@ def render_result(r: dict[str, Any]) -> None:
     )
 
 
-def progress(tty: bool):
+def progress(tty: bool) -> LogProgress:
     """The CLI's progress callback: a Rich bar on a terminal, one line per epoch in a log."""
-    from dlcli.training.loop import Callback
+    return BarProgress() if tty else LogProgress()
 
-    class Progress(Callback):
-        def __init__(self) -> None:
+
+class LogProgress(Callback):
+    """One line per epoch on stderr (logs, pipes); the layer table as plain text first."""
+
+    bar: Any = None
+
+    def on_train_begin(self, info: dict[str, Any]) -> None:
+        for note in info.get("notes", []):  # data warnings, e.g. skipped rows
+            warn(note)
+        if info["layers"]:  # plain text: no Rich to import (~60 ms of a short run)
+            print(_plain_layer_table(info), file=sys.stderr)
+        print(_start_line(info), file=sys.stderr, flush=True)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        print(_epoch_line(epoch, logs), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Give the terminal back (the bar's); called whatever happened."""
+
+
+class BarProgress(LogProgress):
+    """A terminal: Rich bars for epochs and batches, each epoch's line kept above them."""
+
+    def on_train_begin(self, info: dict[str, Any]) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        for note in info.get("notes", []):
+            warn(note)
+        console = stderr_console()
+        if info["layers"]:
+            _layer_table(console, info)
+        console.print(_start_line(info))
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=True,
+        )
+        self.bar.start()
+        self.epochs = self.bar.add_task(
+            "epochs", total=info["epochs"], completed=info["first_epoch"], status=""
+        )
+        self.batches = self.bar.add_task("batches", total=info["batches"], status="")
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.bar.reset(self.batches, total=logs["batches"], status="")
+
+    # Only the terminal bar hooks into batches (a per-batch loss costs a device sync).
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
+        self.bar.update(self.batches, completed=logs["batch"], status=f"loss {logs['loss']:.4f}")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.bar.console.print(_epoch_line(epoch, logs), highlight=False)  # as Keras does
+        self.bar.update(self.epochs, completed=epoch + 1, status="")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
             self.bar = None
 
-        def on_train_begin(self, info: dict[str, Any]) -> None:
-            self.info = info
-            for note in info.get("notes", []):  # data warnings, e.g. skipped rows
-                warn(note)
-            start = f", from epoch {info['first_epoch'] + 1}" if info["first_epoch"] else ""
-            line = (
-                f"training {info['model']} ({info['params']:,} parameters) on "
-                f"{info['n_train']} examples, validating on {info['n_val']}, "
-                f"device {info['device']}{start}; run folder {info['out']}"
-            )
-            if not tty:  # a log: plain text, and no Rich to import (~60 ms of a short run)
-                if info["layers"]:
-                    print(_plain_layer_table(info), file=sys.stderr)
-                print(line, file=sys.stderr, flush=True)
-                return
-            console = stderr_console()
-            if info["layers"]:
-                _layer_table(console, info)
-            console.print(line)
-            if tty:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-                self.bar = Progress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TextColumn("{task.fields[status]}"),
-                    console=console,
-                    transient=True,
-                )
-                self.bar.start()
-                self.epochs = self.bar.add_task(
-                    "epochs", total=info["epochs"], completed=info["first_epoch"], status=""
-                )
-                self.batches = self.bar.add_task("batches", total=info["batches"], status="")
+def _start_line(info: dict[str, Any]) -> str:
+    start = f", from epoch {info['first_epoch'] + 1}" if info["first_epoch"] else ""
+    return (
+        f"training {info['model']} ({info['params']:,} parameters) on "
+        f"{info['n_train']} examples, validating on {info['n_val']}, "
+        f"device {info['device']}{start}; run folder {info['out']}"
+    )
 
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
-            if self.bar is not None:
-                self.bar.reset(self.batches, total=logs["batches"], status="")
 
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-            line = (
-                f"epoch {epoch + 1}/{logs['epochs']}  loss {logs['loss']:.4f}  "
-                f"acc {logs['accuracy']:.4f}"
-            )
-            if logs["val_loss"] is not None:
-                line += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
-            line += f"  {logs['seconds']:.2f}s"
-            if self.bar is not None:  # the line stays above the bars, as Keras does
-                self.bar.console.print(line, highlight=False)
-                self.bar.update(self.epochs, completed=epoch + 1, status="")
-            else:
-                print(line, file=sys.stderr, flush=True)
-
-        def close(self) -> None:
-            if self.bar is not None:
-                self.bar.stop()
-                self.bar = None
-
-    class BarProgress(Progress):
-        # Only the terminal bar hooks into batches (a per-batch loss costs a device sync).
-        def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
-            if self.bar is not None:
-                self.bar.update(
-                    self.batches, completed=logs["batch"], status=f"loss {logs['loss']:.4f}"
-                )
-
-    return BarProgress() if tty else Progress()
+def _epoch_line(epoch: int, logs: dict[str, Any]) -> str:
+    line = (
+        f"epoch {epoch + 1}/{logs['epochs']}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}"
+    )
+    if logs["val_loss"] is not None:
+        line += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
+    return line + f"  {logs['seconds']:.2f}s"
 
 
 def _layer_rows(info: dict[str, Any]) -> list[tuple[str, str, str, str]]:
