@@ -112,3 +112,23 @@ def test_reference_matches_help():
     assert match.group(0) == fresh, (
         "README reference is stale: UPDATE_README=1 pytest tests/test_readme.py"
     )
+
+
+# --- the Python API example ---------------------------------------------------------------------
+
+
+def test_python_api_example_runs(tmp_path):
+    """The README's Python API block runs as written (in a fresh folder, a real interpreter)."""
+    match = re.search(r"<!-- python-api -->\n```python\n(.*?)```", README.read_text(), re.S)
+    assert match, "README lost its Python API example"
+    script = tmp_path / "example.py"
+    script.write_text(match.group(1))
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:3] == ["(28,)", "(7, 7)", "(212, 212)"]
+    assert lines[4] == "True"
+    assert lines[-1].startswith("epoch 2: val_accuracy")
+    assert (tmp_path / "runs" / "spiral20" / "model.safetensors").is_file()
