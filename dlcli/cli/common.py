@@ -120,6 +120,11 @@ def fail(message: str) -> NoReturn:
     raise InputError(message)
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr, with dlcli's prefix."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+
+
 def print_json(document: Any) -> None:
     """Write one JSON document (one line) to stdout."""
     sys.stdout.write(json.dumps(document, separators=(", ", ": ")) + "\n")
