@@ -131,8 +131,10 @@ def test_lstm_remembers_over_50_steps_where_a_plain_rnn_forgets():
 
 
 def test_tokenize():
-    assert tokenize("This isn't GOOD!  Ça va?") == ["this", "isn't", "good", "!", "ça", "va", "?"]
-    assert tokenize("   ") == []
+    """dlcli.tokens, the tokeniser `dlcli word2vec` uses too: words only, punctuation dropped."""
+    assert tokenize("This isn't GOOD!  Ça va?") == ["this", "isn't", "good", "ça", "va"]
+    assert tokenize("a well-known film, don’t miss") == ["a", "well-known", "film", "don’t", "miss"]
+    assert tokenize("   ") == [] and tokenize("?!") == []
 
 
 def test_vocabulary_min_count_and_unknown():

@@ -24,9 +24,12 @@ from gensim.models.word2vec import LineSentence
 from gensim.test.utils import datapath
 from typer.testing import CliRunner
 
-from dlcli import word2vec as w2v
 from dlcli.cli.app import app
 from dlcli.errors import InputError
+from dlcli.tokens import tokenizer
+from dlcli.wordvec import corpus as w2v_corpus
+from dlcli.wordvec.config import Word2VecConfig
+from dlcli.wordvec.train import train_word2vec
 
 LEE = datapath("lee_background.cor")
 FAST = ["--size", "16", "--epochs", "2", "--workers", "1", "--neighbours", "0"]
@@ -38,7 +41,7 @@ def lee_tokens(tmp_path_factory) -> str:
     """Lee's corpus tokenised by our tokeniser: one sentence per line, space-separated."""
     path = tmp_path_factory.mktemp("lee") / "lee.tok"
     with open(path, "w", encoding="utf-8") as f:
-        for sentence in w2v.iter_sentences([LEE]):
+        for sentence in w2v_corpus.iter_sentences([LEE]):
             f.write(" ".join(sentence) + "\n")
     return str(path)
 
@@ -46,7 +49,7 @@ def lee_tokens(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def lee_vectors(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("vec") / "lee.bin"
-    cfg = w2v.Word2VecConfig(
+    cfg = Word2VecConfig(
         model="skipgram",
         corpus=LEE,
         size=32,
@@ -56,7 +59,7 @@ def lee_vectors(tmp_path_factory) -> str:
         out=str(out),
         neighbours=0,
     )
-    w2v.train_word2vec(cfg)
+    train_word2vec(cfg)
     return str(out)
 
 
@@ -78,7 +81,7 @@ def assert_input_error(result, *fragments: str) -> None:
 
 
 def test_tokeniser_lowercases_and_drops_punctuation():
-    tok = w2v.tokenizer()
+    tok = tokenizer()
     assert tok("And God said, Let there be light: and there was light.") == [
         "and",
         "god",
@@ -104,17 +107,17 @@ def test_tokeniser_lowercases_and_drops_punctuation():
         "naïve",
         "æsop’s",
     ]
-    assert w2v.tokenizer(lowercase=False)("The LORD said.") == ["The", "LORD", "said"]
-    assert w2v.tokenizer(raw=True)("The LORD, said.") == ["The", "LORD,", "said."]
+    assert tokenizer(lowercase=False)("The LORD said.") == ["The", "LORD", "said"]
+    assert tokenizer(raw=True)("The LORD, said.") == ["The", "LORD,", "said."]
 
 
 def test_long_lines_are_cut_like_gensim_linesentence(tmp_path, monkeypatch):
     """A 25,000-word line read in 100-character pieces gives gensim's 10,000-word chunks."""
-    monkeypatch.setattr(w2v, "READ_CHUNK", 100)
+    monkeypatch.setattr(w2v_corpus, "READ_CHUNK", 100)
     words = [f"w{i % 997}" for i in range(25_000)]
     path = tmp_path / "long.txt"
     path.write_text("a b c\n\n" + " ".join(words) + "\nlast line no newline")
-    ours = list(w2v.iter_sentences([str(path)], raw=True))
+    ours = list(w2v_corpus.iter_sentences([str(path)], raw=True))
     theirs = [s for s in LineSentence(str(path)) if s]
     assert ours == theirs
     assert [len(s) for s in ours] == [3, 10_000, 10_000, 5_000, 4]
@@ -129,9 +132,9 @@ def test_compressed_files_and_folders(tmp_path):
     (tmp_path / "d" / "sub").mkdir()
     (tmp_path / "d" / "sub" / "c.txt.bz2").write_bytes(bz2.compress(text.encode()))
     (tmp_path / "d" / "ignored.csv").write_text("x,y\n")
-    files = w2v.corpus_files(str(tmp_path / "d"))
+    files = w2v_corpus.corpus_files(str(tmp_path / "d"))
     assert [Path(f).name for f in files] == ["a.txt", "b.txt.gz", "c.txt.bz2"]
-    assert list(w2v.iter_sentences(files)) == [["alpha", "beta", "gamma"], ["delta"]] * 3
+    assert list(w2v_corpus.iter_sentences(files)) == [["alpha", "beta", "gamma"], ["delta"]] * 3
 
 
 # --------------------------------------------------------------------------- gensim as the oracle
@@ -141,7 +144,7 @@ def test_compressed_files_and_folders(tmp_path):
 @pytest.mark.parametrize("model", ["cbow", "skipgram"])
 def test_vectors_equal_gensims_own(lee_tokens, model, stream):
     """One worker, same seed: our run trains the very vectors gensim trains on the same tokens."""
-    cfg = w2v.Word2VecConfig(
+    cfg = Word2VecConfig(
         model=model,
         corpus=lee_tokens,
         raw=True,
@@ -152,7 +155,7 @@ def test_vectors_equal_gensims_own(lee_tokens, model, stream):
         stream=stream,
         neighbours=0,
     )
-    result = w2v.train_word2vec(cfg)
+    result = train_word2vec(cfg)
     kw = dict(  # noqa: C408 (gensim's keyword names, as a user writes them)
         vector_size=16,
         window=5,
@@ -177,7 +180,7 @@ def test_vectors_equal_gensims_own(lee_tokens, model, stream):
 def test_loss_equals_gensims_with_one_worker(lee_tokens):
     """gensim's running loss is exact with one worker and one epoch; ours must agree with it."""
     reports = []
-    cfg = w2v.Word2VecConfig(
+    cfg = Word2VecConfig(
         model="skipgram",
         corpus=lee_tokens,
         raw=True,
@@ -188,7 +191,7 @@ def test_loss_equals_gensims_with_one_worker(lee_tokens):
         neighbours=0,
         compute_loss=True,
     )
-    w2v.train_word2vec(cfg, on_epoch=reports.append)
+    train_word2vec(cfg, on_epoch=reports.append)
     ref = Word2Vec(
         LineSentence(lee_tokens), vector_size=16, sg=1, workers=1, epochs=1, compute_loss=True
     )
@@ -199,7 +202,7 @@ def test_loss_equals_gensims_with_one_worker(lee_tokens):
 def test_epochs_and_progress_within_epochs(lee_tokens):
     for stream in (False, True):
         events, epochs = [], []
-        cfg = w2v.Word2VecConfig(
+        cfg = Word2VecConfig(
             model="skipgram",
             corpus=lee_tokens,
             raw=True,
@@ -211,7 +214,7 @@ def test_epochs_and_progress_within_epochs(lee_tokens):
             compute_loss=True,
             progress_interval=0.002,
         )
-        result = w2v.train_word2vec(cfg, on_progress=events.append, on_epoch=epochs.append)
+        result = train_word2vec(cfg, on_progress=events.append, on_epoch=epochs.append)
         assert [e.epoch for e in epochs] == [1, 2, 3]
         assert all(e.words > 0 and e.loss is not None and e.loss > 0 for e in epochs)
         assert epochs[-1].learning_rate == pytest.approx(cfg.min_alpha)
@@ -382,7 +385,7 @@ def test_query_errors(lee_vectors, tmp_path):
     truncated.write_text("3 2\na 0.1 0.2\nb 0.3\n")
     assert_input_error(run(["word2vec", "evaluate", str(truncated)]), "not a word2vec")
     assert_input_error(
-        run(["word2vec", "similar", str(tmp_path / "none.bin"), "a"]), "does not exist"
+        run(["word2vec", "similar", str(tmp_path / "none.bin"), "a"]), "no such file"
     )
 
 
@@ -516,5 +519,225 @@ def test_readme_examples_run(tmp_path):
 
 
 def test_input_error_is_a_value_error():
-    with pytest.raises(InputError):
-        w2v.check_config(w2v.Word2VecConfig(size=0))
+    with pytest.raises(ValueError, match="--size 0"):
+        Word2VecConfig(size=0)
+    assert issubclass(InputError, ValueError)
+
+
+# --------------------------------------------------------------------------- the library (issue 8)
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> str:
+    """The first ~4,000 words of Lee's corpus: enough for a vocabulary, trains in milliseconds."""
+    lines, words = [], 0
+    for line in Path(LEE).read_text().splitlines():
+        lines.append(line)
+        words += len(line.split())
+        if words > 4000:
+            break
+    path = tmp_path_factory.mktemp("small") / "small.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+KNOBS = {"size": 16, "epochs": 2, "workers": 1, "min_count": 2, "seed": 3, "neighbours": 0}
+
+
+def test_config_owns_the_defaults():
+    """hs alone turns negative sampling off; the CLI's defaults are the dataclass's."""
+    import click
+    import typer
+
+    from dlcli.wordvec.config import NEGATIVE
+
+    assert Word2VecConfig().negative == NEGATIVE == 5
+    assert Word2VecConfig(hs=True).negative == 0
+    assert Word2VecConfig(hs=True, negative=3).negative == 3
+    command = typer.main.get_command(app).commands["word2vec"].commands["skipgram"]
+    defaults = {p.name: p.default for p in command.params if isinstance(p, click.Parameter)}
+    names = {"loss": "compute_loss"}
+    for name, default in defaults.items():
+        field = names.get(name, name)
+        if field == "no_lowercase":
+            assert default is (not Word2VecConfig.lowercase)
+        elif field in Word2VecConfig.__dataclass_fields__:
+            assert default == getattr(Word2VecConfig, field), name
+
+
+def test_api_and_cli_write_identical_vectors(small_corpus, tmp_path):
+    """Same seed, one worker, same knobs: the library and the CLI write the same bytes."""
+    import dlcli
+
+    api_out, cli_out = tmp_path / "api.txt", tmp_path / "cli.txt"
+    result = dlcli.word2vec("skipgram", small_corpus, out=api_out, **KNOBS)
+    flags = ["--size", "16", "--epochs", "2", "--workers", "1", "--min-count", "2", "--seed", "3"]
+    cli = run(["word2vec", "skipgram", small_corpus, *flags, "--out", str(cli_out), "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert api_out.read_bytes() == cli_out.read_bytes()
+    timing = {"seconds", "prepare_seconds", "train_seconds", "words_per_second", "out"}
+    doc = json.loads(cli.stdout)
+    ours = result.to_dict()
+    assert {k: v for k, v in ours.items() if k not in timing} == {
+        k: v for k, v in doc.items() if k not in timing
+    }
+    assert set(ours) == set(doc)
+
+
+def test_queries_to_dict_is_their_json(lee_vectors):
+    import dlcli
+
+    for args, result in (
+        (["similar", lee_vectors, "police", "-n", "3"], dlcli.similar(lee_vectors, "police", n=3)),
+        (
+            ["analogy", lee_vectors, "man", "king", "woman"],
+            dlcli.analogy(dlcli.load_vectors(lee_vectors), "man", "king", "woman"),
+        ),
+    ):
+        cli = run(["word2vec", *args, "--json"])
+        assert cli.exit_code == 0, cli.output
+        assert json.loads(cli.stdout) == json.loads(json.dumps(result.to_dict()))
+
+
+def test_evaluation_json_has_no_nan(tmp_path):
+    """Constant similarities give scipy a NaN correlation: the document says null."""
+    import dlcli
+
+    vecs = tmp_path / "flat.txt"
+    vecs.write_text("3 2\na 1 0\nb 1 0\nc 1 0\n")
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("a\tb\t1\nb\tc\t2\na\tc\t3\n")
+    qs = tmp_path / "q.txt"
+    qs.write_text(": x\na b c d\n")
+    result = dlcli.evaluate_vectors(vecs, analogies=qs, pairs=pairs)
+    doc = result.to_dict()
+    assert doc["pairs_spearman"] is None and doc["analogy_accuracy"] is None
+    json.dumps(doc, allow_nan=False)
+
+
+def test_quiet_prints_one_bare_answer(small_corpus, lee_vectors, tmp_path):
+    out = tmp_path / "v.bin"
+    result = run(
+        ["word2vec", "cbow", small_corpus, *FAST, "--min-count", "2", "-q", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{out}\n" and result.stderr == ""
+    result = run(["word2vec", "cbow", small_corpus, *FAST, "--min-count", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    vocab, dim = result.stdout.split()
+    assert int(vocab) > 100 and dim == "16" and result.stderr == ""
+    wv = KeyedVectors.load_word2vec_format(lee_vectors, binary=True)
+    result = run(["word2vec", "similar", lee_vectors, "police", "-n", "3", "-q"])
+    assert result.stdout.splitlines() == [w for w, _ in wv.most_similar("police", topn=3)]
+    result = run(["word2vec", "analogy", lee_vectors, "man", "king", "woman", "-n", "2", "-q"])
+    assert len(result.stdout.splitlines()) == 2
+    result = run(["word2vec", "evaluate", lee_vectors, "-q"])
+    accuracy, spearman = result.stdout.split()
+    doc = json.loads(run(["word2vec", "evaluate", lee_vectors, "--json"]).stdout)
+    assert float(accuracy) == pytest.approx(doc["analogy_accuracy"], rel=1e-5)
+    assert float(spearman) == pytest.approx(doc["pairs_spearman"], rel=1e-5)
+
+
+def test_vectors_get_the_umask_mode(small_corpus, tmp_path):
+    import dlcli
+
+    old = os.umask(0o022)
+    try:
+        for name in ("v.txt", "v.bin"):
+            dlcli.word2vec("cbow", small_corpus, out=tmp_path / name, **KNOBS)
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+
+
+def test_untested_gensim_falls_back_to_plain_training(small_corpus, monkeypatch):
+    """Any gensim but 4.3-4.4: one warning, plain gensim training, the same vectors."""
+    import gensim
+
+    from dlcli.wordvec import tracking
+
+    ref = train_word2vec(Word2VecConfig(corpus=small_corpus, **KNOBS)).vectors.vectors
+    monkeypatch.setattr(gensim, "__version__", "4.5.0")
+    for stream in (False, True):
+        warnings, epochs, events = [], [], []
+        cfg = Word2VecConfig(
+            corpus=small_corpus, stream=stream, compute_loss=True, progress_interval=0.001, **KNOBS
+        )
+        result = train_word2vec(
+            cfg, on_warning=warnings.append, on_epoch=epochs.append, on_progress=events.append
+        )
+        assert len(warnings) == 1 and warnings[0].startswith("gensim 4.5.0 is newer"), warnings
+        assert "tested 4.3-4.4" in warnings[0]
+        assert [e.loss for e in epochs] == [None, None] and result.to_dict()["loss"] is None
+        assert all(0 <= p.words_done <= p.epoch_words for p in events)
+        if not stream:
+            np.testing.assert_array_equal(result.vectors.vectors, ref)
+    monkeypatch.setattr(gensim, "__version__", "4.4.0")
+    assert tracking.unsupported_reason() is None
+    monkeypatch.delattr(Word2Vec, "_do_train_job")
+    assert "_do_train_job" in tracking.unsupported_reason()
+
+
+def test_progress_without_proc_self_io(lee_tokens, monkeypatch):
+    """corpus_file mode where /proc/self/io is missing: epochs still report, progress estimated
+    from the previous epoch's time (none in the first)."""
+    from dlcli.wordvec import train as train_module
+
+    monkeypatch.setattr(train_module, "read_bytes_counter", lambda: None)
+    events, epochs = [], []
+    cfg = Word2VecConfig(
+        corpus=lee_tokens, raw=True, size=48, epochs=3, workers=1, neighbours=0,
+        progress_interval=0.002,
+    )  # fmt: skip
+    train_word2vec(cfg, on_progress=events.append, on_epoch=epochs.append)
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    assert all(p.epoch >= 2 and p.words_done < p.epoch_words for p in events)
+
+
+def test_importing_is_free_of_side_effects_and_heavy_modules():
+    """`import dlcli` and the word2vec library's names load no torch, numpy or gensim, and
+    register no codecs error handler."""
+    code = (
+        "import codecs, sys, dlcli\n"
+        "assert callable(dlcli.word2vec) and callable(dlcli.evaluate_vectors)\n"
+        "import dlcli.wordvec.corpus, dlcli.wordvec.train, dlcli.wordvec.vectors\n"
+        "heavy = [m for m in ('torch', 'numpy', 'gensim', 'scipy') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "try:\n"
+        "    codecs.lookup_error('dlcli.replace')\n"
+        "    raise SystemExit('registered at import')\n"
+        "except LookupError:\n"
+        "    pass\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_word2vec_vectors_cover_lstm_words(tmp_path):
+    """One tokeniser: vectors trained by `dlcli word2vec` cover "don't" and "well-known" as
+    `train lstm --embeddings` tokenises them."""
+    texts = [
+        ("I don't like this well-known film, don't watch it", "neg"),
+        ("a well-known classic, I like it a lot", "pos"),
+        ("don't miss this one, a classic", "pos"),
+        ("the film is well-known and I don't care", "neg"),
+    ] * 6
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(t for t, _ in texts) + "\n")
+    vectors = tmp_path / "v.txt"
+    cli = run(["word2vec", "skipgram", str(corpus), "--size", "8", "--epochs", "1",
+               "--min-count", "1", "--workers", "1", "-q", "--out", str(vectors)])  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    assert {"don't", "well-known"} <= set(
+        KeyedVectors.load_word2vec_format(str(vectors)).key_to_index
+    )
+    data = tmp_path / "texts.csv"
+    data.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in texts))
+    result = run(["train", "lstm", "--data", str(data), "--embeddings", str(vectors),
+                  "--epochs", "1", "--threads", "1", "--hidden-size", "4", "--json",
+                  "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    coverage = json.loads(result.stdout)["data_info"]["embedding_coverage"]
+    vocab = json.loads((tmp_path / "run" / "config.json").read_text())["model_config"]["vocab"]
+    assert {"don't", "well-known"} <= set(vocab)
+    assert coverage["words"] == coverage["vocab"] == len(vocab) - 2

@@ -1,9 +1,10 @@
 """`dlcli word2vec`: train word vectors (cbow, skipgram), query (similar, analogy), evaluate.
 
-Thin commands over `dlcli.word2vec` (gensim is imported there, inside functions): each builds a
-`Word2VecConfig` or loads a vectors file, calls one backend function and renders the result as
-Rich tables on stdout, or one JSON document with `--json`. Progress and notes go to stderr: a Rich
-bar that moves inside each epoch on a terminal, one line per epoch otherwise.
+Thin commands over `dlcli.wordvec` (gensim is imported there, inside functions): each builds a
+`Word2VecConfig` (whose defaults are the options' defaults) or loads a vectors file, calls one
+backend function and renders the result: Rich tables on stdout, `result.to_dict()` with `--json`,
+one bare answer with `-q`. Progress and notes go to stderr: a Rich bar that moves inside each
+epoch on a terminal, one line per epoch otherwise; none with `-q`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dlcli.cli.common import make_app, print_json, stderr_console, stdout_console
+from dlcli.cli.common import make_app, print_json, stderr_console, stdout_console, warn
 from dlcli.cli.options import JsonOpt, QuietOpt, SeedOpt
+from dlcli.wordvec.config import NEGATIVE, Word2VecConfig
 
 if TYPE_CHECKING:
-    from dlcli.word2vec import EpochReport, Progress, TrainResult
+    from dlcli.wordvec.train import EpochReport, Progress, TrainResult
+    from dlcli.wordvec.vectors import Evaluation
 
 word2vec_app = make_app(
     help="Word vectors with gensim's word2vec: train (cbow, skipgram), query (similar, analogy) "
@@ -116,6 +119,13 @@ class _ProgressView:
         self.progress.stop()
 
 
+_D = Word2VecConfig  # the defaults: dataclass fields read as class attributes
+QUIET_TRAIN = (
+    "With -q: no progress on stderr, and on stdout only the path of the saved vectors "
+    "(--out), or 'VOCAB_SIZE DIM' when nothing was saved; --json wins over -q."
+)
+
+
 def _train(
     ctx: typer.Context,
     corpus: Annotated[
@@ -126,64 +136,74 @@ def _train(
             "(default: the King James Bible in sample_data/).",
             show_default=False,
         ),
-    ] = None,
+    ] = _D.corpus,
     size: Annotated[
         int, typer.Option("--size", "-s", help="Dimensions of the vectors (50-300 is usual).")
-    ] = 100,
-    window: Annotated[int, typer.Option("--window", "-w", help="Context words on each side.")] = 5,
+    ] = _D.size,
+    window: Annotated[
+        int, typer.Option("--window", "-w", help="Context words on each side.")
+    ] = _D.window,
     negative: Annotated[
         int | None,
         typer.Option(
             "--negative",
-            help="Noise words per positive pair (negative sampling) (default: 5; 0 with --hs).",
+            help="Noise words per positive pair (negative sampling) "
+            f"(default: {NEGATIVE}; 0 with --hs).",
             show_default=False,
         ),
-    ] = None,
+    ] = _D.negative,
     hs: Annotated[
         bool, typer.Option("--hs", help="Hierarchical softmax instead of negative sampling.")
-    ] = False,
-    min_count: Annotated[int, typer.Option("--min-count", help="Drop words seen fewer times.")] = 5,
+    ] = _D.hs,
+    min_count: Annotated[
+        int, typer.Option("--min-count", help="Drop words seen fewer times.")
+    ] = _D.min_count,
     sample: Annotated[
         float, typer.Option("--sample", help="Down-sampling threshold of frequent words (0: off).")
-    ] = 1e-3,
-    epochs: Annotated[int, typer.Option("--epochs", "-e", help="Passes over the corpus.")] = 5,
+    ] = _D.sample,
+    epochs: Annotated[int, typer.Option("--epochs", "-e", help="Passes over the corpus.")] = (
+        _D.epochs
+    ),
     alpha: Annotated[
-        float, typer.Option("--alpha", help="Initial learning rate (falls linearly to 0.0001).")
-    ] = 0.025,
+        float,
+        typer.Option("--alpha", help=f"Initial learning rate (falls linearly to {_D.min_alpha})."),
+    ] = _D.alpha,
     workers: Annotated[
         int | None,
         typer.Option(
             "--workers", "-j", help="Worker threads (default: all cores).", show_default=False
         ),
-    ] = None,
-    seed: SeedOpt = 1,
-    no_lowercase: Annotated[bool, typer.Option("--no-lowercase", help="Keep upper case.")] = False,
+    ] = _D.workers,
+    seed: SeedOpt = _D.seed,
+    no_lowercase: Annotated[
+        bool, typer.Option("--no-lowercase", help="Keep upper case.")
+    ] = not _D.lowercase,
     raw: Annotated[
         bool,
         typer.Option(
             "--raw",
             help="Pre-tokenised corpus: split on whitespace only, keep case and punctuation.",
         ),
-    ] = False,
+    ] = _D.raw,
     stream: Annotated[
         bool,
         typer.Option(
             "--stream",
             help="Train from a Python iterator instead of gensim's faster corpus_file mode.",
         ),
-    ] = False,
+    ] = _D.stream,
     loss: Annotated[
         bool,
         typer.Option(
             "--loss", help="Compute the loss per epoch (costs ~3% of skip-gram's throughput)."
         ),
-    ] = False,
+    ] = _D.compute_loss,
     neighbours: Annotated[
         int,
         typer.Option(
             "--neighbours", min=0, help="Frequent words shown with their nearest neighbours."
         ),
-    ] = 5,
+    ] = _D.neighbours,
     out: Annotated[
         str | None,
         typer.Option(
@@ -193,25 +213,21 @@ def _train(
             help="Save the vectors: .txt/.vec (word2vec text) or .bin (word2vec binary).",
             show_default=False,
         ),
-    ] = None,
+    ] = _D.out,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show gensim's own log on stderr.")
     ] = False,
 ) -> None:
-    """Train word vectors on CORPUS.
-
-    Example: dlcli word2vec skipgram --epochs 5 --out kjv.bin
-    """
-    from dlcli.word2vec import Word2VecConfig, train_word2vec
+    from dlcli.wordvec.train import train_word2vec
 
     cfg = Word2VecConfig(
-        model=ctx.info_name or "skipgram",
+        model=ctx.info_name or _D.model,
         corpus=corpus,
         size=size,
         window=window,
-        negative=negative if negative is not None else (0 if hs else 5),
+        negative=negative,
         hs=hs,
         min_count=min_count,
         sample=sample,
@@ -224,21 +240,16 @@ def _train(
         stream=stream,
         compute_loss=loss,
         out=out,
-        neighbours=0 if json_out else neighbours,
+        neighbours=0 if (json_out or quiet) else neighbours,
     )
     _quiet_gensim(verbose)
-
-    def warn(message: str) -> None:
-        print(f"dlcli: warning: {message}", file=sys.stderr, flush=True)
-
     view = _ProgressView(epochs) if (sys.stderr.isatty() and not quiet) else None
+    epoch_line = None if quiet else (lambda e: print(_epoch_line(e), file=sys.stderr, flush=True))
     try:
         result = train_word2vec(
             cfg,
             on_progress=view.update if view else None,
-            on_epoch=view.epoch
-            if view
-            else (None if quiet else lambda e: print(_epoch_line(e), file=sys.stderr, flush=True)),
+            on_epoch=view.epoch if view else epoch_line,
             on_warning=warn,
             on_stage=view.start if view else None,
         )
@@ -246,31 +257,11 @@ def _train(
         if view:
             view.stop()
     if json_out:
-        print_json(_train_json(result))
-        return
-    if quiet:
-        return
-    _render_train(result)
-
-
-def _train_json(r: TrainResult) -> dict[str, Any]:
-    return {
-        "model": r.model,
-        "corpus": r.corpus,
-        "vocab_size": r.vocab_size,
-        "dim": r.dim,
-        "corpus_words": r.corpus_words,
-        "sentences": r.corpus_sentences,
-        "epochs": r.epochs,
-        "workers": r.workers,
-        "mode": r.mode,
-        "seconds": round(r.seconds, 3),
-        "prepare_seconds": round(r.prepare_seconds, 3),
-        "train_seconds": round(r.train_seconds, 3),
-        "words_per_second": round(r.words_per_second, 1),
-        "loss": r.losses if any(x is not None for x in r.losses) else None,
-        "out": r.out,
-    }
+        print_json(result.to_dict())
+    elif quiet:
+        print(result.out if result.out else f"{result.vocab_size} {result.dim}")
+    else:
+        _render_train(result)
 
 
 def _render_train(r: TrainResult) -> None:
@@ -310,11 +301,13 @@ def _render_train(r: TrainResult) -> None:
 word2vec_app.command(
     "cbow",
     help="Train CBOW word vectors (context predicts the word) on CORPUS.\n\n"
+    f"{QUIET_TRAIN}\n\n"
     "Example: dlcli word2vec cbow corpus.txt --size 100 --out vectors.bin",
 )(_train)
 word2vec_app.command(
     "skipgram",
     help="Train skip-gram word vectors (the word predicts its context) on CORPUS.\n\n"
+    f"{QUIET_TRAIN}\n\n"
     "Example: dlcli word2vec skipgram --epochs 5 --out kjv.bin",
 )(_train)
 
@@ -337,19 +330,24 @@ def similar(
     word: Annotated[str, typer.Argument(help="The word to look up.", show_default=False)],
     count: CountOpt = 10,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """The nearest words to WORD by cosine similarity.
 
+    With -q: only the words, one per line.
+
     Example: dlcli word2vec similar kjv.bin king -n 5
     """
-    from dlcli import word2vec as w2v
+    from dlcli.wordvec import api
 
     _quiet_gensim(False)
-    rows = w2v.similar(w2v.load_vectors(vectors), word, count)
+    result = api.similar(vectors, word, count)
     if json_out:
-        print_json({"word": word, "neighbours": [{"word": w, "similarity": s} for w, s in rows]})
-        return
-    _neighbour_rows(f"nearest to {word!r}", rows)
+        print_json(result.to_dict())
+    elif quiet:
+        _print_words(result.neighbours)
+    else:
+        _neighbour_rows(f"nearest to {word!r}", result.neighbours)
 
 
 @word2vec_app.command("analogy", no_args_is_help=True)
@@ -360,21 +358,28 @@ def analogy(
     c: Annotated[str, typer.Argument(metavar="C", show_default=False)],
     count: CountOpt = 5,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """A is to B as C is to ?  (the words nearest to B - A + C).
 
+    With -q: only the words, one per line.
+
     Example: dlcli word2vec analogy vectors.bin man king woman   (-> queen)
     """
-    from dlcli import word2vec as w2v
+    from dlcli.wordvec import api
 
     _quiet_gensim(False)
-    rows = w2v.analogy(w2v.load_vectors(vectors), a, b, c, count)
+    result = api.analogy(vectors, a, b, c, count)
     if json_out:
-        print_json(
-            {"a": a, "b": b, "c": c, "answers": [{"word": w, "similarity": s} for w, s in rows]}
-        )
-        return
-    _neighbour_rows(f"{a} : {b} = {c} : ?", rows)
+        print_json(result.to_dict())
+    elif quiet:
+        _print_words(result.answers)
+    else:
+        _neighbour_rows(f"{a} : {b} = {c} : ?", result.answers)
+
+
+def _print_words(rows: list[tuple[str, float]]) -> None:
+    sys.stdout.write("".join(f"{w}\n" for w, _ in rows))
 
 
 @word2vec_app.command("evaluate", no_args_is_help=True)
@@ -410,28 +415,41 @@ def evaluate(
         bool, typer.Option("--case-sensitive", help="Match words with their case.")
     ] = False,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Analogy accuracy (per section, semantic vs syntactic) and word-pair Spearman correlation.
 
+    With -q: one line, 'ANALOGY_ACCURACY PAIRS_SPEARMAN' ('-' where nothing was evaluated).
+
     Example: dlcli word2vec evaluate kjv.bin --json
     """
-    from dlcli import word2vec as w2v
+    from dlcli.wordvec import api
 
     _quiet_gensim(False)
-    result = w2v.evaluate_vectors(
-        w2v.load_vectors(vectors), analogies, pairs, restrict_vocab, not case_sensitive
+    result = api.evaluate_vectors(
+        vectors,
+        analogies,
+        pairs,
+        restrict_vocab=restrict_vocab,
+        case_insensitive=not case_sensitive,
     )
     if json_out:
-        print_json(result)
-        return
-    _render_evaluation(result)
+        print_json(result.to_dict())
+    elif quiet:
+        print(" ".join(_bare(x) for x in (result.analogy_accuracy, result.pairs_spearman)))
+    else:
+        _render_evaluation(result)
+
+
+def _bare(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
 
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def _render_evaluation(r: dict[str, Any]) -> None:
+def _render_evaluation(e: Evaluation) -> None:
     from rich.table import Table
 
     console = stdout_console()
@@ -440,6 +458,7 @@ def _render_evaluation(r: dict[str, Any]) -> None:
     table.add_column("correct", justify="right")
     table.add_column("evaluated", justify="right")
     table.add_column("accuracy", justify="right")
+    r = e.to_dict()
     for s in r["sections"]:
         table.add_row(s["section"], str(s["correct"]), str(s["evaluated"]), _pct(s["accuracy"]))
     console.print(table)

@@ -1,12 +1,13 @@
 """Text classification data: CSV with `text` and `label` columns -> padded token ids.
 
     read_text_csv(path)        -> TextTable (texts, labels, warnings); strict UTF-8, clear errors
-    tokenize(text)             -> lower-cased words and punctuation marks ("isn't" stays one word)
+    tokenize(text)             -> lower-cased words (dlcli.tokens: the tokeniser `dlcli word2vec`
+                                  uses; "isn't" and "well-known" stay one word, punctuation goes)
     Vocabulary.build(...)      -> <pad>=0, <unk>=1, then words seen at least `min_count` times,
                                   most frequent first (ties alphabetical: deterministic)
     encode(token lists, vocab) -> (N, T) int64 ids, right-padded with 0, truncated to `max_length`
-    read_word2vec(path)        -> the word2vec text or binary format (as gensim and
-                                  `dlcli word2vec` write them; GloVe's header-less text too)
+    read_word2vec(path)        -> the word2vec text or binary format (dlcli.wordvec.vecfile, the
+                                  one reader `dlcli word2vec` queries use too; GloVe's text too)
     embedding_table(vocab, ..) -> (V, E) float32 initial table and the coverage figures
 
 The vocabulary is built from the training split only, so held-out words are unknown at test time as
@@ -17,9 +18,7 @@ imported inside functions.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,17 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlcli.errors import InputError
+from dlcli.files import open_binary, read_errors
+from dlcli.tokens import tokenize as tokenize  # re-exported: recurrent.py imports it from here
+from dlcli.wordvec.vecfile import read_word2vec as read_word2vec  # re-exported likewise
 
 if TYPE_CHECKING:
     import numpy as np
 
 PAD, UNK = "<pad>", "<unk>"
-_TOKEN_RE = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
-
-
-def tokenize(text: str) -> list[str]:
-    """'This isn't GOOD!' -> ['this', "isn't", 'good', '!'] (Unicode-aware \\w)."""
-    return _TOKEN_RE.findall(text.lower())
 
 
 @dataclass
@@ -49,16 +45,15 @@ class TextTable:
 
 def _decode(path: Path) -> str:
     try:
-        raw = path.read_bytes()
-        if path.name.lower().endswith(".gz"):
-            raw = gzip.decompress(raw)
+        with open_binary(path) as f:
+            raw = f.read()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(
             f"{path}: is a folder; expected a CSV file with text and label columns"
         ) from None
-    except (OSError, EOFError) as exc:
+    except read_errors() as exc:
         raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         return raw.decode("utf-8-sig")
@@ -185,113 +180,6 @@ def encode(
 
 
 # --- word vectors -----------------------------------------------------------------------------
-
-
-def read_word2vec(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """Words and their (N, D) float32 vectors from a word2vec text or binary file.
-
-    Binary: a text header 'N D\\n', then per word its UTF-8 bytes, a space and D little-endian
-    float32 (optionally followed by a newline). Text: the same header, then 'word v1 ... vD' lines;
-    a file without the header (GloVe) is read too.
-    """
-
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"--embeddings {path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"--embeddings {path}: cannot read: {exc.strerror}") from None
-    end = raw.find(b"\n")
-    first = raw[: end if end >= 0 else len(raw)].split()
-    header = len(first) == 2 and all(p.isdigit() for p in first)
-    if header:
-        count, dim = int(first[0]), int(first[1])
-        if count < 1 or dim < 1:
-            raise InputError(
-                f"--embeddings {path}: the header '{first[0].decode()} {first[1].decode()}' "
-                "announces no vectors"
-            )
-        body = raw[end + 1 :]
-        # Text if the next line reads as a word and dim numbers; otherwise binary.
-        nl = body.find(b"\n")
-        line = body[: nl if nl >= 0 else len(body)]
-        if _is_text_line(line, dim):
-            return _read_text(path, body, dim, count)
-        return _read_binary(path, body, dim, count)
-    if len(first) < 2:
-        raise InputError(
-            f"--embeddings {path}: not a word2vec file (expected a 'COUNT DIM' header)"
-        )
-    return _read_text(path, raw, len(first) - 1, None)
-
-
-def _is_text_line(line: bytes, dim: int) -> bool:
-    parts = line.split()
-    if len(parts) != dim + 1:
-        return False
-    try:
-        [float(p) for p in parts[1:]]
-    except ValueError:
-        return False
-    return True
-
-
-def _read_text(
-    path: Path, body: bytes, dim: int, count: int | None
-) -> tuple[list[str], np.ndarray]:
-    import numpy as np
-
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"--embeddings {path}: byte offset {exc.start} is not UTF-8") from None
-    words, rows = [], []
-    for number, line in enumerate(text.splitlines(), start=2 if count is not None else 1):
-        parts = line.rstrip().split(" ")
-        if not line.strip():
-            continue
-        if len(parts) != dim + 1:
-            raise InputError(
-                f"--embeddings {path}, line {number}: {len(parts) - 1} values, expected {dim}"
-            )
-        try:
-            rows.append([float(v) for v in parts[1:]])
-        except ValueError:
-            raise InputError(
-                f"--embeddings {path}, line {number}: a value is not a number"
-            ) from None
-        words.append(parts[0])
-    if count is not None and len(words) != count:
-        raise InputError(
-            f"--embeddings {path}: the header announces {count} vectors, the file has {len(words)}"
-        )
-    if not words:
-        raise InputError(f"--embeddings {path}: no vectors")
-    return words, np.asarray(rows, dtype=np.float32)
-
-
-def _read_binary(path: Path, body: bytes, dim: int, count: int) -> tuple[list[str], np.ndarray]:
-    import numpy as np
-
-    vectors = np.empty((count, dim), dtype=np.float32)
-    words, pos, width = [], 0, 4 * dim
-    for i in range(count):
-        while pos < len(body) and body[pos : pos + 1] in (b"\n", b" "):
-            pos += 1  # the newline gensim writes after each vector
-        space = body.find(b" ", pos)
-        if space < 0 or space + 1 + width > len(body):
-            raise InputError(
-                f"--embeddings {path}: the file ends after {i} of {count} vectors "
-                "(truncated, or not the word2vec binary format)"
-            )
-        try:
-            words.append(body[pos:space].decode("utf-8"))
-        except UnicodeDecodeError:
-            raise InputError(f"--embeddings {path}: word {i + 1} is not UTF-8") from None
-        vectors[i] = np.frombuffer(body, dtype="<f4", count=dim, offset=space + 1)
-        pos = space + 1 + width
-    return words, vectors
 
 
 @dataclass

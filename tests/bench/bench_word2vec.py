@@ -89,10 +89,10 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
 
 
 def quality(path: str) -> tuple[float, float]:
-    from dlcli.word2vec import evaluate_vectors, load_vectors
+    from dlcli.wordvec.api import evaluate_vectors
 
-    r = evaluate_vectors(load_vectors(path))
-    return r["analogy_accuracy"] or 0.0, r["pairs_spearman"] or 0.0
+    r = evaluate_vectors(path)
+    return r.analogy_accuracy or 0.0, r.pairs_spearman or 0.0
 
 
 def spread(xs: list[float]) -> str:
@@ -119,7 +119,7 @@ def main() -> None:
         plain_gensim(args)
         return
 
-    from dlcli.word2vec import iter_sentences
+    from dlcli.wordvec.corpus import iter_sentences
 
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,226 @@
+"""Pass 1 of 2: the inputs a CORPUS names, streamed through the tokeniser into a working file.
+
+    corpus_files(corpus)          -> ['-'], one file, or the text files of a folder
+    iter_sentences(files, ..)     -> sentences (lists of tokens), one per line, cut like gensim's
+    prepare_corpus(cfg, folder)   -> PreparedCorpus: `folder`/corpus.txt (one sentence per line,
+                                     tokens separated by one space) and the vocabulary counts
+
+The corpus is never held in memory, only its vocabulary. Non-UTF-8 bytes are read as U+FFFD and
+counted (a codecs error handler, registered on first use, not at import). Standard library only.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from dlcli.errors import InputError
+from dlcli.files import open_binary, read_errors
+from dlcli.tokens import tokenizer
+from dlcli.wordvec.config import Word2VecConfig
+
+MAX_SENTENCE = 10_000  # gensim's MAX_WORDS_IN_BATCH: longer sentences are cut into chunks of this
+READ_CHUNK = 1 << 20  # characters read at a time, so a corpus that is one long line stays bounded
+SAMPLE_CORPUS = Path(__file__).resolve().parent.parent.parent / "sample_data" / "kjv.txt.gz"
+TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.xz")
+ERRORS = "dlcli.replace"  # the codecs error handler below
+
+
+@dataclass
+class PreparedCorpus:
+    path: str  # tokenised file: one sentence per line, tokens separated by one space
+    counts: Counter[str]  # in first-seen order, as gensim's own scan counts
+    words: int
+    sentences: int
+    bytes: int
+    replaced: int  # bytes that were not UTF-8 and were read as U+FFFD
+
+
+_replaced = threading.local()
+
+
+def _count_replace(exc: UnicodeError) -> tuple[str, int]:
+    """A codecs error handler: like 'replace', and counts the bytes it replaced."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _replaced.n = getattr(_replaced, "n", 0) + (exc.end - exc.start)
+    return "\ufffd", exc.end
+
+
+def _register_handler() -> None:
+    """Register ERRORS once, when a corpus is first read (importing this module changes nothing)."""
+    try:
+        codecs.lookup_error(ERRORS)
+    except LookupError:
+        codecs.register_error(ERRORS, _count_replace)
+
+
+def corpus_name(corpus: str | None) -> str:
+    """The corpus as results and messages name it."""
+    return "-" if corpus == "-" else (corpus or str(SAMPLE_CORPUS))
+
+
+def corpus_files(corpus: str | None) -> list[str]:
+    """The inputs a CORPUS argument names: ['-'], one file, or the text files of a folder."""
+    if corpus is None:
+        if not SAMPLE_CORPUS.is_file():
+            raise InputError(f"the sample corpus {SAMPLE_CORPUS} is missing; name a CORPUS")
+        return [str(SAMPLE_CORPUS)]
+    if corpus == "-":
+        return ["-"]
+    path = Path(corpus)
+    if path.is_dir():
+        files = sorted(
+            str(p)
+            for p in path.rglob("*")
+            if p.is_file() and p.name.lower().endswith(TEXT_SUFFIXES)
+        )
+        if not files:
+            raise InputError(f"folder {corpus} holds no .txt files (also read: .txt.gz/.bz2/.xz)")
+        return files
+    if not path.exists():
+        raise InputError(f"corpus {corpus} does not exist")
+    if not path.is_file():
+        raise InputError(f"corpus {corpus} is not a file or a folder")
+    return [corpus]
+
+
+def _text_stream(name: str) -> tuple[IO[str], IO[bytes]]:
+    """A UTF-8 text reader over one input (with our counting 'replace'); refuses binary data."""
+    _register_handler()
+    if name == "-":
+        if sys.stdin.isatty():
+            raise InputError("corpus '-' reads stdin, which is a terminal: pipe a corpus in")
+        raw: IO[bytes] = sys.stdin.buffer
+    else:
+        try:
+            raw = open_binary(name)
+        except OSError as exc:
+            raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+    try:
+        head = buffered.peek(8192)[:8192]  # type: ignore[attr-defined]
+        if b"\x00" in head:
+            raise InputError(f"{name} looks like a binary file (NUL bytes), not text")
+    except (*read_errors(), InputError) as exc:
+        if name != "-":
+            raw.close()
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"cannot read {name}: {exc}") from exc
+    text = io.TextIOWrapper(buffered, encoding="utf-8", errors=ERRORS, newline=None)  # type: ignore[arg-type]
+    return text, raw
+
+
+def _pieces(text: IO[str]) -> Iterator[tuple[str, bool]]:
+    """(piece, ends_line): the text in pieces of about READ_CHUNK characters, cut at whitespace.
+
+    A line longer than READ_CHUNK comes in several pieces; only the last has ends_line=True. The
+    word that straddles a cut is carried over whole to the next piece.
+    """
+    carry = ""
+    while True:
+        piece = text.readline(READ_CHUNK)
+        if not piece:
+            if carry:
+                yield carry, True
+            return
+        piece = carry + piece
+        carry = ""
+        if piece.endswith("\n"):
+            yield piece, True
+            continue
+        # No newline: a long line cut at READ_CHUNK, or the last line of a file without one.
+        cut = max(piece.rfind(" "), piece.rfind("\t"))
+        if cut >= 0:
+            yield piece[:cut], False
+            carry = piece[cut + 1 :]
+        elif len(piece) > 16 * READ_CHUNK:  # one 16-MiB "word": give up keeping it whole
+            yield piece, False
+        else:
+            carry = piece
+
+
+def iter_sentences(
+    files: Iterable[str], lowercase: bool = True, raw: bool = False
+) -> Iterator[list[str]]:
+    """Sentences (one per line, cut in chunks of MAX_SENTENCE tokens), streamed from the inputs."""
+    tokens_of = tokenizer(lowercase, raw)
+    for name in files:
+        text, _ = _text_stream(name)
+        try:
+            pending: list[str] = []
+            for piece, ends_line in _pieces(text):
+                pending.extend(tokens_of(piece))
+                while len(pending) >= MAX_SENTENCE and (len(pending) > MAX_SENTENCE or ends_line):
+                    yield pending[:MAX_SENTENCE]
+                    pending = pending[MAX_SENTENCE:]
+                if ends_line and pending:
+                    yield pending
+                    pending = []
+            if pending:
+                yield pending
+        except read_errors() as exc:
+            raise InputError(f"cannot read {name}: {exc}") from exc
+        finally:
+            if name == "-":
+                text.detach()  # leave sys.stdin open
+            else:
+                text.close()  # and with it the decompressor and the file
+
+
+def prepare_corpus(cfg: Word2VecConfig, folder: str) -> PreparedCorpus:
+    """Tokenise the corpus into `folder`/corpus.txt and count its vocabulary (pass 1 of 2)."""
+    files = corpus_files(cfg.corpus)
+    path = os.path.join(folder, "corpus.txt")
+    counts: Counter[str] = Counter()
+    words = sentences = 0
+    _replaced.n = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        write, update = out.write, counts.update
+        for sentence in iter_sentences(files, cfg.lowercase, cfg.raw):
+            write(" ".join(sentence))
+            write("\n")
+            update(sentence)  # C-accelerated; keeps first-seen order, as gensim's scan does
+            words += len(sentence)
+            sentences += 1
+    name = "stdin" if cfg.corpus == "-" else corpus_name(cfg.corpus)
+    if words == 0:
+        raise InputError(f"corpus {name} holds no words")
+    top = max(counts.values())
+    if top < cfg.min_count:
+        raise InputError(
+            f"no word in {name} occurs --min-count {cfg.min_count} times "
+            f"(the most frequent occurs {top} times); lower --min-count"
+        )
+    return PreparedCorpus(
+        path, counts, words, sentences, os.path.getsize(path), getattr(_replaced, "n", 0)
+    )
+
+
+class TokenisedFile:
+    """The working file as a re-iterable stream of sentences (one pass per epoch).
+
+    `words_read` counts the words handed to gensim in the current pass: gensim's job producer
+    reads a few jobs ahead of its workers, so this is in-epoch progress through plain gensim API.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.words_read = 0
+
+    def __iter__(self) -> Iterator[list[str]]:
+        self.words_read = 0
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                sentence = line.split()
+                self.words_read += len(sentence)
+                yield sentence
