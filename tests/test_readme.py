@@ -130,5 +130,7 @@ def test_python_api_example_runs(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[:3] == ["(28,)", "(7, 7)", "(212, 212)"]
     assert lines[4] == "True"
-    assert lines[-1].startswith("epoch 2: val_accuracy")
+    assert [line.split(":")[0] for line in lines[5:7]] == ["epoch 1", "epoch 2"]
+    assert lines[7].endswith(" 100") and lines[8].startswith("['")
     assert (tmp_path / "runs" / "spiral20" / "model.safetensors").is_file()
+    assert (tmp_path / "kjv.txt").is_file()
