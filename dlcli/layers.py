@@ -308,6 +308,12 @@ def _resnet(name: str) -> list[str]:
     return tokens
 
 
+# Bounds that keep a typo from hanging the calculators or allocating terabytes: He et al.'s
+# deepest CIFAR net has 1202 layers; 2**16 channels would already be ~10^10 weights a layer.
+MAX_RESNET_DEPTH = 10_004
+MAX_WIDTH = 1 << 16
+
+
 def cifar_resnet_specs(depth: int, width: int = 16) -> list[str]:
     """He et al. (2016) ResNet for small images: 3x3 stem, three stages of n basic blocks.
 
@@ -315,10 +321,15 @@ def cifar_resnet_specs(depth: int, width: int = 16) -> list[str]:
     stages halve the size in their first block. Main path only: the 1x1 projections do not widen
     the receptive field.
     """
-    if depth < 8 or (depth - 2) % 6:
-        raise InputError(f"invalid ResNet depth {depth}: expected 6n+2, e.g. 20, 32, 44, 56, 110")
-    if width < 1:
-        raise InputError(f"invalid ResNet width {width}: expected a positive number of channels")
+    if depth < 8 or (depth - 2) % 6 or depth > MAX_RESNET_DEPTH:
+        raise InputError(
+            f"invalid ResNet depth {depth}: expected 6n+2 up to {MAX_RESNET_DEPTH}, "
+            "e.g. 20, 32, 44, 56, 110, 1202"
+        )
+    if not 1 <= width <= MAX_WIDTH:
+        raise InputError(
+            f"invalid ResNet width {width}: expected 1 to {MAX_WIDTH:,} channels in the first stage"
+        )
     n = (depth - 2) // 6
     tokens = [f"conv3p1nobias-{width}"]
     for stage in range(3):

@@ -70,3 +70,60 @@ def test_broken_pipe_is_not_an_error():
     )
     assert proc.stdout == "6\n"
     assert "Traceback" not in proc.stderr and "error" not in proc.stderr
+
+
+def test_a_closed_stdout_ends_every_command_quietly_with_status_0(tmp_path):
+    """`| head` leaves early: help texts, tables, streams and JSON all end with status 0 and
+    nothing on stderr (Click, Typer and Rich each answer a broken pipe in their own way)."""
+    sizes = tmp_path / "sizes"
+    sizes.write_text("".join(f"{n}\n" for n in range(8, 200000)))
+    for command in (
+        "--help",
+        "train mlp --help",
+        "receptive-field --arch resnet152",
+        "featsize 224x224 --arch resnet152 --in-channels 3",
+        f"featsize - -k 3 < {sizes}",
+        f"featsize - -k 3 --json < {sizes}",
+    ):
+        proc = subprocess.run(
+            f"set -o pipefail; {sys.executable} -m dlcli {command} | head -c 10 >/dev/null",
+            shell=True,
+            executable="/bin/bash",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (proc.returncode, proc.stderr) == (0, ""), command
+
+
+def test_unknown_command_suggests_once(invoke):
+    result = invoke("featsiz", "32")
+    assert result.exit_code == 2
+    assert result.stderr.count("Did you mean 'featsize'?") == 1
+
+
+def test_json_is_valid_even_with_non_finite_numbers(capsys):
+    from dlcli.cli.common import print_json
+
+    print_json({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": -float("inf")}})
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"a": None, "b": [1.0, None], "c": {"d": None}}
+    assert (
+        captured.err == "dlcli: warning: 3 non-finite number(s) (NaN or infinity) written as null\n"
+    )
+
+
+def test_absurd_numbers_are_input_errors(invoke, tmp_path):
+    from conftest import assert_input_error
+
+    out = str(tmp_path / "r")
+    assert_input_error(invoke("featsize", "32x32", "--arch", "cifar-resnet600000002"), "depth")
+    for flags, named in (
+        (["--seed", "-1"], "--seed -1"),
+        (["--seed", str(10**30)], "--seed"),
+        (["--threads", str(10**30)], "--threads"),
+        (["--momentum", "0.5"], "--momentum applies to --optimizer sgd"),
+    ):
+        result = invoke("train", "mlp", "--epochs", "1", "--out", out, *flags)
+        assert_input_error(result, named)
+        assert not (tmp_path / "r").exists()

@@ -272,12 +272,19 @@ def test_stdin_stream(invoke):
         "featsize", "-", "-q", "--layers", "conv3s2p1,conv3s2p1", input="32\n64\n\n16x16\n"
     )
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == ["8", "16", "4x4"]
-    result = invoke("featsize", "-", "--json", "-k", "5", input="32\n3\n28\n")
+    # one answer line per input line, the blank one included, so outputs line up with inputs
+    assert result.stdout.splitlines() == ["8", "16", "", "4x4"]
+    result = invoke("featsize", "-", "--json", "-k", "5", input="32\n3\n\n28\n")
     assert result.exit_code == 2
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert rows[0]["output"] == [28] and "error" in rows[1] and rows[2]["output"] == [24]
+    assert [r["line"] for r in rows] == [1, 2, 3, 4]
+    assert rows[0]["output"] == [28] and rows[3]["output"] == [24]
+    assert rows[1]["input"] is None and rows[1]["text"] == "3" and "error" in rows[1]
+    assert rows[2]["skipped"] and rows[2]["input"] is None
     assert "line 2" in result.stderr
+    # a bad line does not end the stream, whatever the error
+    result = invoke("featsize", "-", "-q", "-k", "3", input="3²\n32\n")
+    assert result.exit_code == 2 and result.stdout.splitlines() == ["error", "30"]
 
 
 def test_target_solver_cli(invoke):

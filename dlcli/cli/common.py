@@ -8,8 +8,11 @@ drawn, so `--json` and `-q` paths start without it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -36,6 +39,8 @@ def error_line(message: str) -> str:
 
 def _click_error_message(exc: click.ClickException) -> str:
     message = exc.format_message()
+    # Typer and Click both append "Did you mean 'featsize'?" to an unknown command: say it once
+    message = re.sub(r"(Did you mean [^?]*\?)(?: \1)+", r"\1", message)
     ctx = getattr(exc, "ctx", None)
     if isinstance(exc, click.UsageError) and ctx is not None:
         message += f" (see '{ctx.command_path} --help')"
@@ -91,9 +96,14 @@ class DlcliGroup(TyperGroup):
             code = 130
         except BrokenPipeError:
             # `dlcli featsize - < sizes | head`: the reader left; that is not our failure.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            code = 0
+            code = _pipe_closed()
+        except SystemExit as exc:
+            # Inside the command nothing of ours exits; Click/Typer (EPIPE while parsing) and
+            # Rich (a broken pipe while printing --help or a table) raise SystemExit(1) for a
+            # closed stdout: the same event as above.
+            if exc.code != 1:
+                raise
+            code = _pipe_closed()
         except MemoryError:
             print(error_line("out of memory"), file=sys.stderr)
             code = 1
@@ -104,6 +114,17 @@ class DlcliGroup(TyperGroup):
             print(error_line(f"{name}: {exc} (set DLCLI_DEBUG=1 for a traceback)"), file=sys.stderr)
             code = 1
         sys.exit(code)
+
+
+PIPE_CLOSED_STATUS = 0  # documented in the README: a reader that leaves early is not a failure
+
+
+def _pipe_closed() -> int:
+    """stdout's reader went away (`| head`): stop quietly, and let nothing flush to it again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    return PIPE_CLOSED_STATUS
 
 
 def make_app(**kwargs: Any) -> typer.Typer:
@@ -126,8 +147,27 @@ def fail(message: str) -> NoReturn:
 
 
 def print_json(document: Any) -> None:
-    """Write one JSON document (one line) to stdout."""
-    sys.stdout.write(json.dumps(document, separators=(", ", ": ")) + "\n")
+    """Write one JSON document (one line) to stdout: always valid JSON, so NaN and infinities
+    (which json.dumps would write as bare NaN) become null, with a warning naming how many."""
+    try:
+        text = json.dumps(document, separators=(", ", ": "), allow_nan=False)
+    except ValueError:
+        replaced = [0]
+        text = json.dumps(_finite(document, replaced), separators=(", ", ": "))
+        warn(f"{replaced[0]} non-finite number(s) (NaN or infinity) written as null")
+    sys.stdout.write(text + "\n")
+
+
+def _finite(value: Any, replaced: list[int]) -> Any:
+    """`value` with every non-finite float replaced by None (counted in replaced[0])."""
+    if isinstance(value, float) and not math.isfinite(value):
+        replaced[0] += 1
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, replaced) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v, replaced) for v in value]
+    return value
 
 
 def stdout_console() -> Console:

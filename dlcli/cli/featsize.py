@@ -155,14 +155,21 @@ def featsize(
 
 
 def _stream(backend, chain, in_channels, json_out: bool, quiet: bool) -> None:
-    """One answer per input line; a bad line is reported and answered with 'error'."""
+    """Exactly one answer line per input line, so outputs line up with inputs (`paste`): a
+    blank or #-comment line answers an empty line (JSON: "skipped"), a bad line 'error' (JSON:
+    "error", and one message on stderr), and the exit status is 2 if any line was bad."""
     from dlcli.layers import parse_size
 
     failures = 0
     out = sys.stdout
     for lineno, raw in enumerate(sys.stdin, start=1):
         text = raw.strip()
+        empty = {"line": lineno, "input": None, "output": None}
         if not text or text.startswith("#"):
+            if json_out:
+                print_json(empty | {"text": text, "skipped": True})
+            else:
+                out.write("\n")
             continue
         try:
             result = backend.chain_output(chain, parse_size(text), in_channels)
@@ -170,12 +177,12 @@ def _stream(backend, chain, in_channels, json_out: bool, quiet: bool) -> None:
             failures += 1
             print(f"dlcli: error: line {lineno}: {exc}", file=sys.stderr)
             if json_out:
-                print_json({"input": text, "error": str(exc)})
+                print_json(empty | {"text": text, "error": str(exc)})
             else:
                 out.write("error\n")
             continue
         if json_out:
-            print_json(result.to_dict())
+            print_json({"line": lineno, **result.to_dict()})
         elif quiet:
             out.write(format_size(result.output) + "\n")
         else:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dlcli.errors import InputError
 from dlcli.training.config import DataConfig, TrainConfig, family_config
 from dlcli.training.loop import Callback, RunResult
 
@@ -37,9 +38,13 @@ def split_knobs(model: str, knobs: dict[str, Any]) -> tuple[Any, DataConfig, Tra
     if unknown:
         valid = ", ".join(sorted(own | data | loop))
         raise TypeError(f"train({model!r}): unknown knob(s) {', '.join(unknown)}; valid: {valid}")
+    train_config = TrainConfig.for_model(model, **{k: v for k, v in given.items() if k in loop})
+    if "momentum" in given and train_config.optimizer != "sgd":
+        raise InputError(
+            f"--momentum applies to --optimizer sgd only; this run uses {train_config.optimizer}"
+        )
     model_config = config_cls(**{k: v for k, v in given.items() if k in own})
     data_config = DataConfig(**{k: v for k, v in given.items() if k in data})
-    train_config = TrainConfig.for_model(model, **{k: v for k, v in given.items() if k in loop})
     return model_config, data_config, train_config
 
 

@@ -28,6 +28,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("default", "small")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 CELLS = ("lstm", "gru", "rnn")
+MAX_SEED = 2**63 - 1  # torch.manual_seed and numpy's generators take any of these
+MAX_THREADS = 1024
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}  # per optimizer, unless a family says otherwise
 # For the 8x8 digits: 8x8x32 -> 4x4x32 -> 4x4x64 -> 2x2x64 = 256 features, then 128 -> classes.
 DEFAULT_CNN_LAYERS = "conv3p1-32,maxpool2,conv3p1-64,maxpool2"
@@ -170,8 +172,12 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"invalid --weight-decay {self.weight_decay}: expected >= 0")
         _check(self.patience >= 0, f"invalid --patience {self.patience}: expected >= 0")
         _check(
-            self.threads is None or self.threads >= 1,
-            f"invalid --threads {self.threads}: expected at least 1",
+            self.threads is None or 1 <= self.threads <= MAX_THREADS,
+            f"invalid --threads {self.threads}: expected 1 to {MAX_THREADS}",
+        )
+        _check(
+            0 <= self.seed <= MAX_SEED,
+            f"invalid --seed {self.seed}: expected 0 to {MAX_SEED} (2**63 - 1)",
         )
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
