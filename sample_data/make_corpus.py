@@ -1,4 +1,4 @@
-"""Regenerate `kjv.txt.gz`, the sample corpus of `dlcli word2vec`, from Debian's KJV package.
+"""Regenerate `dlcli/sample_data/kjv.txt.gz`, the sample corpus of `dlcli word2vec`, from Debian's KJV package.
 
 The King James Version (1611) is in the public domain (outside the UK, where it is under Crown
 patent). Debian packages its text as `bible-kjv-text` with the `bible` reader in `bible-kjv`:
@@ -19,7 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).with_name("kjv.txt.gz")
+# package data: the default corpus works from any install (wheel included), not only a checkout
+OUT = Path(__file__).resolve().parent.parent / "dlcli" / "sample_data" / "kjv.txt.gz"
 VERSE = re.compile(r"^\s+\d+ (.*\S)\s*$")  # "  12 And God said, ..." -> the verse text
 
 

@@ -29,7 +29,8 @@ from dlcli.wordvec.config import Word2VecConfig
 
 MAX_SENTENCE = 10_000  # gensim's MAX_WORDS_IN_BATCH: longer sentences are cut into chunks of this
 READ_CHUNK = 1 << 20  # characters read at a time, so a corpus that is one long line stays bounded
-SAMPLE_CORPUS = Path(__file__).resolve().parent.parent.parent / "sample_data" / "kjv.txt.gz"
+# package data, so the default corpus is there after any install (a wheel too)
+SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "sample_data" / "kjv.txt.gz"
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.xz")
 ERRORS = "dlcli.replace"  # the codecs error handler below
 

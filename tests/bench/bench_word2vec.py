@@ -101,7 +101,7 @@ def spread(xs: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", default=str(ROOT / "sample_data" / "kjv.txt.gz"))
+    ap.add_argument("--corpus", default=str(ROOT / "dlcli" / "sample_data" / "kjv.txt.gz"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--size", type=int, default=100)
