@@ -21,13 +21,12 @@ def _section_commands() -> list[str]:
     return [line for block in blocks for line in block.splitlines() if line.startswith("dlcli ")]
 
 
-def test_readme_training_examples_run(tmp_path, monkeypatch, blobs_csv):
+def test_readme_training_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # one thread: on a busy 2-core machine two threads per process thrash (speed, not results)
     monkeypatch.setattr(loop, "default_threads", lambda: 1)
-    # the files the examples name: a CSV with a 'species' column, and new rows to classify
-    Path("flowers.csv").write_text(blobs_csv.read_text())
-    Path("new-flowers.csv").write_text("a,b,noise\n0.1,0.2,0\n4.2,-0.3,0.1\n")
+    # the files the examples name ship in sample_data/, as in a checkout
+    Path("sample_data").symlink_to(README.parent / "sample_data")
     commands = _section_commands()
     assert len(commands) >= 8
     for command in commands:
