@@ -127,3 +127,24 @@ def test_absurd_numbers_are_input_errors(invoke, tmp_path):
         result = invoke("train", "mlp", "--epochs", "1", "--out", out, *flags)
         assert_input_error(result, named)
         assert not (tmp_path / "r").exists()
+
+
+def test_shell_completion_script_and_protocol():
+    script = run_dlcli("completion", "bash")
+    assert script.returncode == 0 and "complete -o default -F _dlcli_completion dlcli" in (
+        script.stdout
+    )
+    for shell in ("zsh", "fish"):
+        assert run_dlcli("completion", shell).stdout.strip()
+
+    def complete(words: str) -> list[str]:
+        env = {"_DLCLI_COMPLETE": "complete_bash", "COMP_WORDS": words}
+        env["COMP_CWORD"] = str(len(words.split()) - (0 if words.endswith(" ") else 1))
+        result = run_dlcli(env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert complete("dlcli tr") == ["train"]
+    assert complete("dlcli train ") == ["mlp", "cnn", "resnet", "lstm"]
+    assert complete("dlcli train mlp --optimizer ") == ["adam", "sgd"]
+    assert "--weight-decay" in complete("dlcli train mlp --we")

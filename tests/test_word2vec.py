@@ -480,9 +480,7 @@ def readme_commands() -> list[str]:
     text = README.read_text()
     section = text.split("<!-- section:word2vec -->")[1].split("<!-- /section:word2vec -->")[0]
     return [
-        line.removeprefix("$ ").strip()
-        for line in section.splitlines()
-        if line.startswith("$ ")
+        line.removeprefix("$ ").strip() for line in section.splitlines() if line.startswith("$ ")
     ]
 
 

@@ -9,6 +9,7 @@ module level.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Annotated
 
@@ -31,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("dlcli.cli.evaluate", "evaluate", "command"),
     "predict": ("dlcli.cli.evaluate", "predict", "command"),
     "word2vec": ("dlcli.cli.word2vec", "word2vec_app", "group"),
+    "completion": ("dlcli.cli.completion", "completion", "command"),
 }
 
 
@@ -81,5 +83,11 @@ def __getattr__(name: str) -> typer.Typer:
 
 def main() -> None:
     """Console-script entry point."""
+    if "_DLCLI_COMPLETE" in os.environ:  # a shell asks for completions (dlcli completion SHELL)
+        from typer._completion_classes import completion_init
+
+        completion_init()  # Typer's completion classes (its scripts speak their protocol)
+        build_app()(prog_name="dlcli", complete_var="_DLCLI_COMPLETE")
+        return
     first = sys.argv[1] if len(sys.argv) > 1 else None
     build_app(only=first if first in COMMANDS else None)()
