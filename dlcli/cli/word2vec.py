@@ -290,7 +290,7 @@ def _render_train(r: TrainResult) -> None:
         summary.add_row(key, value)
     console.print(summary)
     if r.neighbours:
-        table = Table(title="nearest neighbours (cosine)")
+        table = Table(title="nearest neighbours (cosine similarity)")
         table.add_column("word", style="bold")
         table.add_column("neighbours")
         for word, near in r.neighbours:
@@ -318,7 +318,7 @@ def _neighbour_rows(title: str, rows: list[tuple[str, float]]) -> None:
     table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("word")
-    table.add_column("cosine", justify="right")
+    table.add_column("similarity", justify="right")
     for i, (word, sim) in enumerate(rows, 1):
         table.add_row(str(i), word, f"{sim:.4f}")
     stdout_console().print(table)

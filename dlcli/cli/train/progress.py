@@ -124,14 +124,16 @@ def _epoch_line(epoch: int, logs: dict[str, Any]) -> str:
 
 
 def _layer_rows(info: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(#, layer, output, params) rows of the `describe` table, the total last."""
-    rows, total = [], 0
-    for i, row in enumerate(info["layers"]):
+    """(#, layer, output, params) rows of the `describe` table, the total last. Layers are
+    numbered from 1 in every family, as featsize numbers them; the input row has no number."""
+    rows, total, number = [], 0, 0
+    for row in info["layers"]:
         params = row["params"]
         total += params or 0
+        number += row["layer"] != "input"
         rows.append(
             (
-                "" if row["layer"] == "input" else str(i),
+                "" if row["layer"] == "input" else str(number),
                 row["layer"],
                 "x".join(str(d) for d in row["output"] if d is not None),
                 "" if params is None else f"{params:,}",
