@@ -148,3 +148,28 @@ def test_shell_completion_script_and_protocol():
     assert complete("dlcli train ") == ["mlp", "cnn", "resnet", "lstm"]
     assert complete("dlcli train mlp --optimizer ") == ["adam", "sgd"]
     assert "--weight-decay" in complete("dlcli train mlp --we")
+
+
+def test_help_and_tables_are_readable_at_80_and_40_columns(invoke):
+    """Help keeps whole flag names and choice lists at 80 columns; no table cuts a value to '…'
+    at any width (it wraps text, or falls back to plain aligned columns)."""
+    import click
+    import typer
+
+    from dlcli.cli.app import app
+
+    env = {"COLUMNS": "80"}
+    root = typer.main.get_command(app)
+    paths = [[name] for name in root.list_commands(click.Context(root))]
+    paths += [["train", m] for m in ("mlp", "cnn", "resnet", "lstm")]
+    paths += [["word2vec", c] for c in ("cbow", "skipgram", "similar", "analogy", "evaluate")]
+    for path in paths:
+        text = invoke(*path, "--help", env=env).stdout
+        assert text and all(len(line) <= 80 for line in text.splitlines()), path
+    help_text = invoke("train", "mlp", "--help", env=env).stdout
+    assert "--optimizer [adam|sgd]" in help_text and "auto|cpu|cuda|mps" in help_text
+    for width in ("40", "80"):
+        table = invoke("featsize", "224x224", "--arch", "resnet18", "--in-channels", "3",
+                       env={"COLUMNS": width}).stdout  # fmt: skip
+        assert "…" not in table and "conv3s2p1nobias-128" in table.replace("\n", "")
+        assert "10,994,880" in table  # the conv layers' total, whole

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from dlcli.errors import DlcliError, InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 PROG = "dlcli"
 # Click >= 8.2 raises this for a bare `dlcli`; older Clicks print the help and exit themselves.
@@ -127,13 +128,42 @@ def _pipe_closed() -> int:
     return PIPE_CLOSED_STATUS
 
 
+class DlcliCommand(TyperCommand):
+    """Plain Click help (readable at 80 columns and in pipes, where Rich's boxes squeezed the
+    descriptions to ~18 characters), with the options grouped under their panel names."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                name = "Arguments"
+            else:
+                name = getattr(param, "rich_help_panel", None) or "Options"
+            sections.setdefault(name, []).append(record)
+        for name, records in sections.items():
+            with formatter.section(name):
+                formatter.write_dl(records)
+
+
+class DlcliTyper(typer.Typer):
+    """Every command of dlcli is a DlcliCommand."""
+
+    def command(self, *args: Any, cls: Any = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or DlcliCommand, **kwargs)
+
+
 def make_app(**kwargs: Any) -> typer.Typer:
-    """A Typer app with dlcli's conventions (help on no arguments, no pretty tracebacks)."""
+    """A Typer app with dlcli's conventions (help on no arguments, no pretty tracebacks, plain
+    help text)."""
+    kwargs.setdefault("rich_markup_mode", None)
     kwargs.setdefault("no_args_is_help", True)
     kwargs.setdefault("pretty_exceptions_enable", False)
     kwargs.setdefault("add_completion", False)
     kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
-    return typer.Typer(**kwargs)
+    return DlcliTyper(**kwargs)
 
 
 def warn(message: str) -> None:
@@ -168,6 +198,47 @@ def _finite(value: Any, replaced: list[int]) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v, replaced) for v in value]
     return value
+
+
+def show_table(table: Table, console: Console | None = None) -> None:
+    """Print a Rich table without ever cutting a value: text cells wrap where they must, numbers
+    (right-aligned columns) never break, and a table that cannot fit the terminal that way is
+    printed as plain aligned text instead (Rich would cut cells to "…")."""
+    console = console or stdout_console()
+    for column in table.columns:
+        column.no_wrap = column.justify == "right"
+        column.overflow = "ellipsis" if column.no_wrap else "fold"
+    if _narrowest(table) <= console.width:
+        console.print(table)
+        return
+    rows = [[str(c.header) for c in table.columns]] if table.show_header else []
+    cells = [[str(v) for v in c.cells] for c in table.columns]
+    rows += [list(r) for r in zip(*cells, strict=True)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(table.columns))]
+    if table.title:
+        console.print(str(table.title), highlight=False, soft_wrap=True)
+    right = [c.justify == "right" for c in table.columns]
+    for r in rows:
+        cells = (
+            v.rjust(w) if rj else v.ljust(w) for v, w, rj in zip(r, widths, right, strict=True)
+        )
+        console.print("  ".join(cells).rstrip(), highlight=False, soft_wrap=True, markup=False)
+
+
+def _narrowest(table: Table) -> int:
+    """The width below which the table would cut or crush cells: numbers and headers whole,
+    text columns at least TEXT_MIN characters (or their longest cell), borders and padding."""
+    width = 1
+    for column in table.columns:
+        cells = [str(v) for v in column.cells]
+        header = len(str(column.header)) if table.show_header else 0
+        longest = max((len(c) for c in cells), default=0)
+        need = longest if column.no_wrap else min(longest, TEXT_MIN)
+        width += max(need, header) + 3  # one space each side, one border
+    return width
+
+
+TEXT_MIN = 12
 
 
 def stdout_console() -> Console:

@@ -32,7 +32,7 @@ def completion(
 
     \b
     Examples:
-      eval "$(dlcli completion bash)"                      # this shell only (~/.bashrc: always)
+      eval "$(dlcli completion bash)"               # this shell (or in ~/.bashrc)
       dlcli completion zsh > "${fpath[1]}/_dlcli"          # zsh, for good
       dlcli completion fish > ~/.config/fish/completions/dlcli.fish
     """

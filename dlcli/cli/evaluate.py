@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dlcli.cli.common import print_json, stdout_console
+from dlcli.cli.common import print_json, show_table, stdout_console
 from dlcli.cli.options import DeviceOpt, JsonOpt, QuietOpt, RunDirArg, TargetOpt
 
 
@@ -65,7 +65,7 @@ def _render_evaluation(r: dict[str, Any]) -> None:
         table.add_row(
             row["class"], _fmt(row["precision"]), _fmt(row["recall"]), str(row["support"])
         )
-    console.print(table)
+    show_table(table, console)
     matrix = Table(
         title="confusion matrix (rows: true class, columns: predicted)", title_justify="left"
     )
@@ -74,7 +74,7 @@ def _render_evaluation(r: dict[str, Any]) -> None:
         matrix.add_column(name, justify="right")
     for name, row in zip(r["classes"], r["confusion"], strict=True):
         matrix.add_row(name, *(str(v) if v else "." for v in row))
-    console.print(matrix)
+    show_table(matrix, console)
 
 
 def predict(
@@ -119,4 +119,4 @@ def predict(
         extra = "".join(f"\n  {o['class']}" for o in others)
         probs = "".join(f"\n{o['probability']:.4f}" for o in others)
         table.add_row(p["input"], p["class"] + extra, f"{p['probability']:.4f}" + probs)
-    stdout_console().print(table)
+    show_table(table)

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from dlcli.cli.common import fail, format_size, print_json, stderr_console, stdout_console
+from dlcli.cli.common import (
+    fail,
+    format_size,
+    print_json,
+    show_table,
+    stderr_console,
+    stdout_console,
+)
 from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt, QuietOpt
 from dlcli.errors import InputError
 
@@ -109,7 +116,7 @@ def featsize(
       dlcli featsize 32 --layers conv5,conv5           # 32 -> 28 -> 24
       dlcli featsize 224x224 --arch vgg16 --in-channels 3
       dlcli featsize 7 -k 3 -s 2 --type maxpool --ceil
-      dlcli featsize 32 -k 5 --target 32               # which padding keeps 32 at 32?
+      dlcli featsize 32 -k 5 --target 32          # which padding keeps 32 at 32?
       seq 16 64 | dlcli featsize - --layers conv3s2p1,conv3s2p1 -q
     """
     from dlcli.calculators import featsize as backend
@@ -234,7 +241,7 @@ def _render_table(result, title: str | None) -> None:
     if show_params:
         table.add_section()
         table.add_row("", "total", "", *([""] if show_channels else []), f"{result.params:,}", "")
-    stdout_console().print(table)
+    show_table(table)
     if notes:
         layers = "1 layer leaves" if len(notes) == 1 else f"{len(notes)} layers leave"
         stderr_console().print(
@@ -288,7 +295,7 @@ def _solve(backend, layer, size_text: str, target_text: str, json_out: bool, qui
                     row.append(str(c.output_padding))
                 row.append(str(c.dropped))
                 table.add_row(*row)
-            console.print(table)
+            show_table(table, console)
     if missing:
         dims = ", ".join(str(i + 1) for i in missing)
         raise InputError(

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from dlcli.cli.common import compact_size, fail, format_size, print_json, stdout_console
+from dlcli.cli.common import (
+    compact_size,
+    fail,
+    format_size,
+    print_json,
+    show_table,
+    stdout_console,
+)
 from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt, QuietOpt
 
 
@@ -50,8 +57,8 @@ def receptive_field(
 
     \b
     Examples:
-      dlcli receptive-field --layers conv3,conv3,conv3   # sees 7x7, like one conv7
-      dlcli receptive-field --arch vgg16                 # 212, stride 32, padding 90
+      dlcli receptive-field --layers conv3,conv3,conv3    # 7x7, like one conv7
+      dlcli receptive-field --arch vgg16                  # 212, stride 32, pad 90
       dlcli receptive-field --arch resnet50 --size 224x224 --unit 3,3
     """
     from dlcli.calculators.receptive_field import receptive_field as backend
@@ -105,7 +112,7 @@ def _render(result, title: str | None) -> None:
             row.append(format_size(layer.units_in_padding))
         table.add_row(*row)
     console = stdout_console()
-    console.print(table)
+    show_table(table, console)
     r, s, p = result.receptive_field, result.effective_stride, result.effective_padding
     single = (
         f"conv{compact_size(r)}"

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dlcli.cli.common import make_app, print_json, stderr_console, stdout_console, warn
+from dlcli.cli.common import (
+    make_app,
+    print_json,
+    show_table,
+    stderr_console,
+    stdout_console,
+    warn,
+)
 from dlcli.cli.options import JsonOpt, QuietOpt, SeedOpt
 from dlcli.wordvec.config import NEGATIVE, Word2VecConfig
 
@@ -295,7 +302,7 @@ def _render_train(r: TrainResult) -> None:
         table.add_column("neighbours")
         for word, near in r.neighbours:
             table.add_row(word, ", ".join(f"{w} {s:.2f}" for w, s in near))
-        console.print(table)
+        show_table(table, console)
 
 
 word2vec_app.command(
@@ -321,7 +328,7 @@ def _neighbour_rows(title: str, rows: list[tuple[str, float]]) -> None:
     table.add_column("similarity", justify="right")
     for i, (word, sim) in enumerate(rows, 1):
         table.add_row(str(i), word, f"{sim:.4f}")
-    stdout_console().print(table)
+    show_table(table)
 
 
 @word2vec_app.command("similar", no_args_is_help=True)
@@ -461,7 +468,7 @@ def _render_evaluation(e: Evaluation) -> None:
     r = e.to_dict()
     for s in r["sections"]:
         table.add_row(s["section"], str(s["correct"]), str(s["evaluated"]), _pct(s["accuracy"]))
-    console.print(table)
+    show_table(table, console)
     spearman = "-" if r["pairs_spearman"] is None else f"{r['pairs_spearman']:.4f}"
     summary = Table(title="summary", show_header=False)
     summary.add_column(style="bold")

@@ -39,7 +39,7 @@ DOCS = {
 
     \b
     Examples:
-      dlcli train mlp                                  # digits, 64-128-64-10, Adam
+      dlcli train mlp                             # digits, 64-128-64-10, Adam
       dlcli train mlp --hidden 0 --loss hinge          # a multiclass SVM
       dlcli train mlp --data spiral --hidden 64 --dropout 0 --lr 0.01 --epochs 200
       dlcli train mlp --data my.csv --target species --json
@@ -53,7 +53,7 @@ DOCS = {
     Examples:
       dlcli train cnn                                  # digits, 8x8 images
       dlcli train cnn --layers conv3p1-16,maxpool2 --hidden 64 --epochs 10
-      dlcli train cnn --data photos/ --image-size 32 --layers conv5p2-32,maxpool2,conv5p2-64
+      dlcli train cnn --data photos/ --image-size 32 --layers conv5p2-32,maxpool2
     """,
     "resnet": """A residual network for small images, as He et al. (2016) define it for CIFAR.
 
@@ -66,7 +66,7 @@ DOCS = {
 
     \b
     Examples:
-      dlcli train resnet                               # digits, ResNet-20 (0.27M parameters)
+      dlcli train resnet                     # digits, ResNet-20 (0.27M weights)
       dlcli train resnet --depth 8 --width 8 --epochs 5
       dlcli train resnet --data photos/ --image-size 32 --depth 32
     """,
@@ -79,10 +79,10 @@ DOCS = {
 
     \b
     Examples:
-      dlcli train lstm                                 # digits as sequences of rows
-      dlcli train lstm --cell rnn --unidirectional     # the plain RNN, for comparison
+      dlcli train lstm                            # digits as sequences of rows
+      dlcli train lstm --cell rnn --unidirectional  # the plain RNN, to compare
       dlcli train lstm --data sample_data/reviews.csv --epochs 5
-      dlcli train lstm --data reviews.csv --embeddings vectors.bin --freeze-embeddings
+      dlcli train lstm --data reviews.csv --embeddings vec.bin --freeze-embeddings
     """,
 }
 

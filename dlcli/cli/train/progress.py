@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from dlcli.cli.common import stderr_console, stdout_console, warn
+from dlcli.cli.common import show_table, stderr_console, stdout_console, warn
 from dlcli.training.loop import Callback
 
 
@@ -30,7 +30,7 @@ def render_result(r: dict[str, Any]) -> None:
             name, str(r[f"n_{name}"]), _fmt(r[f"{name}_loss"]), _fmt(r[f"{name}_accuracy"])
         )
     console = stdout_console()
-    console.print(table)
+    show_table(table, console)
     best = f", best epoch {r['best_epoch']}" if r["best_epoch"] else ""
     early = " (stopped early)" if r["stopped_early"] else ""
     console.print(
@@ -171,4 +171,4 @@ def _layer_table(console, info: dict[str, Any]) -> None:
         table.add_row(*row)
     table.add_section()
     table.add_row(*rows[-1])
-    console.print(table)
+    show_table(table, console)
