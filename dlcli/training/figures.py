@@ -78,8 +78,8 @@ def boundary_grid_png(tiles: list[tuple[bytes, str]], tile: int = 240, columns: 
     for i, (png, text) in enumerate(tiles):
         x = 10 + (i % columns) * (tile + 10)
         y = 10 + (i // columns) * (tile + caption + 10)
-        picture = Image.open(io.BytesIO(png)).convert("RGB").resize((tile, tile), Image.BILINEAR)
-        img.paste(picture, (x, y))
+        with Image.open(io.BytesIO(png)) as picture:
+            img.paste(picture.convert("RGB").resize((tile, tile), Image.BILINEAR), (x, y))
         knobs, _, extra = text.partition("\n")
         lines = _wrap(knobs, tile, draw, small)[:2] + ([extra] if extra else [])
         for j, line in enumerate(lines[:3]):

@@ -1,8 +1,8 @@
 """Sweeps: the lesson's comparisons (3, 6, 20 hidden units; λ 0.001/0.01/0.1; ...) in one call.
 
     >>> import dlcli
-    >>> s = dlcli.sweep("mlp", "spiral", hidden=[3, 6, 20], epochs=200, out="runs/neurons")  # doctest: +SKIP
-    >>> [(r["knobs"], r["test_accuracy"]) for r in s.runs]                                   # doctest: +SKIP
+    >>> s = dlcli.sweep("mlp", "spiral", hidden=[3, 6, 20], out="runs/n")  # doctest: +SKIP
+    >>> [(r["knobs"], r["test_accuracy"]) for r in s.runs]               # doctest: +SKIP
 
 Every knob of `dlcli.train` may be given as a list: the lists are swept, their Cartesian product
 in the order given, `seed` last (so a combination's seeds are neighbours); a tuple is one value
@@ -236,9 +236,7 @@ def _kept(job: Job) -> dict[str, Any]:
     return run.metrics
 
 
-def _run_job(
-    model: str, job: Job, animate: bool, callbacks: Sequence[Callback]
-) -> dict[str, Any]:
+def _run_job(model: str, job: Job, animate: bool, callbacks: Sequence[Callback]) -> dict[str, Any]:
     """Train or resume one combination; a diverged run is a result (an error), not the end."""
     from dlcli.training import api
 
