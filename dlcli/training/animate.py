@@ -38,7 +38,7 @@ def check_2d(model: str, model_config: Any, data: Any, seed: int) -> Any:
 class BoundaryAnimation(Callback):
     """Collect the predicted class grid at `frames` epochs; write boundary.gif at the end."""
 
-    def __init__(self, x: Any, y: Any, frames: int = 50, grid: int = 120) -> None:
+    def __init__(self, x: Any, y: Any, frames: int = 50, grid: int = 90) -> None:
         self.x, self.y, self.frames, self.grid = x, y, frames, grid
         self.model: Any = None  # set by the loop
         self.recorded: list[tuple[int, float | None, Any]] = []
