@@ -8,8 +8,8 @@
 
 Every command of the CLI is a function here, with the same defaults (the library owns them;
 the CLI reads them), returning a result whose `.to_dict()` is the command's `--json` document:
-`featsize`, `receptive_field`, `train`, `resume`, `evaluate`, `predict`, `word2vec`,
-`load_vectors`, `similar`, `analogy`, `evaluate_vectors`.
+`featsize`, `receptive_field`, `train`, `resume`, `sweep`, `compare`, `evaluate`, `predict`,
+`word2vec`, `load_vectors`, `similar`, `analogy`, `evaluate_vectors`.
 
 The package root stays import-light on purpose: the calculators are used in tight shell loops,
 so the names above are resolved lazily (PEP 562) and `import dlcli` imports no torch, numpy or
@@ -34,6 +34,8 @@ _LAZY = {
     "evaluate": "dlcli.training.api",
     "predict": "dlcli.training.api",
     "Callback": "dlcli.training.api",
+    "sweep": "dlcli.training.sweep",
+    "compare": "dlcli.training.compare",
     "word2vec": "dlcli.wordvec.api",
     "load_vectors": "dlcli.wordvec.api",
     "similar": "dlcli.wordvec.api",

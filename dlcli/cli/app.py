@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("dlcli.cli.train", "train_app", "group"),
     "evaluate": ("dlcli.cli.evaluate", "evaluate", "command"),
     "predict": ("dlcli.cli.evaluate", "predict", "command"),
+    "compare": ("dlcli.cli.compare", "compare", "command"),
     "word2vec": ("dlcli.cli.word2vec", "word2vec_app", "group"),
     "completion": ("dlcli.cli.completion", "completion", "command"),
 }

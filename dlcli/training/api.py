@@ -54,14 +54,21 @@ def train(
     *,
     out: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
+    animate: bool = False,
     **knobs: Any,
 ) -> RunResult:
     """Train model family `model` ('mlp', 'cnn', 'resnet', 'lstm') on `data` (a name such as
     'digits' or 'spiral:n=200', or a path) and write its run folder `out` (default:
-    runs/MODEL-TIME). Progress goes to `callbacks` (see `dlcli.Callback`); nothing is printed."""
+    runs/MODEL-TIME). Progress goes to `callbacks` (see `dlcli.Callback`); nothing is printed.
+    `animate=True` (2-D data only) also writes boundary.gif, the decision regions as they learn."""
     from dlcli.training import loop
 
     model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
+    if animate:
+        from dlcli.training.animate import BoundaryAnimation, check_2d
+
+        dataset = check_2d(model, model_config, data_config, train_config.seed)
+        callbacks = [*callbacks, BoundaryAnimation(dataset.x, dataset.y)]
     return loop.train(
         model,
         model_config,
@@ -73,11 +80,22 @@ def train(
 
 
 def resume(
-    run_dir: str | Path, *, epochs: int | None = None, callbacks: Sequence[Callback] = ()
+    run_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    animate: bool = False,
 ) -> RunResult:
-    """Continue a run from its last checkpoint with its own settings (`epochs`: a new total)."""
+    """Continue a run from its last checkpoint with its own settings (`epochs`: a new total);
+    `animate=True` draws boundary.gif from the epochs trained now."""
     from dlcli.training import loop
 
+    if animate:
+        from dlcli.training.animate import BoundaryAnimation, check_2d
+
+        spec, _ = loop.read_spec(Path(run_dir))
+        dataset = check_2d(spec.model, spec.model_config, spec.data, spec.train.seed)
+        callbacks = [*callbacks, BoundaryAnimation(dataset.x, dataset.y)]
     return loop.resume(Path(run_dir), epochs, callbacks)
 
 

@@ -51,8 +51,11 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def parse_hidden(text: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
-    """'128,64' -> (128, 64); '0' or '' -> () (no hidden layer: the linear score function)."""
+def parse_hidden(text: str | int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """'128,64' -> (128, 64); 20 -> (20,); '0', 0 or '' -> () (no hidden layer: the linear
+    score function)."""
+    if isinstance(text, int):
+        text = str(text)
     if not isinstance(text, str):
         sizes = tuple(int(s) for s in text)
     else:

@@ -489,6 +489,7 @@ def _fit(
     batches = (n + bs - 1) // bs
     params = count_params(net)
     for cb in callbacks:
+        cb.model = net  # Keras style: a callback may look at the model (e.g. --animate)
         cb.on_train_begin(
             {
                 "model": spec.model,

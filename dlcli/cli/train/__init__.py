@@ -5,8 +5,10 @@ Every option of a `train` subcommand is a field of a config dataclass in
 comes from the field's name, its help and metavar from the field's metadata, its default (shown
 in the help) from the dataclass or the family's TRAIN_DEFAULTS. A new knob is one field there.
 Options default to None here, meaning "not given": the library fills in its defaults, and
-`--resume` can tell which flags were typed. The command calls `dlcli.train` (or `dlcli.resume`)
-and renders the result. Nothing heavy is imported at module level.
+`--resume` can tell which flags were typed. Every option but the on/off flags may be repeated:
+a repeated flag is swept (`--hidden 3 --hidden 6 --hidden 20`: three runs; several repeated flags:
+their Cartesian product) through `dlcli.sweep`. The command calls `dlcli.train`, `dlcli.resume`
+or `dlcli.sweep` and renders the result. Nothing heavy is imported at module level.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Annotated, Any
 import click
 import typer
 
-from dlcli.cli.common import fail, make_app, print_json
+from dlcli.cli.common import fail, make_app, print_json, warn
 from dlcli.training.config import (
     FAMILIES,
     DataConfig,
@@ -120,6 +122,33 @@ TRAIN_QUIET = Annotated[
 ]
 
 
+ParallelOpt = Annotated[
+    int,
+    typer.Option(
+        "--parallel",
+        metavar="N",
+        help="Sweeps: train N runs at once in worker processes, each with its share of the "
+        "CPU threads (one line per finished run instead of per-epoch progress).",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+AnimateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--animate",
+        help="2-D data: also write boundary.gif, the decision regions at ~50 epochs of the run.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+
+SWEEP_DOC = """
+    Repeat a flag to sweep it: --hidden 3 --hidden 6 --hidden 20 trains three runs, several
+    repeated flags train their Cartesian product, a repeated --seed repeats each combination;
+    flags given once apply to every run. --out then holds one run folder per combination, named
+    after the knobs that vary, plus sweep.json, sweep.csv, curves.png and (2-D data)
+    boundaries.png; the same command continues an interrupted sweep.
+    """
+
 TrainJson = Annotated[
     bool,
     typer.Option(
@@ -144,18 +173,19 @@ def _option(f: dataclasses.Field, default: Any, panel: str, lr_help: str | None)
     kind = str(f.type)
     flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
     extra: dict[str, Any] = {}
+    # Every value option may repeat (a sweep): list[T]; an on/off flag cannot.
     if "bool" in kind:
         annotation: Any = bool | None
         if "/" not in flag:
             flag = f"{flag}/--no-{flag[2:]}"
     elif "tuple" in kind or "str" in kind:
-        annotation = str | None
+        annotation = list[str] | None
         if "choices" in f.metadata:
             extra["click_type"] = click.Choice(f.metadata["choices"], case_sensitive=False)
     elif "int" in kind:
-        annotation = int | None
+        annotation = list[int] | None
     else:
-        annotation = float | None
+        annotation = list[float] | None
     help_text = f.metadata["help"]
     if lr_help is not None:
         help_text += f" (default: {lr_help})"
@@ -197,6 +227,8 @@ def _parameters(model: str) -> list[inspect.Parameter]:
     for name, annotation, default in (
         ("out", OutOpt, None),
         ("resume", ResumeOpt, None),
+        ("parallel", ParallelOpt, 1),
+        ("animate", AnimateOpt, False),
         ("json_out", TrainJson, False),
         ("quiet", TRAIN_QUIET, False),
     ):
@@ -209,20 +241,35 @@ def _parameters(model: str) -> list[inspect.Parameter]:
 
 
 def run(model: str, knobs: dict[str, Any]) -> None:
-    """Train (or resume) with the CLI's progress callbacks, then render the result."""
+    """Train (or resume) with the CLI's progress callbacks, then render the result; a repeated
+    flag makes it a sweep (`sweep`)."""
     import dlcli
     from dlcli.cli.train.progress import progress, render_result
 
     resume, json_out, quiet = knobs.pop("resume"), knobs.pop("json_out"), knobs.pop("quiet")
+    parallel, animate = knobs.pop("parallel"), knobs.pop("animate")
+    if any(isinstance(v, list) and len(set(map(str, v))) > 1 for v in knobs.values()):
+        if resume is not None:
+            fail(
+                "--resume continues one run; a sweep continues by running the same command "
+                "again with the same --out"
+            )
+        return sweep(model, knobs, parallel, animate, json_out, quiet)
+    # one run: a flag given once (or the same value repeated) is that value
+    knobs = {k: (v[0] if v else None) if isinstance(v, list) else v for k, v in knobs.items()}
     if resume is not None:
         _check_resume(model, resume, knobs)
     out = knobs.pop("out")
     callbacks = [] if quiet else [progress(sys.stderr.isatty())]
     try:
         if resume is not None:
-            result = dlcli.resume(resume, epochs=knobs["epochs"], callbacks=callbacks)
+            result = dlcli.resume(
+                resume, epochs=knobs["epochs"], callbacks=callbacks, animate=animate
+            )
         else:
-            result = dlcli.train(model, knobs.pop("data"), out=out, callbacks=callbacks, **knobs)
+            result = dlcli.train(
+                model, knobs.pop("data"), out=out, callbacks=callbacks, animate=animate, **knobs
+            )
     finally:  # a terminal progress bar must give the screen back, whatever happened
         for callback in callbacks:
             callback.close()
@@ -232,6 +279,48 @@ def run(model: str, knobs: dict[str, Any]) -> None:
         print(result.out)
     else:
         render_result(result.to_dict())
+
+
+def sweep(
+    model: str, knobs: dict[str, Any], parallel: int, animate: bool, json_out: bool, quiet: bool
+) -> None:
+    """A sweep: `dlcli.sweep` with a line per run (and each run's progress), then one table."""
+    import dlcli
+    from dlcli.cli.compare import render_rows
+    from dlcli.cli.train.progress import RunLines, progress
+
+    out = knobs.pop("out")
+    knobs = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in knobs.items()}
+    knobs = {k: None if v == [] else v for k, v in knobs.items()}
+    callbacks: list[Any] = []
+    if not quiet:
+        epoch_progress = progress(sys.stderr.isatty())
+        callbacks = [RunLines(epoch_progress, parallel > 1), epoch_progress]
+    try:
+        result = dlcli.sweep(
+            model,
+            knobs.pop("data"),
+            out=out,
+            callbacks=callbacks,
+            parallel=parallel,
+            animate=animate,
+            **knobs,
+        )
+    finally:
+        for callback in callbacks:
+            callback.close()
+    document = result.to_dict()
+    if json_out:
+        print_json(document)
+    elif quiet:
+        print(result.out)
+    else:
+        swept = [k for k in result.swept if k != "seed"]
+        title = f"{len(result.runs)} runs of {model}; sweep folder {result.out}"
+        render_rows(title, swept, document["summary"])
+    failed = [r for r in result.runs if "error" in r]
+    for run in failed:
+        warn(f"run {run['name']} failed: {run['error']}")
 
 
 def _check_resume(model: str, resume: str, knobs: dict[str, Any]) -> None:
@@ -262,7 +351,7 @@ def _command(model: str) -> Any:
     params = _parameters(model)
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = DOCS[model]
+    command.__doc__ = DOCS[model] + SWEEP_DOC
     command.__name__ = model
     return command
 

@@ -105,6 +105,33 @@ class BarProgress(LogProgress):
             self.bar = None
 
 
+class RunLines(Callback):
+    """A sweep's line per run on stderr ("run 2/4: hidden=6,weight-decay=0.1"); in parallel
+    sweeps, one line per finished run instead of the runs' own progress."""
+
+    def __init__(self, epochs: LogProgress, parallel: bool) -> None:
+        self.epochs, self.parallel = epochs, parallel
+
+    def on_run_begin(self, index: int, total: int, name: str, logs: dict[str, Any]) -> None:
+        note = {"keep": " (finished: kept)", "failed": " (failed: kept)", "resume": " (resumed)"}
+        print(f"run {index + 1}/{total}: {name}{note.get(logs['action'], '')}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    def on_run_end(self, index: int, total: int, name: str, logs: dict[str, Any]) -> None:
+        self.epochs.close()  # a terminal bar per run
+        r = logs["result"]
+        if self.parallel:
+            outcome = (
+                f"failed: {r['error']}"
+                if "error" in r
+                else f"test accuracy {_fmt(r['test_accuracy'])}, {r['seconds']:.1f} s"
+            )
+            print(f"run {index + 1}/{total} done: {name}: {outcome}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Nothing of its own to give back."""
+
+
 def _start_line(info: dict[str, Any]) -> str:
     start = f", from epoch {info['first_epoch'] + 1}" if info["first_epoch"] else ""
     return (

@@ -1,0 +1,111 @@
+"""`dlcli compare RUN_OR_SWEEP...`: runs side by side (also the table a sweep ends with)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from dlcli.cli.common import print_json, stdout_console
+from dlcli.cli.options import JsonOpt
+
+# metric -> column header, in the order the table shows them
+COLUMNS = {
+    "train_accuracy": "train acc",
+    "val_accuracy": "val acc",
+    "test_accuracy": "test acc",
+    "train_loss": "train loss",
+    "val_loss": "val loss",
+    "test_loss": "test loss",
+    "best_epoch": "best epoch",
+    "seconds": "seconds",
+}
+
+
+def _cell(row: dict[str, Any], metric: str) -> str:
+    value, std = row.get(metric), row.get(f"{metric}_std")
+    if value is None:
+        return "-"
+    digits = 1 if metric in ("best_epoch", "seconds") else (4 if std is None else 3)
+    text = f"{value:.{digits}f}"
+    return text if std is None else f"{text} ± {std:.{digits}f}"
+
+
+def render_rows(title: str, knobs: list[str], rows: list[dict[str, Any]]) -> None:
+    """One row per run (or per combination, with mean ± std): its knobs, then the metrics."""
+    from rich.table import Table
+
+    from dlcli.training.compare import show
+
+    table = Table(title=title, title_justify="left")
+    for knob in knobs:
+        table.add_column(knob.replace("_", "-"))
+    seeds = any(row.get("runs", 1) > 1 for row in rows)
+    if seeds:
+        table.add_column("runs", justify="right")
+    for header in COLUMNS.values():
+        table.add_column(header, justify="right")
+    for row in rows:
+        cells = [show(row["knobs"].get(k)) for k in knobs]
+        if seeds:
+            cells.append(str(row["runs"]))
+        if row.get("status", "done") != "done":
+            cells.append(row["status"])
+            cells += [""] * (len(COLUMNS) - 1)
+        else:
+            cells += [_cell(row, m) for m in COLUMNS]
+        table.add_row(*cells)
+    console = stdout_console()
+    if not console.is_terminal:  # a log or a pipe: whole numbers rather than 80 columns
+        console.width = max(console.width, 160)
+    console.print(table)
+
+
+def compare(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="RUN_OR_SWEEP...",
+            help="Run folders, or sweep folders (their runs).",
+            show_default=False,
+        ),
+    ],
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            metavar="KEY",
+            help="Order by a metric (accuracies best first, the rest ascending) or a knob.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help="Write every run's validation curves to FILE (a .png) and, for 2-D data, "
+            "their decision regions to FILE-boundaries.png.",
+            show_default=False,
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare runs: the knobs that differ between them as columns, then their metrics.
+
+    \b
+    Examples:
+      dlcli compare runs/neurons
+      dlcli compare runs/a runs/b runs/c --sort test_accuracy --plot compare.png
+      dlcli compare runs/lambda --json
+    """
+    import dlcli
+
+    result = dlcli.compare(paths, sort=sort, plot=plot)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    render_rows(f"{len(result.runs)} runs", result.knobs, result.runs)
+    for path in result.plots:
+        print(f"wrote {path}", file=sys.stderr)

@@ -1,0 +1,206 @@
+"""`dlcli compare`: runs side by side, the knobs that differ between them and their metrics.
+
+    >>> import dlcli
+    >>> dlcli.compare(["runs/neurons"], sort="test_accuracy").to_dict()["runs"]  # doctest: +SKIP
+
+A path is a run folder (config.json) or a folder of runs (a sweep's `--out`: each subfolder
+that is a run, in the sweep's order). The knobs are every field of config.json's model_config,
+data and train, flattened to the names `dlcli.train` takes (`data` for the data source); the
+ones whose values differ between the runs are the comparison's columns. The metrics come from
+each run's metrics.json (None for a run that has not finished). Pure file reading: no torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlcli.errors import InputError
+from dlcli.files import atomic_write_bytes
+from dlcli.training import run_dir as rd
+
+# what a comparison shows of each run, in this order (metrics.json's names)
+METRICS = (
+    "train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "best_epoch",
+    "seconds",
+)
+SWEEP_JSON = "sweep.json"
+SWEEP_CURVES = "curves.png"
+SWEEP_BOUNDARIES = "boundaries.png"
+
+
+def flat_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """config.json -> {knob: value} by `dlcli.train`'s names (lists stay lists)."""
+    knobs: dict[str, Any] = {"model": raw["model"]}
+    knobs |= {k: v for k, v in raw["model_config"].items() if k != "vocab"}  # filled from data
+    knobs |= {("data" if k == "source" else k): v for k, v in raw["data"].items()}
+    knobs |= raw["train"]
+    return knobs
+
+
+def show(value: Any) -> str:
+    """A knob's value as the command line spells it (hidden [128, 64] -> '128,64', [] -> '0')."""
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value)) or "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "-" if value is None else str(value)
+
+
+def label(knobs: dict[str, Any]) -> str:
+    """'hidden=6,weight-decay=0.1': the knobs as flags (also a sweep's folder names)."""
+    return ",".join(f"{k.replace('_', '-')}={show(v)}" for k, v in knobs.items())
+
+
+@dataclass
+class RunInfo:
+    """One run folder as a comparison reads it."""
+
+    out: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        return "done" if self.metrics is not None else str(self.config.get("status", "unknown"))
+
+    def history(self) -> list[dict]:
+        path = self.out / rd.HISTORY
+        if not path.exists():
+            return []
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh))
+
+
+def read_run(folder: Path) -> RunInfo:
+    config = rd.read_json(folder / rd.CONFIG)
+    if not isinstance(config, dict) or config.get("format") != rd.RUN_FORMAT:
+        raise InputError(f"{folder / rd.CONFIG}: not a dlcli run config")
+    metrics_path = folder / rd.METRICS
+    metrics = rd.read_json(metrics_path) if metrics_path.exists() else None
+    return RunInfo(folder, config, metrics)
+
+
+def run_folders(path: Path) -> list[Path]:
+    """A run folder itself, or the runs inside a sweep folder (in the sweep's order)."""
+    path = Path(path)
+    if (path / rd.CONFIG).is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError(f"'{path}' not found: expected a run folder or a sweep folder")
+    found = sorted(p for p in path.iterdir() if (p / rd.CONFIG).is_file())
+    sweep = path / SWEEP_JSON
+    if sweep.is_file():  # the sweep's own order (3, 6, 20 rather than 20, 3, 6)
+        order = [Path(r["out"]).name for r in json.loads(sweep.read_text()).get("runs", [])]
+        rank = {name: i for i, name in enumerate(order)}
+        found.sort(key=lambda p: rank.get(p.name, len(rank)))
+    if not found:
+        raise InputError(f"'{path}' holds no run folders (no config.json in it or below it)")
+    return found
+
+
+@dataclass
+class CompareResult:
+    """Runs with the knobs that differ between them; `to_dict()` is `compare --json`."""
+
+    knobs: list[str]
+    runs: list[dict[str, Any]]
+    plots: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"knobs": self.knobs, "runs": self.runs, "plots": self.plots}
+
+
+def differing(configs: list[dict[str, Any]]) -> list[str]:
+    """The keys (in first-seen order) whose values are not the same in every config."""
+    keys: list[str] = []
+    for c in configs:
+        keys += [k for k in c if k not in keys]
+    return [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str, knobs: list[str]) -> list[dict[str, Any]]:
+    """By a metric (accuracies best first, the rest ascending) or a knob; None last."""
+    valid = [*METRICS, *knobs]
+    if key not in valid:
+        raise InputError(f"invalid --sort '{key}': expected one of {', '.join(valid)}")
+    descending = key.endswith("accuracy")
+
+    def value(row: dict[str, Any]) -> Any:
+        return row[key] if key in METRICS else row["knobs"].get(key)
+
+    present = [r for r in rows if value(r) is not None]
+    missing = [r for r in rows if value(r) is None]
+    try:
+        present.sort(key=value, reverse=descending)
+    except TypeError:  # mixed types (e.g. a knob unset in some runs): compare as text
+        present.sort(key=lambda r: show(value(r)), reverse=descending)
+    return present + missing
+
+
+def compare(
+    paths: list[str | Path] | str | Path,
+    sort: str | None = None,
+    plot: str | Path | None = None,
+) -> CompareResult:
+    """Read run (or sweep) folders; `plot` writes the overlaid curves there (and, for 2-D data,
+    the boundaries grid beside it as STEM-boundaries.png)."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    if not paths:
+        raise InputError("compare needs at least one run or sweep folder")
+    folders = [f for p in paths for f in run_folders(Path(p))]
+    runs = [read_run(f) for f in dict.fromkeys(folders)]
+    configs = [flat_config(r.config) for r in runs]
+    knobs = differing(configs)
+    rows = [run_row(r, {k: c.get(k) for k in knobs}) for r, c in zip(runs, configs, strict=True)]
+    if sort is not None:
+        rows = sort_rows(rows, sort, knobs)
+    plots: list[str] = []
+    if plot is not None:
+        by_out = {str(r.out): r for r in runs}
+        ordered = [(by_out[row["out"]], label(row["knobs"]) or row["out"]) for row in rows]
+        plot = Path(plot)
+        plots = write_figures(ordered, plot, plot.with_name(f"{plot.stem}-boundaries.png"))
+    return CompareResult(knobs, rows, plots)
+
+
+def run_row(run: RunInfo, knobs: dict[str, Any]) -> dict[str, Any]:
+    metrics = run.metrics or {}
+    return {
+        "out": str(run.out),
+        "status": run.status,
+        "knobs": knobs,
+        **{m: metrics.get(m) for m in METRICS},
+    }
+
+
+def write_figures(runs: list[tuple[RunInfo, str]], curves: Path, boundaries: Path) -> list[str]:
+    """curves (every run's validation curves) and, when every run drew a boundary.png, the
+    boundaries grid; returns the paths written."""
+    from dlcli.training.figures import boundary_grid_png, curves_overlay_png
+
+    written = []
+    with_history = [(name, h) for run, name in runs if (h := run.history())]
+    if with_history:
+        atomic_write_bytes(curves, curves_overlay_png(with_history))
+        written.append(str(curves))
+    pictures = [(run, name) for run, name in runs if (run.out / rd.BOUNDARY).is_file()]
+    if pictures and len(pictures) == len(runs):
+        tiles = []
+        for run, name in pictures:
+            accuracy = (run.metrics or {}).get("test_accuracy")
+            caption = "test accuracy " + ("-" if accuracy is None else f"{accuracy:.3f}")
+            tiles.append(((run.out / rd.BOUNDARY).read_bytes(), f"{name}\n{caption}"))
+        atomic_write_bytes(boundaries, boundary_grid_png(tiles))
+        written.append(str(boundaries))
+    return written
