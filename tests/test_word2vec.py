@@ -740,3 +740,25 @@ def test_word2vec_vectors_cover_lstm_words(tmp_path):
     vocab = json.loads((tmp_path / "run" / "config.json").read_text())["model_config"]["vocab"]
     assert {"don't", "well-known"} <= set(vocab)
     assert coverage["words"] == coverage["vocab"] == len(vocab) - 2
+
+
+def test_degenerate_vectors_and_evaluation_files_are_handled(tmp_path):
+    """A zero vector gives null similarities with one warning (no numpy noise); evaluation files
+    with nothing to evaluate and absurd sizes are input errors (exit 2), not crashes."""
+    from conftest import assert_input_error
+
+    vectors = tmp_path / "zero.txt"
+    vectors.write_text("2 3\na 0 0 0\nb 0 0 0\n")
+    result = CliRunner().invoke(app, ["word2vec", "similar", str(vectors), "a", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["neighbours"][0]["similarity"] is None
+    assert result.stderr.count("\n") == 1 and "undefined" in result.stderr
+    assert "RuntimeWarning" not in result.stderr
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    for flag in ("--analogies", "--pairs"):
+        invoked = CliRunner().invoke(app, ["word2vec", "evaluate", str(vectors), flag, str(empty)])
+        assert_input_error(invoked, flag, "holds no")
+    for flag in ("--size", "--window", "--epochs", "--workers"):
+        invoked = CliRunner().invoke(app, ["word2vec", "cbow", flag, str(10**30)])
+        assert_input_error(invoked, flag)

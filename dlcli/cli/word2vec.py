@@ -327,7 +327,7 @@ def _neighbour_rows(title: str, rows: list[tuple[str, float]]) -> None:
     table.add_column("word")
     table.add_column("similarity", justify="right")
     for i, (word, sim) in enumerate(rows, 1):
-        table.add_row(str(i), word, f"{sim:.4f}")
+        table.add_row(str(i), word, f"{sim:.4f}" if sim == sim else "-")  # NaN: undefined
     show_table(table)
 
 
@@ -349,12 +349,21 @@ def similar(
 
     _quiet_gensim(False)
     result = api.similar(vectors, word, count)
+    _warn_undefined(result.neighbours)
     if json_out:
         print_json(result.to_dict())
     elif quiet:
         _print_words(result.neighbours)
     else:
         _neighbour_rows(f"nearest to {word!r}", result.neighbours)
+
+
+def _warn_undefined(found: list[tuple[str, float]]) -> None:
+    """Cosines with a zero vector are undefined: say so once (JSON and tables show null / -)."""
+    import math
+
+    if any(not math.isfinite(score) for _, score in found):
+        warn("a zero vector is involved: its cosine similarities are undefined (shown as null)")
 
 
 @word2vec_app.command("analogy", no_args_is_help=True)
@@ -377,6 +386,7 @@ def analogy(
 
     _quiet_gensim(False)
     result = api.analogy(vectors, a, b, c, count)
+    _warn_undefined(result.answers)
     if json_out:
         print_json(result.to_dict())
     elif quiet:

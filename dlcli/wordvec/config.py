@@ -50,18 +50,21 @@ class Word2VecConfig:
         """Raise InputError naming the first bad value (the CLI's flag names)."""
         if self.model not in MODELS:
             raise InputError(f"model {self.model!r}: use one of {', '.join(MODELS)}")
-        for name, value, low in (
-            ("--size", self.size, 1),
-            ("--window", self.window, 1),
-            ("--negative", self.negative, 0),
-            ("--min-count", self.min_count, 1),
-            ("--epochs", self.epochs, 1),
-            ("--neighbours", self.neighbours, 0),
+        # upper bounds far past any real use, so that a typo is an error, not a crash deep in
+        # numpy ("Maximum allowed dimension exceeded") or a run that never ends
+        for name, value, low, high in (
+            ("--size", self.size, 1, 100_000),
+            ("--window", self.window, 1, 100_000),
+            ("--negative", self.negative, 0, 10_000),
+            ("--min-count", self.min_count, 1, 2**62),
+            ("--epochs", self.epochs, 1, 100_000),
+            ("--neighbours", self.neighbours, 0, 10_000),
+            ("--workers", self.workers, 1, 1024),
         ):
-            if value is None or value < low:
-                raise InputError(f"{name} {value}: must be at least {low}")
-        if self.workers is not None and self.workers < 1:
-            raise InputError(f"--workers {self.workers}: must be at least 1")
+            if name == "--workers" and value is None:
+                continue
+            if value is None or not low <= value <= high:
+                raise InputError(f"{name} {value}: must be {low} to {high:,}")
         if not self.hs and self.negative == 0:
             raise InputError("--negative 0 needs --hs: one of the two output layers must train")
         if not 0 < self.alpha <= 1:

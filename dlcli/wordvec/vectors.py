@@ -139,7 +139,11 @@ def similar(wv: KeyedVectors, word: str, n: int = 10) -> Neighbours:
         raise InputError(f"-n {n}: must be at least 1")
     if word not in wv.key_to_index:
         raise _unknown(wv, word)
-    return Neighbours(word, [(w, float(s)) for w, s in wv.most_similar(word, topn=n)])
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # an all-zero vector: NaN, not noise
+        found = wv.most_similar(word, topn=n)
+    return Neighbours(word, [(w, float(s)) for w, s in found])
 
 
 def analogy(wv: KeyedVectors, a: str, b: str, c: str, n: int = 5) -> Analogy:
@@ -149,7 +153,10 @@ def analogy(wv: KeyedVectors, a: str, b: str, c: str, n: int = 5) -> Analogy:
     for word in (a, b, c):
         if word not in wv.key_to_index:
             raise _unknown(wv, word)
-    answers = wv.most_similar(positive=[b, c], negative=[a], topn=n)
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero vectors: NaN, not noise
+        answers = wv.most_similar(positive=[b, c], negative=[a], topn=n)
     return Analogy(a, b, c, [(w, float(s)) for w, s in answers])
 
 
@@ -273,15 +280,15 @@ def _analogy_scores(
     wv: KeyedVectors, analogies: str, restrict_vocab: int, case_insensitive: bool
 ) -> dict[str, Any]:
     """gensim's evaluate_word_analogies, regrouped: per section, semantic vs syntactic, total."""
+    questions = _count_questions(analogies)  # first: gensim divides by zero on an empty file
+    if questions == 0:
+        raise InputError(f"--analogies {analogies} holds no questions ('A B C D' lines)")
     try:
         _score, sections = wv.evaluate_word_analogies(
             analogies, restrict_vocab=restrict_vocab, case_insensitive=case_insensitive
         )
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, ZeroDivisionError) as exc:
         raise InputError(f"--analogies {analogies}: {exc}") from exc
-    questions = _count_questions(analogies)
-    if questions == 0:
-        raise InputError(f"--analogies {analogies} holds no questions ('A B C D' lines)")
     rows = []
     groups = {"semantic": [0, 0], "syntactic": [0, 0]}  # [correct, evaluated]
     for s in sections[:-1]:  # the last is gensim's 'Total accuracy'
@@ -316,6 +323,9 @@ def _pair_scores(
     """gensim's evaluate_word_pairs, with coverage as a fraction and NaN as None."""
     import warnings
 
+    total = _count_pairs(pairs)
+    if total == 0:
+        raise InputError(f"--pairs {pairs} holds no word pairs ('A<TAB>B<TAB>score' lines)")
     spearman = pearson = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns on constant input; the result is NaN then
@@ -331,7 +341,6 @@ def _pair_scores(
             coverage = 0.0
         except UnicodeDecodeError as exc:
             raise InputError(f"--pairs {pairs}: {exc}") from exc
-    total = _count_pairs(pairs)
     return {
         "pairs_spearman": _finite(spearman),
         "pairs_pearson": _finite(pearson),
