@@ -256,8 +256,9 @@ def parse_layers(spec: str) -> list[Layer]:
 
 def parse_size(text: str) -> Dims:
     """'32' -> (32,), '224x224' -> (224, 224), '16x112x112' -> (16, 112, 112)."""
-    cleaned = "".join(text.split()).lower().replace("×", "x")
-    parts = cleaned.split("x")
+    # spaces around the 'x' are fine ('224 x 224'); inside a number they are not ('3 2' != 32)
+    parts = [p.strip() for p in text.lower().replace("×", "x").split("x")]
+    cleaned = "x".join(parts)
     if not cleaned or len(parts) > 3 or not all(p.isascii() and p.isdigit() for p in parts):
         raise InputError(f"invalid size '{text}': expected N, HxW or DxHxW with positive integers")
     values = tuple(int(p) for p in parts)

@@ -320,6 +320,7 @@ def test_target_solver_cli(invoke):
         ["featsize", "32", "--layers", "conv3x3"],
         ["featsize", "32", "--arch", "vgg17"],
         ["featsize", "3²", "-k", "3"],
+        ["featsize", "3 2", "-k", "3"],
         ["featsize", "32", "--layers", "conv3", "--in-channels", "0"],
         ["featsize", "32", "--layers", "conv3", "--target", "30"],
         ["featsize", "32", "-k", "5", "--target", "31x31"],
