@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import cli
 
-from dlcli.training import loop
+from dlcli.training import device
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -24,7 +24,7 @@ def _section_commands() -> list[str]:
 def test_readme_training_examples_run(tmp_path, monkeypatch, blobs_csv):
     monkeypatch.chdir(tmp_path)
     # one thread: on a busy 2-core machine two threads per process thrash (speed, not results)
-    monkeypatch.setattr(loop, "default_threads", lambda: 1)
+    monkeypatch.setattr(device, "default_threads", lambda: 1)
     # the files the examples name: a CSV with a 'species' column, and new rows to classify
     Path("flowers.csv").write_text(blobs_csv.read_text())
     Path("new-flowers.csv").write_text("a,b,noise\n0.1,0.2,0\n4.2,-0.3,0.1\n")

@@ -17,7 +17,7 @@ import torch
 from conftest import assert_input_error, cli
 from safetensors.torch import load_file
 
-from dlcli.training import loop
+from dlcli.training import checkpoint, loop
 from dlcli.training.data import DataConfig
 from dlcli.training.models import CNNConfig, MLPConfig, get_family
 
@@ -79,29 +79,54 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
 
 
 class _StopAfter(loop.Callback):
+    """Asks the loop to stop after `epochs` epochs, as a Keras callback would."""
+
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
+        self.ended: dict | None = None
 
     def on_epoch_end(self, epoch, logs):
         if epoch + 1 == self.epochs:
-            raise KeyboardInterrupt
+            self.stop_training = True
+
+    def on_train_end(self, logs):
+        self.ended = logs
 
 
-def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path):
+def test_a_callback_stops_training_then_resume_equals_an_uninterrupted_run(tmp_path):
     # dropout on: the resumed run must also restore the RNG and the optimizer's moments
     straight = _train(tmp_path, "straight", epochs=4, seed=1)
-    with pytest.raises(KeyboardInterrupt, match="interrupted after 2 of 4 epochs.*--resume"):
-        _train(tmp_path, "cut", epochs=4, seed=1, callbacks=[_StopAfter(2)])
-    assert json.loads((tmp_path / "cut" / "config.json").read_text())["status"] == "interrupted"
-    assert not (tmp_path / "cut" / "model.safetensors").exists()
-    resumed = loop.resume(tmp_path / "cut")
+    stopper = _StopAfter(2)
+    cut = _train(tmp_path, "cut", epochs=4, seed=1, callbacks=[stopper])
+    # a normal finish with the epochs done: weights, metrics, on_train_end, status done
+    assert cut.epochs == 2 and not cut.stopped_early and stopper.ended == cut.to_dict()
+    config = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert config["status"] == "done" and config["epochs_done"] == 2
+    assert config["train"]["epochs"] == 4  # the run's total: resume trains on to it
+    assert (tmp_path / "cut" / "model.safetensors").exists()
+    assert len(_history(tmp_path / "cut")) == 2
+    resumed = loop.resume(tmp_path / "cut", callbacks=[stopper])  # the flag is reset on begin
     assert resumed.epochs == 4
     w1 = load_file(tmp_path / "straight" / "model.safetensors")
     w2 = load_file(tmp_path / "cut" / "model.safetensors")
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
     assert resumed.test_accuracy == straight.test_accuracy
-    with open(tmp_path / "cut" / "history.csv") as fh:
-        assert len(list(csv.DictReader(fh))) == 4
+    assert len(_history(tmp_path / "cut")) == 4
+
+
+class _CtrlC(loop.Callback):
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 1:
+            raise KeyboardInterrupt  # what Ctrl-C does between two epochs
+
+
+def test_ctrl_c_saves_the_checkpoint_and_marks_the_run_interrupted(tmp_path):
+    with pytest.raises(KeyboardInterrupt, match="interrupted after 2 of 4 epochs.*--resume"):
+        _train(tmp_path, "cut", epochs=4, seed=1, callbacks=[_CtrlC()])
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["status"] == "interrupted"
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    assert checkpoint.load(tmp_path / "cut").state.epoch == 2
+    assert loop.resume(tmp_path / "cut").epochs == 4
 
 
 def test_resume_extends_a_finished_run_and_refuses_nothing_to_do(tmp_path, mlp_run):
@@ -458,7 +483,7 @@ def test_checkpoint_rotation_survives_a_torn_write(tmp_path, monkeypatch):
     assert rd.load_tensors(run / "checkpoint.prev.safetensors")[1]["epoch"] == 2
     data = (run / "checkpoint.safetensors").read_bytes()
     (run / "checkpoint.safetensors").write_bytes(data[: len(data) // 2])  # a crash mid-write
-    assert rd.load_checkpoint(run)[1]["epoch"] == 2
+    assert checkpoint.load(run).state.epoch == 2
     loop.resume(run)  # epoch 3 again, from the previous checkpoint
     again = load_file(run / "model.safetensors")
     assert all(torch.equal(final[k], again[k]) for k in final)

@@ -38,7 +38,7 @@ def evaluate(
 
     from dlcli.training.evaluate import evaluate as backend
 
-    result = backend(Path(run_dir), data, target, device.lower())
+    result = backend(Path(run_dir), data, target, device.lower()).to_dict()
     if json_out:
         print_json(result)
         return
@@ -104,7 +104,7 @@ def predict(
 
     if top < 1:
         fail(f"invalid --top {top}: expected at least 1")
-    result = backend(Path(run_dir), inputs, device.lower(), top)
+    result = backend(Path(run_dir), inputs, device.lower(), top).to_dict()
     if json_out:
         print_json(result)
         return
