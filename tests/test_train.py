@@ -513,3 +513,66 @@ def test_divergence_is_a_runtime_failure_with_one_line(tmp_path):
     )
     assert result.stdout == ""  # no JSON with NaN in it
     assert json.loads((out / "config.json").read_text())["status"] == "diverged"
+
+
+def test_every_file_of_a_run_folder_gets_the_umask_mode(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)  # both checkpoints get written
+    old = os.umask(0o022)
+    try:
+        _train(tmp_path, "r", epochs=3, seed=2, callbacks=[_CtrlC()])  # Ctrl-C after epoch 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        os.umask(old)
+    old = os.umask(0o022)
+    try:
+        loop.train(
+            "mlp",
+            MLPConfig(hidden=(8,)),
+            DataConfig(source="spiral:n=30"),  # 2-D data: boundary.png too
+            loop.TrainConfig(epochs=3, threads=1, device="cpu"),
+            tmp_path / "s",
+        )
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "r", tmp_path / "s"):
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()}
+        assert set(modes.values()) == {"0o644"}, modes
+    names = set(os.listdir(tmp_path / "s"))
+    assert names == {
+        "config.json",
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "checkpoint.prev.safetensors",
+        "history.csv",
+        "metrics.json",
+        "curves.png",
+        "boundary.png",
+    }
+    assert {"config.json", "checkpoint.safetensors", "history.csv"} <= set(
+        os.listdir(tmp_path / "r")
+    )  # interrupted: what it saved
+
+
+def test_train_state_round_trips_and_a_damaged_one_names_its_file(tmp_path):
+    from dlcli.errors import InputError
+    from dlcli.training import run_dir as rd
+
+    state = checkpoint.TrainState()
+    state.record({"epoch": 1, "val_loss": 0.5}, patience=2)
+    state.record({"epoch": 2, "val_loss": 0.7}, patience=2)
+    assert (state.epoch, state.best_epoch, state.best_loss, state.wait) == (2, 1, 0.5, 1)
+    assert not state.stopped_early
+    state.record({"epoch": 3, "val_loss": 0.6}, patience=2)
+    assert state.stopped_early and state.wait == 2
+    state.optimizer = {"param_groups": [], "scalars": {}}
+    doc = json.loads(json.dumps(state.to_dict()))
+    assert checkpoint.TrainState.from_dict(doc, tmp_path) == state
+
+    _train(tmp_path, "r", epochs=1)
+    run = tmp_path / "r"
+    tensors, meta = rd.load_tensors(run / "checkpoint.safetensors")
+    meta["history"] = "oops"
+    rd.save_checkpoint(run, tensors, meta)  # the good one becomes checkpoint.prev
+    with pytest.raises(InputError, match=r"checkpoint\.safetensors: damaged checkpoint.*history"):
+        loop.resume(run, epochs=2)
