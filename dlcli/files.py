@@ -49,8 +49,8 @@ def atomic_write(
 ) -> None:
     """Call `write(tmp)` on a temporary file beside `path`, then rename it onto `path`.
 
-    durable=False skips the fsyncs (for files rewritten every second whose loss on a power cut is
-    harmless: the checkpoint's successor is written at the end of the run with durable=True).
+    durable=False skips the fsyncs (for files rewritten often whose loss on a power cut is
+    harmless; the loop's checkpoints do not need it: their fsync was measured to cost nothing).
     fresh=True unlinks `path` just before the rename: renaming over an existing file makes ext4
     flush the new file to disk first (auto_da_alloc, ~3 ms here), which per epoch costs more
     than the epoch itself on small data. Use it only where a missing file for a moment is

@@ -319,8 +319,7 @@ def _reduce(sums: torch.Tensor) -> list[float]:
 class _Checkpointer:
     """Every epoch ends with a snapshot of the state in memory (cheap); it goes to disk at most
     every CHECKPOINT_SECONDS, and always after the run's last epoch and on Ctrl-C, so that small
-    fast epochs do not pay a file write each (a hard kill loses at most those seconds). Only the
-    last write is fsynced (durable): one between two epochs may be lost to a power cut, not torn.
+    fast epochs do not pay a file write each (a hard kill loses at most those seconds).
     """
 
     def __init__(self, folder: Path, device: torch.device) -> None:
@@ -332,11 +331,11 @@ class _Checkpointer:
         self.pending = capture(net, opt, best, state, self.device)
 
     def save(self, final: bool) -> None:
-        """Write the snapshot if it is due (or `final`: the run's last write, fsynced)."""
+        """Write the snapshot if it is due, or if `final` (the run's last epoch, Ctrl-C)."""
         if self.pending is None:
             return
         if final or time.perf_counter() - self.last_write >= CHECKPOINT_SECONDS:
-            rd.save_checkpoint(self.folder, *self.pending, durable=final)
+            rd.save_checkpoint(self.folder, *self.pending)
             self.pending, self.last_write = None, time.perf_counter()
 
 

@@ -83,21 +83,16 @@ def save_tensors(
     atomic_write_bytes(path, tensors_bytes(tensors, metadata))
 
 
-def save_checkpoint(
-    run: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], durable: bool = True
-) -> None:
+def save_checkpoint(run: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Rotate: new -> checkpoint.safetensors, the last one -> checkpoint.prev.safetensors.
 
     No rename lands on an existing file (that costs an ext4 flush, see `atomic_write`), and at
-    every moment one complete checkpoint exists under one of the two names. durable=False skips
-    the fsyncs (the loop's checkpoints between two epochs; its last one is durable).
+    every moment one complete checkpoint exists under one of the two names. Every write is
+    fsynced: the loop writes at most one a second, and the fsync costs under 1 ms of a 10 ms
+    epoch even when it writes after every epoch (`dlcli train mlp`, measured).
     """
-    atomic_write_bytes(
-        run / CHECKPOINT,
-        tensors_bytes(tensors, metadata),
-        durable=durable,
-        backup=run / PREV_CHECKPOINT,
-    )
+    data = tensors_bytes(tensors, metadata)
+    atomic_write_bytes(run / CHECKPOINT, data, backup=run / PREV_CHECKPOINT)
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
