@@ -11,7 +11,8 @@ Sources (`DataConfig.source`):
   `dlcli/sample_data/` (UCI Optical Recognition of Handwritten Digits, CC BY 4.0).
 - `spiral[:n=100,classes=3,noise=0.2]`: synthetic 2-D classes as in the ConvNetJS classify2d demo
   (n points per class).
-- `PATH.csv`: a header row, a label column (`label` or `--target NAME`), every other column numeric.
+- `PATH.csv`: a header row, a label column (`label` or `--target NAME`), every other column numeric;
+  `.csv.gz`, `.csv.bz2` and `.csv.xz` too (`dlcli.files.open_text`).
 - `PATH.npz`: arrays `x` (N,F), (N,H,W) or (N,C,H,W) and `y` (N,).
 - `DIR/`: an image folder `DIR/<class>/*.png|jpg`, resized to `image_size` with Pillow.
 

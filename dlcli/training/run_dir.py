@@ -1,17 +1,18 @@
 """The run folder: every file a training run writes, each written atomically. No pickles.
 
     RUN_DIR/config.json         everything to rebuild the model and its preprocessing
+                                (its schema: spec.RunSpec)
     RUN_DIR/model.safetensors   the weights (the best epoch's with --patience)
     RUN_DIR/history.csv         one row per epoch
     RUN_DIR/metrics.json        the final results (the `--json` document)
-    RUN_DIR/curves.png          loss and accuracy per epoch
+    RUN_DIR/curves.png          loss and accuracy per epoch (plots.py draws the pictures)
     RUN_DIR/boundary.png        decision regions, for 2-D data
     RUN_DIR/checkpoint.safetensors   what --resume needs: model, optimizer and RNG tensors, plus
-                                the loop's counters as JSON in the safetensors metadata
+                                the loop's `TrainState` as JSON in the metadata (checkpoint.py)
     RUN_DIR/checkpoint.prev.safetensors   the one before (see `save_checkpoint`)
 
-Each file is written to a temporary name in the same folder and renamed into place, so a reader
-(or a crash) never sees half a file.
+Each file goes through `dlcli.files.atomic_write`: a temporary name in the same folder, the
+umask's mode, fsync, rename into place, so a reader (or a crash) never sees half a file.
 """
 
 from __future__ import annotations
