@@ -235,6 +235,28 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
 
     loaded = load_run(run, device)
     spec = loaded.spec
+    names, x = read_inputs(spec, inputs)
+    xt = torch.from_numpy(np.ascontiguousarray(spec.preprocess(x))).to(loaded.device)
+    probs = torch.softmax(scores_of(loaded.model, xt), dim=1).cpu()  # (N, C)
+    k = max(1, min(top, len(spec.class_names)))
+    values, indices = probs.topk(k, dim=1)  # (N, k) each
+    predictions = []
+    for name, vals, idxs in zip(names, values.tolist(), indices.tolist(), strict=True):
+        entry = {"input": name, "class": spec.class_names[idxs[0]], "probability": vals[0]}
+        if k > 1:
+            entry["top"] = [
+                {"class": spec.class_names[i], "probability": v}
+                for v, i in zip(vals, idxs, strict=True)
+            ]
+        predictions.append(entry)
+    return Predictions(run=str(run), model=spec.model, predictions=predictions)
+
+
+def read_inputs(spec: RunSpec, inputs: list[str]) -> tuple[list[str], np.ndarray]:
+    """predict's inputs: (a name per sample, raw samples (N, *sample_shape)) in input order,
+    image files last (they are read together). Every input is dispatched by `input_kind`."""
+    import numpy as np
+
     reader = get_family(spec.model).read_inputs
     names: list[str] = []
     batches: list[np.ndarray] = []
@@ -272,29 +294,22 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
                 f"an image ({', '.join(IMAGE_EXTENSIONS)})"
             )
     if images:
-        if len(spec.sample_shape) != 3:
-            raise InputError("this model was not trained on images; give .csv or .npz input")
-        if spec.image_mode is None:  # e.g. digits: 8x8 ink counts 0..16, not image files
-            raise InputError(
-                f"this model was trained on '{spec.data.source}' arrays, not on image files; "
-                "give its inputs as .npz or CSV rows"
-            )
-        x = read_images(images, tuple(spec.sample_shape[1:]), spec.image_mode or "L")  # type: ignore[arg-type]
-        _check_shape(spec, x, str(images[0]))
-        batches.append(x)
+        batches.append(_read_image_inputs(spec, images))
         names += [str(p) for p in images]
     x_all = np.concatenate(batches) if batches else np.zeros((0, *spec.sample_shape), np.float32)
-    xt = torch.from_numpy(np.ascontiguousarray(spec.preprocess(x_all))).to(loaded.device)
-    probs = torch.softmax(scores_of(loaded.model, xt), dim=1).cpu()
-    k = max(1, min(top, len(spec.class_names)))
-    values, indices = probs.topk(k, dim=1)
-    predictions = []
-    for name, vals, idxs in zip(names, values.tolist(), indices.tolist(), strict=True):
-        entry = {"input": name, "class": spec.class_names[idxs[0]], "probability": vals[0]}
-        if k > 1:
-            entry["top"] = [
-                {"class": spec.class_names[i], "probability": v}
-                for v, i in zip(vals, idxs, strict=True)
-            ]
-        predictions.append(entry)
-    return Predictions(run=str(run), model=spec.model, predictions=predictions)
+    return names, x_all
+
+
+def _read_image_inputs(spec: RunSpec, images: list[Path]) -> np.ndarray:
+    """Image files as the model saw its training images: (N, C, H, W), same mode and size."""
+    if len(spec.sample_shape) != 3:
+        raise InputError("this model was not trained on images; give .csv or .npz input")
+    if spec.image_mode is None:  # e.g. digits: 8x8 ink counts 0..16, not image files
+        raise InputError(
+            f"this model was trained on '{spec.data.source}' arrays, not on image files; "
+            "give its inputs as .npz or CSV rows"
+        )
+    size = (spec.sample_shape[1], spec.sample_shape[2])
+    x = read_images(images, size, spec.image_mode)
+    _check_shape(spec, x, str(images[0]))
+    return x
