@@ -45,15 +45,19 @@ def atomic_write(
     *,
     fresh: bool = False,
     durable: bool = True,
+    backup: Path | str | None = None,
 ) -> None:
     """Call `write(tmp)` on a temporary file beside `path`, then rename it onto `path`.
 
-    durable=False skips the fsyncs (for files rewritten every second whose loss on a power cut is
-    harmless: the checkpoint's successor is written at the end of the run with durable=True).
+    durable=False skips the fsyncs (for files rewritten often whose loss on a power cut is
+    harmless; the loop's checkpoints do not need it: their fsync was measured to cost nothing).
     fresh=True unlinks `path` just before the rename: renaming over an existing file makes ext4
     flush the new file to disk first (auto_da_alloc, ~3 ms here), which per epoch costs more
     than the epoch itself on small data. Use it only where a missing file for a moment is
     harmless.
+    backup=PATH keeps the file being replaced: just before the rename, `path` moves to PATH (an
+    older file there is deleted first), so no rename lands on an existing file and at every
+    moment a complete version exists under one of the two names (the checkpoint's rotation).
     """
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -65,7 +69,12 @@ def atomic_write(
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
-        if fresh:
+        if backup is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(backup)
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, backup)
+        elif fresh:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         os.replace(tmp, path)
@@ -80,9 +89,16 @@ def atomic_write(
 
 
 def atomic_write_bytes(
-    path: Path | str, data: bytes, *, fresh: bool = False, durable: bool = True
+    path: Path | str,
+    data: bytes,
+    *,
+    fresh: bool = False,
+    durable: bool = True,
+    backup: Path | str | None = None,
 ) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data), fresh=fresh, durable=durable)
+    atomic_write(
+        path, lambda tmp: tmp.write_bytes(data), fresh=fresh, durable=durable, backup=backup
+    )
 
 
 def is_compressed(path: Path | str) -> bool:

@@ -24,6 +24,9 @@ def test_evaluate_reproduces_the_runs_test_accuracy(mlp_run):
         assert row["support"] == confusion[i].sum()
         assert row["recall"] == pytest.approx(confusion[i, i] / confusion[i].sum())
         assert row["precision"] == pytest.approx(confusion[i, i] / confusion[:, i].sum())
+    from dlcli.training.evaluate import evaluate
+
+    assert evaluate(out).to_dict() == ev  # the library's result is the --json document
     table = cli("evaluate", out)
     assert table.exit_code == 0 and "confusion matrix" in table.stdout
     assert f"{doc['test_accuracy']:.4f}" in table.stdout
@@ -71,6 +74,9 @@ def test_csv_train_evaluate_predict(tmp_path, blobs_csv):
     x = loaded.spec.preprocess(np.array([[0.0, 0.0, 0.1]], np.float32))
     probs = torch.softmax(loaded.model(torch.from_numpy(x)), 1)
     assert predictions[0]["probability"] == pytest.approx(probs.max().item(), rel=1e-5)
+    from dlcli.training.evaluate import predict
+
+    assert predict(out, [str(rows)], top=2).to_dict() == json.loads(pred.stdout)
     table = cli("predict", out, rows)
     assert table.exit_code == 0 and "setosa" in table.stdout
     # a CSV without a trained column

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import cli
 
-from dlcli.training import loop
+from dlcli.training import device
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -22,7 +22,7 @@ def lesson_commands() -> list[str]:
 
 def test_lesson_commands_run_and_draw_their_pictures(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(loop, "default_threads", lambda: 1)
+    monkeypatch.setattr(device, "default_threads", lambda: 1)
     commands = lesson_commands()
     assert len(commands) >= 8
     for command in commands:

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
 from dlcli.errors import InputError  # noqa: E402
-from dlcli.training import loop  # noqa: E402
+from dlcli.training import device  # noqa: E402
 from dlcli.training.recurrent import RecurrentConfig, build_recurrent  # noqa: E402
 from dlcli.training.text import (  # noqa: E402
     Vocabulary,
@@ -472,7 +472,7 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     commands = _readme_commands()
     assert len(commands) == 8
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(loop, "default_threads", lambda: 1)  # one thread on a busy 2-core box
+    monkeypatch.setattr(device, "default_threads", lambda: 1)  # one thread on a busy 2-core box
     (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
     for command in commands:
         result = invoke(*shlex.split(command)[1:])

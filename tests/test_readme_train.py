@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import cli
 
-from dlcli.training import loop
+from dlcli.training import device
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -24,7 +24,7 @@ def _section_commands() -> list[str]:
 def test_readme_training_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # one thread: on a busy 2-core machine two threads per process thrash (speed, not results)
-    monkeypatch.setattr(loop, "default_threads", lambda: 1)
+    monkeypatch.setattr(device, "default_threads", lambda: 1)
     # the files the examples name ship in sample_data/, as in a checkout
     Path("sample_data").symlink_to(README.parent / "sample_data")
     commands = _section_commands()

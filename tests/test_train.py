@@ -17,7 +17,7 @@ import torch
 from conftest import assert_input_error, cli
 from safetensors.torch import load_file
 
-from dlcli.training import loop
+from dlcli.training import checkpoint, loop
 from dlcli.training.data import DataConfig
 from dlcli.training.models import CNNConfig, MLPConfig, get_family
 
@@ -79,29 +79,54 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
 
 
 class _StopAfter(loop.Callback):
+    """Asks the loop to stop after `epochs` epochs, as a Keras callback would."""
+
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
+        self.ended: dict | None = None
 
     def on_epoch_end(self, epoch, logs):
         if epoch + 1 == self.epochs:
-            raise KeyboardInterrupt
+            self.stop_training = True
+
+    def on_train_end(self, logs):
+        self.ended = logs
 
 
-def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path):
+def test_a_callback_stops_training_then_resume_equals_an_uninterrupted_run(tmp_path):
     # dropout on: the resumed run must also restore the RNG and the optimizer's moments
     straight = _train(tmp_path, "straight", epochs=4, seed=1)
-    with pytest.raises(KeyboardInterrupt, match="interrupted after 2 of 4 epochs.*--resume"):
-        _train(tmp_path, "cut", epochs=4, seed=1, callbacks=[_StopAfter(2)])
-    assert json.loads((tmp_path / "cut" / "config.json").read_text())["status"] == "interrupted"
-    assert not (tmp_path / "cut" / "model.safetensors").exists()
-    resumed = loop.resume(tmp_path / "cut")
+    stopper = _StopAfter(2)
+    cut = _train(tmp_path, "cut", epochs=4, seed=1, callbacks=[stopper])
+    # a normal finish with the epochs done: weights, metrics, on_train_end, status done
+    assert cut.epochs == 2 and not cut.stopped_early and stopper.ended == cut.to_dict()
+    config = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert config["status"] == "done" and config["epochs_done"] == 2
+    assert config["train"]["epochs"] == 4  # the run's total: resume trains on to it
+    assert (tmp_path / "cut" / "model.safetensors").exists()
+    assert len(_history(tmp_path / "cut")) == 2
+    resumed = loop.resume(tmp_path / "cut", callbacks=[stopper])  # the flag is reset on begin
     assert resumed.epochs == 4
     w1 = load_file(tmp_path / "straight" / "model.safetensors")
     w2 = load_file(tmp_path / "cut" / "model.safetensors")
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
     assert resumed.test_accuracy == straight.test_accuracy
-    with open(tmp_path / "cut" / "history.csv") as fh:
-        assert len(list(csv.DictReader(fh))) == 4
+    assert len(_history(tmp_path / "cut")) == 4
+
+
+class _CtrlC(loop.Callback):
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 1:
+            raise KeyboardInterrupt  # what Ctrl-C does between two epochs
+
+
+def test_ctrl_c_saves_the_checkpoint_and_marks_the_run_interrupted(tmp_path):
+    with pytest.raises(KeyboardInterrupt, match="interrupted after 2 of 4 epochs.*--resume"):
+        _train(tmp_path, "cut", epochs=4, seed=1, callbacks=[_CtrlC()])
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["status"] == "interrupted"
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    assert checkpoint.load(tmp_path / "cut").state.epoch == 2
+    assert loop.resume(tmp_path / "cut").epochs == 4
 
 
 def test_resume_extends_a_finished_run_and_refuses_nothing_to_do(tmp_path, mlp_run):
@@ -458,7 +483,7 @@ def test_checkpoint_rotation_survives_a_torn_write(tmp_path, monkeypatch):
     assert rd.load_tensors(run / "checkpoint.prev.safetensors")[1]["epoch"] == 2
     data = (run / "checkpoint.safetensors").read_bytes()
     (run / "checkpoint.safetensors").write_bytes(data[: len(data) // 2])  # a crash mid-write
-    assert rd.load_checkpoint(run)[1]["epoch"] == 2
+    assert checkpoint.load(run).state.epoch == 2
     loop.resume(run)  # epoch 3 again, from the previous checkpoint
     again = load_file(run / "model.safetensors")
     assert all(torch.equal(final[k], again[k]) for k in final)
@@ -488,3 +513,66 @@ def test_divergence_is_a_runtime_failure_with_one_line(tmp_path):
     )
     assert result.stdout == ""  # no JSON with NaN in it
     assert json.loads((out / "config.json").read_text())["status"] == "diverged"
+
+
+def test_every_file_of_a_run_folder_gets_the_umask_mode(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)  # both checkpoints get written
+    old = os.umask(0o022)
+    try:
+        _train(tmp_path, "r", epochs=3, seed=2, callbacks=[_CtrlC()])  # Ctrl-C after epoch 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        os.umask(old)
+    old = os.umask(0o022)
+    try:
+        loop.train(
+            "mlp",
+            MLPConfig(hidden=(8,)),
+            DataConfig(source="spiral:n=30"),  # 2-D data: boundary.png too
+            loop.TrainConfig(epochs=3, threads=1, device="cpu"),
+            tmp_path / "s",
+        )
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "r", tmp_path / "s"):
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()}
+        assert set(modes.values()) == {"0o644"}, modes
+    names = set(os.listdir(tmp_path / "s"))
+    assert names == {
+        "config.json",
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "checkpoint.prev.safetensors",
+        "history.csv",
+        "metrics.json",
+        "curves.png",
+        "boundary.png",
+    }
+    assert {"config.json", "checkpoint.safetensors", "history.csv"} <= set(
+        os.listdir(tmp_path / "r")
+    )  # interrupted: what it saved
+
+
+def test_train_state_round_trips_and_a_damaged_one_names_its_file(tmp_path):
+    from dlcli.errors import InputError
+    from dlcli.training import run_dir as rd
+
+    state = checkpoint.TrainState()
+    state.record({"epoch": 1, "val_loss": 0.5}, patience=2)
+    state.record({"epoch": 2, "val_loss": 0.7}, patience=2)
+    assert (state.epoch, state.best_epoch, state.best_loss, state.wait) == (2, 1, 0.5, 1)
+    assert not state.stopped_early
+    state.record({"epoch": 3, "val_loss": 0.6}, patience=2)
+    assert state.stopped_early and state.wait == 2
+    state.optimizer = {"param_groups": [], "scalars": {}}
+    doc = json.loads(json.dumps(state.to_dict()))
+    assert checkpoint.TrainState.from_dict(doc, tmp_path) == state
+
+    _train(tmp_path, "r", epochs=1)
+    run = tmp_path / "r"
+    tensors, meta = rd.load_tensors(run / "checkpoint.safetensors")
+    meta["history"] = "oops"
+    rd.save_checkpoint(run, tensors, meta)  # the good one becomes checkpoint.prev
+    with pytest.raises(InputError, match=r"checkpoint\.safetensors: damaged checkpoint.*history"):
+        loop.resume(run, epochs=2)

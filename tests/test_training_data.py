@@ -155,3 +155,51 @@ def test_bad_image_folders(tmp_path):
         "cannot read the image",
     )
     assert "broken" in line and not (tmp_path / "run").exists()
+
+
+def test_input_kind_is_the_one_dispatcher_on_input_types(tmp_path):
+    from dlcli.training.data import input_kind
+
+    (tmp_path / "photos").mkdir()
+    for name in ("a.csv", "a.CSV.gz", "a.csv.bz2", "a.csv.xz", "a.txt", "a.txt.gz", "a.npz"):
+        (tmp_path / name).write_bytes(b"")
+    for name in ("a.png", "a.JPG", "a.npz.gz", "a.json"):
+        (tmp_path / name).write_bytes(b"")
+    expected = {
+        "photos": "folder",
+        "a.csv": "csv",
+        "a.CSV.gz": "csv",
+        "a.csv.bz2": "csv",
+        "a.csv.xz": "csv",
+        "a.txt": "text",
+        "a.txt.gz": "text",
+        "a.npz": "npz",
+        "a.png": "image",
+        "a.JPG": "image",
+        "a.npz.gz": "unknown",  # numpy reads no compressed archives
+        "a.json": "unknown",
+        "nothing.csv": "missing",
+    }
+    assert {name: input_kind(tmp_path / name) for name in expected} == expected
+    assert [input_kind(s) for s in ("digits", "spiral", "Spiral:n=5")] == ["builtin"] * 3
+
+
+def test_compressed_csv_reads_like_the_plain_one(tmp_path, blobs_csv):
+    import bz2
+    import lzma
+
+    plain = load_dataset(DataConfig(source=str(blobs_csv), target="species"))
+    for suffix, compress in (
+        (".gz", gzip.compress),
+        (".bz2", bz2.compress),
+        (".xz", lzma.compress),
+    ):
+        path = tmp_path / f"blobs.csv{suffix}"
+        path.write_bytes(compress(blobs_csv.read_bytes()))
+        packed = load_dataset(DataConfig(source=str(path), target="species"))
+        assert np.array_equal(packed.x, plain.x) and packed.class_names == plain.class_names
+    (tmp_path / "bad.csv.xz").write_bytes(b"not xz at all")
+    assert_input_error(
+        cli("train", "mlp", "--data", tmp_path / "bad.csv.xz", "--target", "species"),
+        "bad.csv.xz: cannot read",
+    )

@@ -1,13 +1,25 @@
 """The training engine: data, model families, THE loop, run folders, evaluate and predict.
 
-Modules (torch/numpy/Pillow are imported inside functions only):
-    data.py      datasets (digits, spiral, CSV, .npz, image folders), the seeded stratified
-                 split, standardisation, and `to_layout` (flat / image / sequence)
-    models.py    one typed `@dataclass` config + one builder per family, and the registry
-    loop.py      `train(...)`, `resume(...)`: batching, metrics, early stopping, checkpoints,
-                 the run folder; progress through `Callback` hooks
-    run_dir.py   the run folder's files, all written atomically (no pickles)
-    evaluate.py  `evaluate(run_dir, data)` and `predict(run_dir, inputs)`
+Modules (torch/numpy/Pillow are imported inside functions, except where noted):
+    config.py      every knob and default: DataConfig, TrainConfig, one config per family
+    data.py        datasets (digits, spiral, CSV, .npz, image folders), `input_kind` (the one
+                   dispatcher on input types), the seeded stratified split, standardisation,
+                   and `to_layout` (flat / image / sequence)
+    models.py      the family registry, and the mlp and cnn builders
+    resnet.py      the CIFAR ResNet family (imports torch: loaded by the registry on first use)
+    recurrent.py   the LSTM / GRU / RNN family and its text hooks (imports torch, likewise)
+    text.py        tokeniser, vocabulary, word2vec vectors for the recurrent family
+    sequences.py   synthetic sequence tasks (the long-memory lesson)
+    loop.py        `train(...)`, `resume(...)`, `fit`: batching, metrics, early stopping,
+                   checkpoints, Ctrl-C; progress and stop requests through `Callback` hooks
+    spec.py        `RunSpec`, the run's config.json (one object from training to evaluation),
+                   and the split it trains on (`prepare`, `load_split`)
+    checkpoint.py  `TrainState` (the checkpoint's metadata) and the checkpoint's tensors
+    run_dir.py     the run folder's files, all written atomically through `dlcli.files`
+    device.py      the device and torch's thread count
+    metrics.py     losses, class scores in fixed chunks, (loss, accuracy) of a split
+    plots.py       curves.png and boundary.png (Pillow)
+    evaluate.py    `evaluate(run_dir, data)` and `predict(run_dir, inputs)` -> result dataclasses
 
 Extension points (how `train resnet` / `train lstm` plug in; these interfaces stay stable):
 
@@ -28,14 +40,19 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
            ...                                # import torch inside; return a module whose
                                               # forward(x) gives class scores (N, num_classes)
 
+   A module of a family may import torch at its top and define its nn.Module classes there
+   (resnet.py, recurrent.py): nothing on the CLI's or the calculators' path imports it.
+
    Put the module's import path in `models.PLUGIN_MODULES` (one line) so that `evaluate` and
    `predict` find the family when they rebuild a run of it, without the CLI importing it first.
    `describe(config, input_shape, num_classes) -> [{"layer", "output", "params"}, ...]`
    (optional) gives the table the CLI prints before training.
    A family with its own kind of data (lstm: text) also passes `load_data(config, data, seed)
    -> Dataset | None` (None: the shared loaders read it; `dataset.extra["notes"]` are shown as
-   warnings, `extra["info"]` lands in the result's `data_info`) and `read_inputs(config, path,
-   sample_shape, target) -> (x, labels | None) | None` for `evaluate --data` and `predict`.
+   warnings, `extra["info"]` lands in the result's `data_info`, and `dataset.init` goes to the
+   builder as keyword arguments at train time, e.g. pretrained `embeddings`) and
+   `read_inputs(config, path, sample_shape, target) -> (x, labels | None) | None` for
+   `evaluate --data` and `predict`.
    Integer x (token ids) passes through `to_layout("sequence")` and is never standardised.
 
 2. Input layout: `layout=` declares what `forward` eats; `data.to_layout` reshapes every dataset:
@@ -47,8 +64,8 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
 
 3. Rebuilding from a run folder: config.json stores `model`, `model_config`
    (`models.config_to_dict`, dataclass fields only), `input_shape`, `class_names` and the
-   standardisation; `loop.read_spec(run)` returns a `RunSpec` and `spec.build_model()` calls the
-   registered builder with the same arguments, then the weights load from model.safetensors.
+   standardisation; `spec.read_spec(run)` returns a `RunSpec` and `spec.build_model()` calls
+   the registered builder with the same arguments, then the weights load from model.safetensors.
    So a config dataclass must round-trip through `config_to_dict`/`config_from_dict` (tuples
    become lists and back) and the builder must be deterministic in its config.
 
@@ -63,6 +80,11 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
    and hands both to `run_training`, which builds `DataConfig` + `TrainConfig`, handles
    --resume, attaches the progress callbacks (Rich bar on a TTY, one line per epoch otherwise;
    the `describe` table first) and renders the result table or the --json document.
+
+5. Callbacks (`loop.Callback`, Keras style): the hooks on_train_begin(info),
+   on_epoch_begin(epoch, logs), on_batch_end(batch, logs), on_epoch_end(epoch, logs),
+   on_train_end(logs) report progress; a hook that sets `self.stop_training = True` ends the
+   run after the current epoch, which then finishes as a normal run (see `Callback`).
 
 Everything else (batching, loss, optimizer, early stopping, checkpoints, resume, Ctrl-C, the
 run folder, evaluate/predict) is shared and must not be re-implemented per family.

@@ -46,8 +46,8 @@ class BoundaryAnimation(Callback):
     def on_train_begin(self, info: dict[str, Any]) -> None:
         import torch
 
-        from dlcli.training.figures import grid_points
         from dlcli.training.loop import read_spec
+        from dlcli.training.plots import grid_points
 
         self.out = Path(info["out"])
         spec, _ = read_spec(self.out)  # written before training starts, with the standardiser
@@ -79,7 +79,7 @@ class BoundaryAnimation(Callback):
         self.recorded.append((epoch, loss, classes))
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
-        from dlcli.training.figures import boundary_gif
+        from dlcli.training.plots import boundary_gif
 
         gif = boundary_gif(self.recorded, self.extent, self.x, self.y)
         atomic_write_bytes(self.out / GIF, gif)

@@ -187,7 +187,7 @@ def run_row(run: RunInfo, knobs: dict[str, Any]) -> dict[str, Any]:
 def write_figures(runs: list[tuple[RunInfo, str]], curves: Path, boundaries: Path) -> list[str]:
     """curves (every run's validation curves) and, when every run drew a boundary.png, the
     boundaries grid; returns the paths written."""
-    from dlcli.training.figures import boundary_grid_png, curves_overlay_png
+    from dlcli.training.plots import boundary_grid_png, curves_overlay_png
 
     written = []
     with_history = [(name, h) for run, name in runs if (h := run.history())]

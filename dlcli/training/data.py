@@ -11,7 +11,8 @@ Sources (`DataConfig.source`):
   `dlcli/sample_data/` (UCI Optical Recognition of Handwritten Digits, CC BY 4.0).
 - `spiral[:n=100,classes=3,noise=0.2]`: synthetic 2-D classes as in the ConvNetJS classify2d demo
   (n points per class).
-- `PATH.csv`: a header row, a label column (`label` or `--target NAME`), every other column numeric.
+- `PATH.csv`: a header row, a label column (`label` or `--target NAME`), every other column numeric;
+  `.csv.gz`, `.csv.bz2` and `.csv.xz` too (`dlcli.files.open_text`).
 - `PATH.npz`: arrays `x` (N,F), (N,H,W) or (N,C,H,W) and `y` (N,).
 - `DIR/`: an image folder `DIR/<class>/*.png|jpg`, resized to `image_size` with Pillow.
 
@@ -22,13 +23,13 @@ is one), raised before anything is written. numpy and Pillow are imported inside
 from __future__ import annotations
 
 import csv
-import gzip
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
+from dlcli.files import open_binary, open_text, read_errors, strip_compression
 from dlcli.training.config import DataConfig  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -50,10 +51,11 @@ class Dataset:
     class_names: list[str]
     name: str
     feature_names: list[str] | None = None  # CSV columns, in order
-    image_mode: str | None = (
-        None  # image folders: Pillow mode the files are converted to ('L'/'RGB')
-    )
+    image_mode: str | None = None  # image folders: the Pillow mode of the pixels ('L'/'RGB')
     extra: dict[str, Any] = field(default_factory=dict)
+    # Train time only: keyword arguments for the family's builder, e.g. lstm's `embeddings`
+    # (a pretrained (vocab, dim) table); never saved (the trained weights hold it afterwards).
+    init: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -201,29 +203,60 @@ class Standardizer:
 # --- loading ------------------------------------------------------------------------------------
 
 
+INPUT_KINDS = ("builtin", "folder", "csv", "npz", "image", "text", "missing", "unknown")
+
+
+def input_kind(source: str | Path) -> str:
+    """What a data source is, the one dispatcher on input types that every reader uses.
+
+    'builtin' (digits, spiral[:...]), 'folder' (a folder: of class folders for training, of
+    images for predict), 'csv' (.csv), 'text' (.txt, one text per line), 'npz', 'image' (by
+    extension), 'missing' (no such path) or 'unknown'. .csv and .txt may be compressed (.gz,
+    .bz2, .xz: `dlcli.files.open_binary` reads them).
+    """
+    key = str(source).strip().lower()
+    if isinstance(source, str) and (key in BUILTIN or key.startswith("spiral:")):
+        return "builtin"
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return "folder"
+    if not path.exists():
+        return "missing"
+    name = strip_compression(path.name.lower())
+    suffix = Path(name).suffix
+    if suffix in (".csv", ".txt"):
+        return "csv" if suffix == ".csv" else "text"
+    if name != path.name.lower():
+        return "unknown"  # only CSV and text are read through the decompressor
+    if suffix == ".npz":
+        return "npz"
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    return "unknown"
+
+
 def load_dataset(config: DataConfig, seed: int = 0) -> Dataset:
     """Load the whole dataset named by `config.source` (see the module docstring)."""
     source = config.source.strip()
-    key = source.lower()
-    if key == "digits":
-        return load_digits()
-    if key == "spiral" or key.startswith("spiral:"):
-        return make_spiral(**_spiral_options(source), seed=seed)
     path = Path(source).expanduser()
-    if not path.exists():
+    kind = input_kind(source)
+    if kind == "builtin":
+        if source.lower() == "digits":
+            return load_digits()
+        return make_spiral(**_spiral_options(source), seed=seed)
+    if kind == "missing":
         raise InputError(
             f"data '{source}' not found: expected {' or '.join(BUILTIN)}, a .csv or .npz file, "
             "or an image folder DIR/<class>/*.png"
         )
-    if path.is_dir():
+    if kind == "folder":
         return load_image_folder(path, config.image_size or DEFAULT_IMAGE_SIZE)
-    suffix = path.suffix.lower()
-    if suffix == ".csv" or path.name.lower().endswith(".csv.gz"):
+    if kind == "csv":
         return load_csv(path, config.target or "label")
-    if suffix == ".npz":
+    if kind == "npz":
         return load_npz(path)
     raise InputError(
-        f"data file '{path}': unknown type '{suffix}'; expected .csv, .npz or a folder"
+        f"data file '{path}': unknown type '{path.suffix.lower()}'; expected .csv, .npz or a folder"
     )
 
 
@@ -235,7 +268,7 @@ def load_digits() -> Dataset:
     """
     import numpy as np
 
-    with gzip.open(SAMPLE_DATA / "digits.csv.gz", "rb") as fh:
+    with open_binary(SAMPLE_DATA / "digits.csv.gz") as fh:
         values = np.loadtxt(fh, delimiter=",", dtype=np.float32)  # (1797, 65)
     x = values[:, :64].reshape(-1, 1, 8, 8)
     y = values[:, 64].astype(np.int64)
@@ -312,10 +345,9 @@ def _number(text: str, where: str) -> float:
     return value
 
 
-def _open_text(path: Path):
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
-    return open(path, newline="", encoding="utf-8-sig")
+def open_csv(path: Path):
+    """A CSV file as text for the csv module (compressed or not; a UTF-8 BOM is skipped)."""
+    return open_text(path, encoding="utf-8-sig", newline="")
 
 
 def read_csv_table(
@@ -331,7 +363,7 @@ def read_csv_table(
     import numpy as np
 
     try:
-        with _open_text(path) as fh:
+        with open_csv(path) as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None or not any(h.strip() for h in header):
@@ -382,7 +414,7 @@ def read_csv_table(
                     labels.append(_canonical_label(label))
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
-    except (OSError, EOFError) as exc:
+    except read_errors() as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
     except csv.Error as exc:
         raise InputError(f"{path}: malformed CSV ({exc})") from None

@@ -9,7 +9,7 @@ run's own seeded split and scores its test part, reproducing the run's `test_acc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,24 +20,17 @@ from dlcli.training.data import (
     IMAGE_EXTENSIONS,
     DataConfig,
     image_files,
+    input_kind,
     load_dataset,
+    open_csv,
     read_csv_table,
     read_images,
     read_npz,
 )
-from dlcli.training.data import (
-    _open_text as rd_open,
-)
-from dlcli.training.loop import (
-    RunSpec,
-    load_split,
-    loss_function,
-    read_spec,
-    resolve_device,
-    scores_of,
-    set_threads,
-)
+from dlcli.training.device import resolve_device, set_threads
+from dlcli.training.metrics import loss_function, scores_of
 from dlcli.training.models import get_family
+from dlcli.training.spec import RunSpec, load_split, read_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,9 +39,39 @@ if TYPE_CHECKING:
 
 
 @dataclass
+class Evaluation:
+    """`evaluate`'s result; `to_dict()` is `dlcli evaluate --json`."""
+
+    run: str
+    data: str  # the data source, or "SOURCE (the run's test split)"
+    model: str
+    accuracy: float
+    loss: float
+    n: int
+    classes: list[str]
+    per_class: list[dict[str, Any]]  # {"class", "precision", "recall", "support"} per class
+    confusion: list[list[int]]  # rows: true class, columns: predicted
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Predictions:
+    """`predict`'s result; `to_dict()` is `dlcli predict --json`."""
+
+    run: str
+    model: str
+    # {"input", "class", "probability"} per input, plus "top" [{"class", "probability"}] if top > 1
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class LoadedRun:
     spec: RunSpec
-    config: dict[str, Any]
     model: nn.Module
     device: torch.device
 
@@ -56,15 +79,14 @@ class LoadedRun:
 def load_run(run: Path, device: str = "auto") -> LoadedRun:
     """The trained model of a run folder, in eval mode on `device`."""
     run = Path(run)
-    spec, config = read_spec(run)
+    spec, _ = read_spec(run)
     if not (run / rd.WEIGHTS).exists():
-        status = config.get("status", "unknown")
         raise InputError(
-            f"{run}: no {rd.WEIGHTS} (the run's status is '{status}'); "
+            f"{run}: no {rd.WEIGHTS} (the run's status is '{spec.status or 'unknown'}'); "
             "finish it with --resume first"
         )
     dev = resolve_device(device)
-    set_threads(config.get("threads"))
+    set_threads(spec.threads)
     model = spec.build_model()
     tensors, _ = rd.load_tensors(run / rd.WEIGHTS)
     try:
@@ -75,7 +97,7 @@ def load_run(run: Path, device: str = "auto") -> LoadedRun:
             f"({str(exc).splitlines()[0]})"
         ) from None
     model.to(dev).eval()
-    return LoadedRun(spec, config, model, dev)
+    return LoadedRun(spec, model, dev)
 
 
 def _image_size(spec: RunSpec) -> tuple[int, int]:
@@ -94,32 +116,30 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
     import numpy as np
 
     path = Path(source).expanduser()
-    key = source.strip().lower()
+    kind = input_kind(source)
     reader = get_family(spec.model).read_inputs
     label = target or spec.data.target
     own = reader(spec.model_config, path, spec.sample_shape, label) if reader else None
     if own is not None:  # the family's own kind of data (lstm: text -> token ids)
         x, labels = own
         if labels is None:
-            raise InputError(f"{path}: no label column '{target or spec.data.target or 'label'}'")
-    elif path.is_file() and (path.suffix.lower() == ".csv" or key.endswith(".csv.gz")):
+            raise InputError(f"{path}: no label column '{label or 'label'}'")
+    elif kind == "csv":
         if spec.feature_names is None:
             raise InputError(f"{path}: the model was not trained on CSV features")
-        x, labels, _ = read_csv_table(
-            path, target or spec.data.target or "label", feature_names=spec.feature_names
-        )
+        x, labels, _ = read_csv_table(path, label or "label", feature_names=spec.feature_names)
         if labels is None:
-            raise InputError(f"{path}: no label column '{target or spec.data.target or 'label'}'")
-    elif path.is_file() and path.suffix.lower() == ".npz":
+            raise InputError(f"{path}: no label column '{label or 'label'}'")
+    elif kind == "npz":
         x, labels = read_npz(path)
-    elif path.is_dir():
+    elif kind == "folder":
         classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
         files = [(d.name, p) for d in classes for p in image_files(d)]
         if not files:
             raise InputError(f"{path}: no images found in DIR/<class>/*.png|jpg")
         x = read_images([p for _, p in files], _image_size(spec), spec.image_mode or "L")
         labels = [name for name, _ in files]
-    else:
+    else:  # digits, spiral, or the shared loader's message for a missing or unknown file
         dataset = load_dataset(DataConfig(source=source, target=target), seed=spec.train.seed)
         x = dataset.x
         labels = [dataset.class_names[i] for i in dataset.y.tolist()]
@@ -142,7 +162,7 @@ def _csv_features(spec: RunSpec, path: Path) -> list[str]:
 
     if spec.feature_names is not None:
         return spec.feature_names
-    with rd_open(path) as fh:
+    with open_csv(path) as fh:
         header = [h.strip() for h in next(csv.reader(fh), [])]
     features = [h for h in header if h != (spec.data.target or "label")]
     want = math.prod(spec.sample_shape)
@@ -156,7 +176,7 @@ def _csv_features(spec: RunSpec, path: Path) -> list[str]:
 
 def evaluate(
     run: Path, data: str | None = None, target: str | None = None, device: str = "auto"
-) -> dict[str, Any]:
+) -> Evaluation:
     """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run."""
     import numpy as np
     import torch
@@ -193,21 +213,21 @@ def evaluate(
                 "support": int(support),
             }
         )
-    return {
-        "run": str(run),
-        "data": source,
-        "model": spec.model,
+    return Evaluation(
+        run=str(run),
+        data=source,
+        model=spec.model,
         # the same float32 reduction as the loop's, so the run's test_accuracy comes back exactly
-        "accuracy": float((scores.argmax(1) == yt).float().mean()),
-        "loss": loss,
-        "n": int(len(y)),
-        "classes": spec.class_names,
-        "per_class": per_class,
-        "confusion": confusion.tolist(),
-    }
+        accuracy=float((scores.argmax(1) == yt).float().mean()),
+        loss=loss,
+        n=int(len(y)),
+        classes=spec.class_names,
+        per_class=per_class,
+        confusion=confusion.tolist(),
+    )
 
 
-def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) -> dict[str, Any]:
+def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) -> Predictions:
     """Class and probability (softmax of the scores) for every input: CSV rows, .npz samples or
     image files (a folder: every image in it)."""
     import numpy as np
@@ -215,59 +235,11 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
 
     loaded = load_run(run, device)
     spec = loaded.spec
-    reader = get_family(spec.model).read_inputs
-    names: list[str] = []
-    batches: list[np.ndarray] = []
-    images: list[Path] = []
-    for item in inputs:
-        path = Path(item).expanduser()
-        suffix = path.suffix.lower()
-        if path.is_dir():
-            found = image_files(path)
-            if not found:
-                raise InputError(
-                    f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
-                )
-            images += found
-        elif not path.is_file():
-            raise InputError(f"input '{item}' not found")
-        elif reader and (own := reader(spec.model_config, path, spec.sample_shape, None)):
-            batches.append(own[0])  # the family's own kind of input (lstm: lines of text)
-            names += [f"{path}:{i + 1}" for i in range(len(own[0]))]
-        elif suffix in IMAGE_EXTENSIONS:
-            images.append(path)
-        elif suffix == ".csv" or item.lower().endswith(".csv.gz"):
-            x, _, _ = read_csv_table(path, None, feature_names=_csv_features(spec, path))
-            x = x.reshape(len(x), *spec.sample_shape)  # images given as one row of pixels each
-            batches.append(x)
-            names += [f"{path}:{i + 1}" for i in range(len(x))]
-        elif suffix == ".npz":
-            x, _ = read_npz(path, need_y=False)
-            _check_shape(spec, x, str(path))
-            batches.append(x)
-            names += [f"{path}[{i}]" for i in range(len(x))]
-        else:
-            raise InputError(
-                f"input '{item}': unknown type '{suffix}'; expected .csv, .npz or "
-                f"an image ({', '.join(IMAGE_EXTENSIONS)})"
-            )
-    if images:
-        if len(spec.sample_shape) != 3:
-            raise InputError("this model was not trained on images; give .csv or .npz input")
-        if spec.image_mode is None:  # e.g. digits: 8x8 ink counts 0..16, not image files
-            raise InputError(
-                f"this model was trained on '{spec.data.source}' arrays, not on image files; "
-                "give its inputs as .npz or CSV rows"
-            )
-        x = read_images(images, tuple(spec.sample_shape[1:]), spec.image_mode or "L")  # type: ignore[arg-type]
-        _check_shape(spec, x, str(images[0]))
-        batches.append(x)
-        names += [str(p) for p in images]
-    x_all = np.concatenate(batches) if batches else np.zeros((0, *spec.sample_shape), np.float32)
-    xt = torch.from_numpy(np.ascontiguousarray(spec.preprocess(x_all))).to(loaded.device)
-    probs = torch.softmax(scores_of(loaded.model, xt), dim=1).cpu()
+    names, x = read_inputs(spec, inputs)
+    xt = torch.from_numpy(np.ascontiguousarray(spec.preprocess(x))).to(loaded.device)
+    probs = torch.softmax(scores_of(loaded.model, xt), dim=1).cpu()  # (N, C)
     k = max(1, min(top, len(spec.class_names)))
-    values, indices = probs.topk(k, dim=1)
+    values, indices = probs.topk(k, dim=1)  # (N, k) each
     predictions = []
     for name, vals, idxs in zip(names, values.tolist(), indices.tolist(), strict=True):
         entry = {"input": name, "class": spec.class_names[idxs[0]], "probability": vals[0]}
@@ -277,4 +249,67 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
                 for v, i in zip(vals, idxs, strict=True)
             ]
         predictions.append(entry)
-    return {"run": str(run), "model": spec.model, "predictions": predictions}
+    return Predictions(run=str(run), model=spec.model, predictions=predictions)
+
+
+def read_inputs(spec: RunSpec, inputs: list[str]) -> tuple[list[str], np.ndarray]:
+    """predict's inputs: (a name per sample, raw samples (N, *sample_shape)) in input order,
+    image files last (they are read together). Every input is dispatched by `input_kind`."""
+    import numpy as np
+
+    reader = get_family(spec.model).read_inputs
+    names: list[str] = []
+    batches: list[np.ndarray] = []
+    images: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        kind = input_kind(path)
+        if kind == "folder":
+            found = image_files(path)
+            if not found:
+                raise InputError(
+                    f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
+                )
+            images += found
+        elif kind == "missing" or not path.is_file():
+            raise InputError(f"input '{item}' not found")
+        elif reader and (own := reader(spec.model_config, path, spec.sample_shape, None)):
+            batches.append(own[0])  # the family's own kind of input (lstm: lines of text)
+            names += [f"{path}:{i + 1}" for i in range(len(own[0]))]
+        elif kind == "image":
+            images.append(path)
+        elif kind == "csv":
+            x, _, _ = read_csv_table(path, None, feature_names=_csv_features(spec, path))
+            x = x.reshape(len(x), *spec.sample_shape)  # images given as one row of pixels each
+            batches.append(x)
+            names += [f"{path}:{i + 1}" for i in range(len(x))]
+        elif kind == "npz":
+            x, _ = read_npz(path, need_y=False)
+            _check_shape(spec, x, str(path))
+            batches.append(x)
+            names += [f"{path}[{i}]" for i in range(len(x))]
+        else:
+            raise InputError(
+                f"input '{item}': unknown type '{path.suffix.lower()}'; expected .csv, .npz or "
+                f"an image ({', '.join(IMAGE_EXTENSIONS)})"
+            )
+    if images:
+        batches.append(_read_image_inputs(spec, images))
+        names += [str(p) for p in images]
+    x_all = np.concatenate(batches) if batches else np.zeros((0, *spec.sample_shape), np.float32)
+    return names, x_all
+
+
+def _read_image_inputs(spec: RunSpec, images: list[Path]) -> np.ndarray:
+    """Image files as the model saw its training images: (N, C, H, W), same mode and size."""
+    if len(spec.sample_shape) != 3:
+        raise InputError("this model was not trained on images; give .csv or .npz input")
+    if spec.image_mode is None:  # e.g. digits: 8x8 ink counts 0..16, not image files
+        raise InputError(
+            f"this model was trained on '{spec.data.source}' arrays, not on image files; "
+            "give its inputs as .npz or CSV rows"
+        )
+    size = (spec.sample_shape[1], spec.sample_shape[2])
+    x = read_images(images, size, spec.image_mode)
+    _check_shape(spec, x, str(images[0]))
+    return x

@@ -1,14 +1,20 @@
 """THE training loop: one for every model family.
 
-The loop owns batching (slices of tensors already in memory, no DataLoader), metric reduction,
-early stopping, the per-epoch checkpoint, resuming, and writing the run folder. Progress goes out
-through callbacks (Keras style: `on_epoch_end(epoch, logs)`, batch hooks), so the loop never
-prints. Keeping all of that here means data-parallel training (DDP under torchrun) stays one
-change: shard the index permutation in `_epoch_order`, all-reduce the sums in `_reduce`, and let
-rank 0 alone call `_save_*`.
+`train` and `resume` set a run up (device, threads, data, model, run folder) and hand it to
+`fit`, which reads top to bottom: restore the checkpoint if resuming, then per epoch train on
+shuffled batches (`_train_epoch`), measure the validation split, record the epoch in the
+`TrainState`, snapshot it, tell the callbacks, and save the checkpoint; at the end `_finish`
+scores every split and writes the run folder. Batches are slices of tensors already on the
+device (no DataLoader). Progress goes out through `Callback` hooks (Keras style), so the loop
+never prints; a callback may ask it to stop (`stop_training`).
 
-Entry points: `train(model, model_config, data, train_config, out, callbacks)` and
-`resume(run_dir, epochs, callbacks)`. Both return a `RunResult`.
+Data-parallel training (DDP under torchrun) stays one change here: shard the permutation in
+`_epoch_order`, all-reduce the sums in `_reduce`, and let rank 0 alone save and write.
+
+    spec.py        the run's config (config.json) and the split it trains on
+    checkpoint.py  TrainState (the checkpoint's metadata) and the checkpoint's tensors
+    run_dir.py     the run folder's files;  device.py: device and threads
+    metrics.py     losses, scores, (loss, accuracy) of a split;  plots.py: the pictures
 """
 
 from __future__ import annotations
@@ -20,36 +26,66 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlcli import __version__
 from dlcli.errors import InputError, RunFailure
 from dlcli.training import run_dir as rd
-from dlcli.training.config import DEVICES, TrainConfig
-from dlcli.training.data import (
-    DataConfig,
-    Dataset,
-    Standardizer,
-    split_indices,
-    to_layout,
-)
-from dlcli.training.models import (
-    apply_init,
-    config_from_dict,
-    config_to_dict,
-    get_family,
-    load_family_data,
-)
+from dlcli.training.checkpoint import Checkpoint, TrainState, capture, restore
+from dlcli.training.checkpoint import load as load_checkpoint
+from dlcli.training.config import DataConfig, TrainConfig
+from dlcli.training.data import Dataset
+from dlcli.training.device import resolve_device, set_threads
+from dlcli.training.metrics import loss_function, measure, multiclass_hinge, scores_of
+from dlcli.training.models import apply_init, get_family, load_family_data
+from dlcli.training.spec import Prepared, RunSpec, load_split, make_spec, prepare, read_spec
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
     from torch import nn
 
+__all__ = [  # the names callers use (and those kept here for them since the split into modules)
+    "Callback",
+    "RunResult",
+    "RunSpec",
+    "TrainConfig",
+    "fit",
+    "load_split",
+    "loss_function",
+    "make_optimizer",
+    "measure",
+    "multiclass_hinge",
+    "read_spec",
+    "resolve_device",
+    "resume",
+    "scores_of",
+    "set_threads",
+    "train",
+]
+
 CHECKPOINT_SECONDS = 1.0  # the longest a finished epoch waits in memory before it is on disk
-EVAL_BATCH = 1024  # fixed, so that evaluate reproduces the run's numbers bit for bit
 
 
 class Callback:
-    """Progress hooks; the loop calls them, the CLI implements them. All are optional."""
+    """Progress hooks, Keras style: the loop calls them, the CLI (or any caller) implements them.
+    All are optional; `epoch` counts from 0.
+
+        on_train_begin(info)         model, params, device, out, epochs, first_epoch, batches,
+                                     n_train, n_val, n_test, input_shape, classes, layers, notes
+        on_epoch_begin(epoch, logs)  batches, epochs
+        on_batch_end(batch, logs)    batch (from 1), batches, loss (called only if overridden)
+        on_epoch_end(epoch, logs)    the history row (epoch, loss, accuracy, val_loss,
+                                     val_accuracy, seconds), epochs, improved
+        on_train_end(logs)           the result: `RunResult.to_dict()`
+
+    Before `on_train_begin` the loop sets `self.model` to the network being trained (Keras
+    style), for callbacks that look at it (`--animate` draws its decision regions).
+
+    To stop training, a hook sets `self.stop_training = True`. The loop looks after each epoch
+    (after `on_epoch_end`): it saves the checkpoint and finishes normally with the epochs done
+    (weights, metrics, `on_train_end`; the result's `epochs` counts them). The run stays
+    resumable: `resume` trains on to its epoch total. The loop sets the flag back to False when
+    training begins. (`stopped_early` in the result means --patience ran out, not this.)
+    """
+
+    stop_training: bool = False
 
     def on_train_begin(self, info: dict[str, Any]) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None: ...
@@ -87,209 +123,81 @@ class RunResult:
         return asdict(self)
 
 
-# --- the run's specification (config.json) ------------------------------------------------------
-
-
 @dataclass
-class RunSpec:
-    """Everything config.json holds: enough to rebuild the model and its preprocessing."""
+class Run:
+    """One run being trained: what `fit` and its helpers share."""
 
-    model: str
-    model_config: Any
-    data: DataConfig
-    train: TrainConfig
-    layout: str
-    input_shape: tuple[int, ...]  # per sample, in the model's layout
-    sample_shape: tuple[int, ...]  # per sample, as loaded (F,) or (C, H, W)
-    class_names: list[str]
-    standardizer: Standardizer | None
-    feature_names: list[str] | None = None
-    image_mode: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": rd.RUN_FORMAT,
-            "dlcli_version": __version__,
-            "model": self.model,
-            "model_config": config_to_dict(self.model_config),
-            "data": config_to_dict(self.data),
-            "train": config_to_dict(self.train),
-            "layout": self.layout,
-            "input_shape": list(self.input_shape),
-            "sample_shape": list(self.sample_shape),
-            "class_names": self.class_names,
-            "feature_names": self.feature_names,
-            "image_mode": self.image_mode,
-            "standardize": self.standardizer.to_dict() if self.standardizer else None,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], where: Path) -> RunSpec:
-        if d.get("format") != rd.RUN_FORMAT:
-            raise InputError(f"{where}: not a dlcli run config (format {d.get('format')!r})")
-        try:
-            family = get_family(d["model"])
-            return cls(
-                model=d["model"],
-                model_config=config_from_dict(family.config_cls, d["model_config"]),
-                data=config_from_dict(DataConfig, d["data"]),
-                train=config_from_dict(TrainConfig, d["train"]),
-                layout=d["layout"],
-                input_shape=tuple(d["input_shape"]),
-                sample_shape=tuple(d["sample_shape"]),
-                class_names=list(d["class_names"]),
-                standardizer=Standardizer.from_dict(d["standardize"]) if d["standardize"] else None,
-                feature_names=d.get("feature_names"),
-                image_mode=d.get("image_mode"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{where}: incomplete or damaged run config ({exc!r})") from None
-
-    def build_model(self) -> nn.Module:
-        family = get_family(self.model)
-        return family.build(self.model_config, self.input_shape, len(self.class_names))
-
-    def preprocess(self, x: np.ndarray) -> np.ndarray:
-        """Raw samples (N, *sample_shape) -> standardised as in training, in the model's layout."""
-        import numpy as np
-
-        if x.dtype.kind in "iu":
-            return np.ascontiguousarray(to_layout(x, self.layout))  # token ids stay integers
-        x = self.standardizer(x) if self.standardizer else x.astype("float32", copy=False)
-        return np.ascontiguousarray(to_layout(x, self.layout))
+    folder: Path
+    spec: RunSpec  # the run's config, written to folder/config.json
+    dataset: Dataset  # as loaded (the decision-region plot draws its points)
+    data: Prepared  # the split, preprocessed
+    device: torch.device
+    callbacks: Sequence[Callback]
+    start: float  # time.perf_counter() when the command began
 
 
-def read_spec(run: Path) -> tuple[RunSpec, dict[str, Any]]:
-    """(spec, the raw config.json) of a run folder."""
-    run = Path(run)
-    if not run.is_dir():
-        raise InputError(f"run folder '{run}' not found")
-    raw = rd.read_json(run / rd.CONFIG)
-    return RunSpec.from_dict(raw, run / rd.CONFIG), raw
+# --- setting a run up ---------------------------------------------------------------------------
 
 
-@dataclass
-class Prepared:
-    """Splits in the model's layout, standardised, as numpy float32 / int64."""
+def train(
+    model: str,
+    model_config: Any,
+    data: DataConfig,
+    train_config: TrainConfig,
+    out: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:
+    """Train a registered model family from scratch; the run folder is `out` (or runs/NAME-TIME)."""
+    import torch  # noqa: F401 (before the clock starts: `seconds` times the run, not the import)
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
-    """Split, standardise with the train split's statistics (fitted here unless the spec has
-    them already), and reshape to the model's layout."""
-    split = split_indices(dataset.y, spec.data.test_fraction, spec.data.val_fraction, seed)
-    if spec.standardizer is None and spec.data.standardize and dataset.x.dtype.kind == "f":
-        spec.standardizer = Standardizer.fit(dataset.x[split.train])
-
-    def part(idx):
-        return spec.preprocess(dataset.x[idx]), dataset.y[idx]
-
-    (xtr, ytr), (xva, yva), (xte, yte) = part(split.train), part(split.val), part(split.test)
-    return Prepared(xtr, ytr, xva, yva, xte, yte)
+    start = time.perf_counter()
+    device = resolve_device(train_config.device)
+    threads = set_threads(train_config.threads)
+    dataset = load_family_data(model, model_config, data, train_config.seed)
+    spec = make_spec(model, model_config, data, train_config, dataset, threads)
+    prepared = prepare(dataset, spec, train_config.seed)
+    if train_config.patience and len(prepared.y_val) == 0:
+        raise InputError("--patience needs a validation split: give --val-fraction above 0")
+    net = _fresh_model(spec, dataset)
+    folder = rd.new_run_dir(out, model)  # only now, with the data and model known good
+    return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net)
 
 
-def make_spec(
-    model: str, model_config: Any, data: DataConfig, train: TrainConfig, dataset: Dataset
-) -> RunSpec:
-    family = get_family(model)
-    x1 = to_layout(dataset.x[:1], family.layout)  # raises if the data cannot take this layout
-    return RunSpec(
-        model=model,
-        model_config=model_config,
-        data=data,
-        train=train,
-        layout=family.layout,
-        input_shape=tuple(int(d) for d in x1.shape[1:]),
-        sample_shape=dataset.sample_shape,
-        class_names=dataset.class_names,
-        standardizer=None,
-        feature_names=dataset.feature_names,
-        image_mode=dataset.image_mode,
-    )
-
-
-def load_split(spec: RunSpec) -> tuple[Dataset, Prepared]:
-    """Reload a run's data and recompute its split exactly (evaluate, resume)."""
-    dataset = load_family_data(spec.model, spec.model_config, spec.data, spec.train.seed)
-    if dataset.class_names != spec.class_names or dataset.sample_shape != spec.sample_shape:
-        raise InputError(
-            f"the run's data '{spec.data.source}' has changed since training "
-            f"(classes or sample shape differ); give the data to use with --data"
-        )
-    return dataset, prepare(dataset, spec, spec.train.seed)
-
-
-# --- devices, seeds, losses ---------------------------------------------------------------------
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda, else mps, else cpu; an unavailable device is an InputError (exit 2)."""
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    mps_ok = bool(mps and mps.is_available())
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
+def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] = ()) -> RunResult:
+    """Continue a run from its last checkpoint (to `epochs` in all, if given)."""
+    start = time.perf_counter()
+    folder = Path(run)
+    spec, _ = read_spec(folder)
+    if epochs is not None:
+        spec.train.epochs = epochs
+    device = resolve_device(spec.train.device)
+    set_threads(spec.threads)
+    checkpoint = load_checkpoint(folder)
+    if checkpoint is not None:
+        done = checkpoint.state.epoch
+        if checkpoint.state.stopped_early:
             raise InputError(
-                f"--device cuda: no CUDA GPU is available to this PyTorch "
-                f"({torch.__version__}); use --device cpu or auto"
+                f"run '{folder}' stopped early at epoch {done} "
+                f"(--patience {spec.train.patience}); there is nothing to resume"
             )
-        return torch.device("cuda")
-    if name == "mps":
-        if not mps_ok:
+        if done >= spec.train.epochs:
             raise InputError(
-                "--device mps: Apple's MPS backend is not available here; use --device cpu or auto"
+                f"run '{folder}' has already trained {done} epochs; "
+                f"give --epochs above {done} to train on"
             )
-        return torch.device("mps")
-    raise InputError(f"invalid --device '{name}': expected {', '.join(DEVICES)}")
+    dataset, prepared = load_split(spec)
+    net = _fresh_model(spec, dataset)
+    return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net, checkpoint)
 
 
-_TORCH_DEFAULT_THREADS: int | None = None
-
-
-def default_threads() -> int:
-    """PyTorch's own default (physical cores, or OMP_NUM_THREADS), read before we change it."""
+def _fresh_model(spec: RunSpec, dataset: Dataset) -> nn.Module:
+    """The model as a run starts it: seeded, built, initialised (resume then loads weights)."""
     import torch
 
-    global _TORCH_DEFAULT_THREADS
-    if _TORCH_DEFAULT_THREADS is None:
-        _TORCH_DEFAULT_THREADS = torch.get_num_threads()
-    return _TORCH_DEFAULT_THREADS
-
-
-def set_threads(threads: int | None) -> int:
-    """Fix torch's intra-op threads (results may depend on the count); recorded in config.json."""
-    import torch
-
-    n = threads or default_threads()
-    torch.set_num_threads(n)
-    return n
-
-
-def multiclass_hinge(scores: torch.Tensor, y: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """The multiclass SVM loss of the lesson: mean_i sum_{j != y_i} max(0, s_j - s_{y_i} + margin).
-
-    (PyTorch's multi_margin_loss divides this sum by the number of classes.)
-    """
-    correct = scores.gather(1, y[:, None])  # (B, 1)
-    margins = (scores - correct + margin).clamp_min(0.0)  # (B, C)
-    return margins.scatter(1, y[:, None], 0.0).sum(dim=1).mean()
-
-
-def loss_function(name: str):
-    import torch.nn.functional as F
-
-    return F.cross_entropy if name == "cross-entropy" else multiclass_hinge
+    torch.manual_seed(spec.train.seed)
+    net = spec.build_model(dataset.init)
+    apply_init(net, spec.train.init)
+    return net
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -306,40 +214,97 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-# --- evaluation (shared with `dlcli evaluate`) --------------------------------------------------
+# --- the loop -----------------------------------------------------------------------------------
 
 
-def scores_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Class scores (N, C) in eval mode, in fixed-size chunks."""
+def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunResult:
+    """Train `net` for the run's epochs (on from `checkpoint` when resuming), then finish the run
+    folder. Ctrl-C saves the last finished epoch and re-raises with one line saying so."""
+    cfg = run.spec.train
+    net.to(run.device)
+    opt = make_optimizer(net, cfg)
+    state, best = TrainState(), None  # best: the best epoch's weights (kept with --patience)
+    if checkpoint is not None:
+        best = restore(checkpoint, net, opt, run.device)
+        state = checkpoint.state
+    train_split = _on_device(run, run.data.x_train, run.data.y_train)
+    val_split = _on_device(run, run.data.x_val, run.data.y_val)
+    run.spec.save(run.folder, "running")
+    _begin(run, net, state)
+    saver = _Checkpointer(run.folder, run.device)
+    try:
+        for epoch in range(state.epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            for cb in run.callbacks:
+                cb.on_epoch_begin(epoch, {"batches": _batches(run), "epochs": cfg.epochs})
+            loss, accuracy = _train_epoch(run, net, opt, train_split, epoch)
+            if not math.isfinite(loss):
+                _diverged(run, epoch, loss)
+            val_loss, val_accuracy = measure(net, *val_split, cfg.loss)
+            row = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}
+            row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
+            row["seconds"] = time.perf_counter() - t0
+            improved = state.record(row, cfg.patience)
+            if improved and cfg.patience:
+                best = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            saver.snapshot(net, opt, best, state)
+            for cb in run.callbacks:
+                cb.on_epoch_end(epoch, row | {"epochs": cfg.epochs, "improved": improved})
+            stop = state.stopped_early or _stop_requested(run.callbacks)
+            saver.save(final=stop or state.epoch == cfg.epochs)
+            if stop:
+                break
+    except KeyboardInterrupt:
+        saver.save(final=True)  # the last finished epoch, if not on disk yet
+        _interrupted(run, state)
+    if cfg.patience and best is not None:
+        net.load_state_dict(best)  # restore the best validation loss
+    result = _finish(run, net, state)
+    for cb in run.callbacks:
+        cb.on_train_end(result.to_dict())
+    return result
+
+
+def _train_epoch(
+    run: Run, net: nn.Module, opt: torch.optim.Optimizer, split: tuple, epoch: int
+) -> tuple[float, float]:
+    """One pass over the training split in a fresh seeded order: (mean loss, accuracy)."""
     import torch
 
-    model.eval()
-    with torch.inference_mode():
-        if len(x) == 0:
-            return torch.zeros((0, 0))
-        return torch.cat([model(x[i : i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
-
-
-def measure(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    loss_name: str,
-) -> tuple[float | None, float | None]:
-    """(mean loss, accuracy) over a whole split; (None, None) for an empty split."""
-    if len(y) == 0:
-        return None, None
-    scores = scores_of(model, x)
-    loss = loss_function(loss_name)(scores, y)
-    return float(loss), float((scores.argmax(1) == y).float().mean())
-
-
-def _reduce(sums: torch.Tensor) -> list[float]:
-    """Epoch totals -> Python numbers. Under DDP: all_reduce(sums) here."""
-    return sums.tolist()
-
-
-# --- the loop -----------------------------------------------------------------------------------
+    cfg = run.spec.train
+    loss_fn = loss_function(cfg.loss)
+    hooks = [cb for cb in run.callbacks if _overrides(cb, "on_batch_end")]
+    x, y = split
+    n, bs, batches = len(y), cfg.batch_size, _batches(run)
+    net.train()
+    order = _epoch_order(n, cfg.seed, epoch, run.device)
+    xs, ys = x[order], y[order]  # one gather per epoch, then views
+    losses, hits = [], []  # per batch; summed once at the end of the epoch
+    for b in range(batches):
+        xb, yb = xs[b * bs : (b + 1) * bs], ys[b * bs : (b + 1) * bs]
+        scores = net(xb)  # (B, C)
+        loss = loss_fn(scores, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            losses.append(loss.detach())
+            hits.append((scores.argmax(1) == yb).sum())
+        if hooks:
+            logs = {"batch": b + 1, "batches": batches, "loss": float(loss.detach())}
+            for cb in hooks:
+                cb.on_batch_end(b, logs)
+    sizes = torch.full((batches,), float(bs), dtype=torch.float64, device=run.device)
+    sizes[-1] = n - (batches - 1) * bs  # the last batch may be short
+    sums = torch.stack(
+        [
+            (torch.stack(losses).double() * sizes).sum(),  # loss summed over examples
+            torch.stack(hits).sum().double(),  # correct predictions
+            sizes.sum(),  # examples
+        ]
+    )
+    loss_sum, correct, seen = _reduce(sums)
+    return loss_sum / seen, correct / seen
 
 
 def _epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
@@ -351,378 +316,155 @@ def _epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
     return torch.randperm(n, generator=g).to(device)
 
 
-def _has_hook(callbacks: Sequence[Callback], name: str) -> bool:
-    return any(getattr(type(cb), name, None) is not getattr(Callback, name) for cb in callbacks)
+def _reduce(sums: torch.Tensor) -> list[float]:
+    """Epoch totals -> Python numbers. Under DDP: all_reduce(sums) here."""
+    return sums.tolist()
 
 
-def train(
-    model: str,
-    model_config: Any,
-    data: DataConfig,
-    train_config: TrainConfig,
-    out: Path | None = None,
-    callbacks: Sequence[Callback] = (),
-) -> RunResult:
-    """Train a registered model family from scratch; the run folder is `out` (or runs/NAME-TIME)."""
-    import torch
+class _Checkpointer:
+    """Every epoch ends with a snapshot of the state in memory (cheap); it goes to disk at most
+    every CHECKPOINT_SECONDS, and always after the run's last epoch and on Ctrl-C, so that small
+    fast epochs do not pay a file write each (a hard kill loses at most those seconds).
+    """
 
-    start = time.perf_counter()
-    device = resolve_device(train_config.device)
-    threads = set_threads(train_config.threads)
-    dataset = load_family_data(model, model_config, data, train_config.seed)
-    spec = make_spec(model, model_config, data, train_config, dataset)
-    prepared = prepare(dataset, spec, train_config.seed)
-    if train_config.patience and len(prepared.y_val) == 0:
-        raise InputError("--patience needs a validation split: give --val-fraction above 0")
-    net = _fresh_model(spec)
-    run = rd.new_run_dir(out, model)  # only now, with the data and model known good
-    config = spec.to_dict() | {"threads": threads, "torch_version": torch.__version__}
-    return _run(spec, config, dataset, prepared, net, run, device, None, callbacks, start)
+    def __init__(self, folder: Path, device: torch.device) -> None:
+        self.folder, self.device = folder, device
+        self.pending: tuple[dict, dict] | None = None  # (tensors, metadata) not yet on disk
+        self.last_write = time.perf_counter()
+
+    def snapshot(self, net: nn.Module, opt, best: dict | None, state: TrainState) -> None:
+        self.pending = capture(net, opt, best, state, self.device)
+
+    def save(self, final: bool) -> None:
+        """Write the snapshot if it is due, or if `final` (the run's last epoch, Ctrl-C)."""
+        if self.pending is None:
+            return
+        if final or time.perf_counter() - self.last_write >= CHECKPOINT_SECONDS:
+            rd.save_checkpoint(self.folder, *self.pending)
+            self.pending, self.last_write = None, time.perf_counter()
 
 
-def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] = ()) -> RunResult:
-    """Continue a run from its last checkpoint (to `epochs` in all, if given)."""
-
-    start = time.perf_counter()
-    run = Path(run)
-    spec, config = read_spec(run)
-    if epochs is not None:
-        spec.train.epochs = epochs
-        config["train"]["epochs"] = epochs
-    device = resolve_device(spec.train.device)
-    set_threads(config.get("threads"))
-    state = None
-    checkpoint = rd.load_checkpoint(run)
-    if checkpoint is not None:
-        tensors, state = checkpoint
-        state["tensors"] = tensors
-        if state.get("stopped_early"):
-            raise InputError(
-                f"run '{run}' stopped early at epoch {state['epoch']} "
-                f"(--patience {spec.train.patience}); there is nothing to resume"
-            )
-        if state["epoch"] >= spec.train.epochs:
-            raise InputError(
-                f"run '{run}' has already trained {state['epoch']} epochs; "
-                f"give --epochs above {state['epoch']} to train on"
-            )
-    dataset, prepared = load_split(spec)
-    net = _fresh_model(spec)
-    return _run(spec, config, dataset, prepared, net, run, device, state, callbacks, start)
+# --- hooks and endings --------------------------------------------------------------------------
 
 
-def _fresh_model(spec: RunSpec) -> Any:
-    """The model as a run starts it: seeded, built, initialised (resume then loads weights)."""
-    import torch
-
-    torch.manual_seed(spec.train.seed)
-    net = spec.build_model()
-    apply_init(net, spec.train.init)
-    return net
-
-
-def _run(spec, config, dataset, prepared, net, run, device, state, callbacks, start) -> RunResult:
-    """Mark the run folder's config as running, then fit (from `state` when resuming)."""
-    config["status"] = "running"
-    rd.write_json(run / rd.CONFIG, config)
-    return _fit(
-        spec,
-        config,
-        dataset,
-        prepared,
-        net,
-        run,
-        device,
-        state=state,
-        callbacks=callbacks,
-        start=start,
-    )
-
-
-def _fit(
-    spec: RunSpec,
-    config: dict,
-    dataset: Dataset,
-    data: Prepared,
-    net: nn.Module,
-    run: Path,
-    device: torch.device,
-    state: dict | None,
-    callbacks: Sequence[Callback],
-    start: float,
-) -> RunResult:
-    import torch
-
-    cfg = spec.train
-    net.to(device)
-    opt = make_optimizer(net, cfg)
-    loss_fn = loss_function(cfg.loss)
-    # The whole dataset lives on the device; batches are slices of it.
-    x_train = torch.from_numpy(data.x_train).to(device)
-    y_train = torch.from_numpy(data.y_train).to(device)
-    x_val = torch.from_numpy(data.x_val).to(device)
-    y_val = torch.from_numpy(data.y_val).to(device)
-
-    history: list[dict] = []
-    first_epoch, best_epoch, best_loss, wait = 0, 0, float("inf"), 0
-    best_state: dict[str, torch.Tensor] | None = None
-    if state is not None:
-        tensors = state.pop("tensors")
-        net.load_state_dict(rd.unprefixed("model.", tensors))
-        opt.load_state_dict(
-            rd.optimizer_state(rd.unprefixed("optim.", tensors), state["optimizer"])
-        )
-        torch.set_rng_state(tensors["rng.cpu"])
-        if device.type == "cuda" and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"])
-        best = rd.unprefixed("best.", tensors)
-        best_state = {k: v.to(device) for k, v in best.items()} or None
-        first_epoch, best_epoch, best_loss, wait = (
-            state["epoch"],
-            state["best_epoch"],
-            state["best_loss"],
-            state["wait"],
-        )
-        history = state["history"]
-
-    n, bs, epochs = len(y_train), cfg.batch_size, cfg.epochs
-    batches = (n + bs - 1) // bs
-    params = count_params(net)
-    for cb in callbacks:
-        cb.model = net  # Keras style: a callback may look at the model (e.g. --animate)
-        cb.on_train_begin(
-            {
-                "model": spec.model,
-                "params": params,
-                "device": str(device),
-                "out": str(run),
-                "epochs": epochs,
-                "first_epoch": first_epoch,
-                "batches": batches,
-                "n_train": n,
-                "n_val": len(y_val),
-                "n_test": len(data.y_test),
-                "input_shape": list(spec.input_shape),
-                "classes": spec.class_names,
-                "layers": _describe(spec),
-                "notes": dataset.extra.get("notes", []),  # data warnings, e.g. skipped rows
-            }
-        )
-    batch_hooks = [cb for cb in callbacks if _has_hook([cb], "on_batch_end")]
-    stopped_early = False
-    epoch = first_epoch
-    # Every epoch ends with a snapshot of the state in memory (cheap); it is written to disk
-    # at most every CHECKPOINT_SECONDS, after the last epoch and on Ctrl-C, so that small fast
-    # epochs do not pay a file write each (a hard kill loses at most those seconds).
-    snapshot: tuple[dict, dict] | None = None
-    last_write = time.perf_counter()
-    try:
-        for epoch in range(first_epoch, epochs):
-            t0 = time.perf_counter()
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch, {"batches": batches, "epochs": epochs})
-            net.train()
-            order = _epoch_order(n, cfg.seed, epoch, device)
-            xs, ys = x_train[order], y_train[order]  # one gather per epoch, then views
-            losses, hits = [], []  # per batch; summed once at the end of the epoch
-            for b in range(batches):
-                xb, yb = xs[b * bs : (b + 1) * bs], ys[b * bs : (b + 1) * bs]
-                scores = net(xb)
-                loss = loss_fn(scores, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    losses.append(loss.detach())
-                    hits.append((scores.argmax(1) == yb).sum())
-                if batch_hooks:
-                    logs = {"batch": b + 1, "batches": batches, "loss": float(loss.detach())}
-                    for cb in batch_hooks:
-                        cb.on_batch_end(b, logs)
-            sizes = torch.full((batches,), float(bs), dtype=torch.float64, device=device)
-            sizes[-1] = n - (batches - 1) * bs  # the last batch may be short
-            sums = torch.stack(
-                [
-                    (torch.stack(losses).double() * sizes).sum(),  # loss summed over examples
-                    torch.stack(hits).sum().double(),  # correct predictions
-                    sizes.sum(),  # examples
-                ]
-            )
-            loss_sum, correct, seen = _reduce(sums)
-            val_loss, val_acc = measure(net, x_val, y_val, cfg.loss)
-            row = {
-                "epoch": epoch + 1,
-                "loss": loss_sum / seen,
-                "accuracy": correct / seen,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-            }
-            if not math.isfinite(row["loss"]):
-                config["status"] = "diverged"
-                rd.write_json(run / rd.CONFIG, config)
-                raise RunFailure(
-                    f"training diverged in epoch {epoch + 1} (loss {row['loss']}): "
-                    f"lower --lr (now {cfg.lr}) or standardise the inputs"
-                )
-            improved = val_loss is not None and val_loss < best_loss
-            if improved:
-                best_epoch, best_loss, wait = epoch + 1, val_loss, 0
-                if cfg.patience:
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                wait += 1
-            stopped_early = bool(cfg.patience) and wait >= cfg.patience
-            row["seconds"] = time.perf_counter() - t0
-            history.append(row)
-            counters = {
-                "epoch": epoch + 1,
-                "best_epoch": best_epoch,
-                "best_loss": best_loss,
-                "wait": wait,
-                "stopped_early": stopped_early,
-                "history": history,
-            }
-            snapshot = _snapshot(net, opt, best_state, device, counters)
-            if time.perf_counter() - last_write >= CHECKPOINT_SECONDS or epoch + 1 == epochs:
-                rd.save_checkpoint(run, *snapshot)
-                snapshot, last_write = None, time.perf_counter()
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, row | {"epochs": epochs, "improved": improved})
-            if stopped_early:
-                break
-        if snapshot is not None:  # stopped early between two writes
-            rd.save_checkpoint(run, *snapshot)
-    except KeyboardInterrupt:
-        if snapshot is not None:  # the last finished epoch, not yet on disk
-            rd.save_checkpoint(run, *snapshot)
-        done = len(history)
-        config["status"] = "interrupted"
-        rd.write_json(run / rd.CONFIG, config)
-        if history:  # per epoch only the checkpoint is written (it holds the history too)
-            rd.write_history(run / rd.HISTORY, history)
-            rd.atomic_write_bytes(run / rd.CURVES, rd.curves_png(history))
-        raise KeyboardInterrupt(
-            f"interrupted after {done} of {epochs} epochs; the checkpoint is saved: continue with "
-            f"--resume {run}"
-        ) from None
-
-    if cfg.patience and best_state is not None:
-        net.load_state_dict(best_state)  # restore the best validation loss
-    result = _finish(
-        spec,
-        config,
-        dataset,
-        data,
-        net,
-        run,
-        device,
-        history,
-        best_epoch,
-        stopped_early,
-        params,
-        start,
-    )
-    for cb in callbacks:
-        cb.on_train_end(result.to_dict())
-    return result
-
-
-def _describe(spec: RunSpec) -> list[dict]:
+def _begin(run: Run, net: nn.Module, state: TrainState) -> None:
+    """Reset the callbacks' stop flags and call `on_train_begin`."""
+    spec, data = run.spec, run.data
     family = get_family(spec.model)
-    if family.describe is None:
-        return []
-    return family.describe(spec.model_config, spec.input_shape, len(spec.class_names))
+    layers = (
+        family.describe(spec.model_config, spec.input_shape, len(spec.class_names))
+        if family.describe
+        else []
+    )
+    info = {
+        "model": spec.model,
+        "params": count_params(net),
+        "device": str(run.device),
+        "out": str(run.folder),
+        "epochs": spec.train.epochs,
+        "first_epoch": state.epoch,
+        "batches": _batches(run),
+        "n_train": len(data.y_train),
+        "n_val": len(data.y_val),
+        "n_test": len(data.y_test),
+        "input_shape": list(spec.input_shape),
+        "classes": spec.class_names,
+        "layers": layers,
+        "notes": run.dataset.extra.get("notes", []),  # data warnings, e.g. skipped rows
+    }
+    for cb in run.callbacks:
+        if hasattr(cb, "stop_training"):
+            cb.stop_training = False
+        cb.model = net  # Keras style: a callback may look at the model (e.g. --animate)
+        cb.on_train_begin(info)
 
 
-def _snapshot(net: nn.Module, opt, best_state, device, counters: dict) -> tuple[dict, dict]:
-    """(tensors, metadata) of everything --resume needs, copied (training goes on mutating)."""
+def _stop_requested(callbacks: Sequence[Callback]) -> bool:
+    return any(getattr(cb, "stop_training", False) for cb in callbacks)
+
+
+def _overrides(cb: Callback, hook: str) -> bool:
+    return getattr(type(cb), hook, None) is not getattr(Callback, hook)
+
+
+def _batches(run: Run) -> int:
+    return -(-len(run.data.y_train) // run.spec.train.batch_size)  # ceil
+
+
+def _on_device(run: Run, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """numpy (x, y) -> tensors on the run's device: the whole split lives there."""
     import torch
 
-    opt_tensors, opt_meta = rd.optimizer_tensors(opt.state_dict())
-    tensors = rd.prefixed("model.", net.state_dict()) | rd.prefixed("optim.", opt_tensors)
-    tensors = {k: v.detach().clone() for k, v in tensors.items()}
-    if best_state:
-        tensors |= rd.prefixed("best.", best_state)  # never mutated in place
-    tensors["rng.cpu"] = torch.get_rng_state()
-    if device.type == "cuda":
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    # rows of the history are never changed once appended: a new list is copy enough
-    return tensors, counters | {"history": list(counters["history"]), "optimizer": opt_meta}
+    return torch.from_numpy(x).to(run.device), torch.from_numpy(y).to(run.device)
 
 
-def _finish(
-    spec: RunSpec,
-    config: dict,
-    dataset: Dataset,
-    data: Prepared,
-    net: nn.Module,
-    run: Path,
-    device,
-    history: list[dict],
-    best_epoch: int,
-    stopped_early: bool,
-    params: int,
-    start: float,
-) -> RunResult:
-    import torch
+def _diverged(run: Run, epoch: int, loss: float) -> None:
+    run.spec.save(run.folder, "diverged")
+    raise RunFailure(
+        f"training diverged in epoch {epoch + 1} (loss {loss}): "
+        f"lower --lr (now {run.spec.train.lr}) or standardise the inputs"
+    )
 
-    def split(x, y):
-        return measure(
-            net, torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), spec.train.loss
-        )
 
-    train_loss, train_acc = split(data.x_train, data.y_train)
-    val_loss, val_acc = split(data.x_val, data.y_val)
-    test_loss, test_acc = split(data.x_test, data.y_test)
-    rd.save_tensors(run / rd.WEIGHTS, net.state_dict(), {"model": spec.model})
-    rd.write_history(run / rd.HISTORY, history)
-    rd.atomic_write_bytes(run / rd.CURVES, rd.curves_png(history))
+def _write_history(run: Run, history: list[dict]) -> None:
+    """history.csv and curves.png (per epoch only the checkpoint is written: it holds both)."""
+    from dlcli.training.plots import curves_png
+
+    rd.write_history(run.folder / rd.HISTORY, history)
+    rd.atomic_write_bytes(run.folder / rd.CURVES, curves_png(history))
+
+
+def _interrupted(run: Run, state: TrainState) -> None:
+    run.spec.save(run.folder, "interrupted")
+    if state.history:
+        _write_history(run, state.history)
+    raise KeyboardInterrupt(
+        f"interrupted after {len(state.history)} of {run.spec.train.epochs} epochs; the "
+        f"checkpoint is saved: continue with --resume {run.folder}"
+    ) from None
+
+
+def _finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
+    """Score every split; write weights, history, pictures and metrics; mark the run done."""
+    spec, data, folder = run.spec, run.data, run.folder
+
+    def score(x, y):
+        return measure(net, *_on_device(run, x, y), spec.train.loss)
+
+    train_loss, train_acc = score(data.x_train, data.y_train)
+    val_loss, val_acc = score(data.x_val, data.y_val)
+    test_loss, test_acc = score(data.x_test, data.y_test)
+    rd.save_tensors(folder / rd.WEIGHTS, net.state_dict(), {"model": spec.model})
+    _write_history(run, state.history)
     if spec.layout == "flat" and spec.sample_shape == (2,):
-        rd.atomic_write_bytes(run / rd.BOUNDARY, _boundary(spec, dataset, net, device))
+        from dlcli.training.plots import boundary_png
+
+        rd.atomic_write_bytes(
+            folder / rd.BOUNDARY, boundary_png(spec, run.dataset, net, run.device)
+        )
     result = RunResult(
         model=spec.model,
         data=spec.data.source,
-        epochs=len(history),
-        best_epoch=best_epoch,
-        stopped_early=stopped_early,
-        train_loss=train_loss,
+        epochs=len(state.history),
+        best_epoch=state.best_epoch,
+        stopped_early=state.stopped_early,
+        train_loss=train_loss,  # type: ignore[arg-type]
         train_accuracy=train_acc,  # type: ignore[arg-type]
         val_loss=val_loss,
         val_accuracy=val_acc,
         test_loss=test_loss,
         test_accuracy=test_acc,
-        params=params,
-        seconds=round(time.perf_counter() - start, 3),
-        out=str(run),
-        device=str(device),
+        params=count_params(net),
+        seconds=round(time.perf_counter() - run.start, 3),
+        out=str(folder),
+        device=str(run.device),
         n_train=len(data.y_train),
         n_val=len(data.y_val),
         n_test=len(data.y_test),
         classes=spec.class_names,
-        data_info=dataset.extra.get("info", {}),
+        data_info=run.dataset.extra.get("info", {}),
     )
-    rd.write_json(run / rd.METRICS, result.to_dict())
-    config["status"] = "done"
-    config["epochs_done"] = len(history)
-    rd.write_json(run / rd.CONFIG, config)
+    rd.write_json(folder / rd.METRICS, result.to_dict())
+    spec.epochs_done = len(state.history)
+    spec.save(folder, "done")
     return result
-
-
-def _boundary(spec: RunSpec, dataset: Dataset, net: nn.Module, device, grid: int = 240) -> bytes:
-    """Predicted class over a grid covering the (raw) 2-D data, as an image."""
-    import numpy as np
-    import torch
-
-    x = dataset.x
-    lo, hi = x.min(axis=0), x.max(axis=0)
-    pad = (hi - lo) * 0.1 + 1e-6
-    lo, hi = lo - pad, hi + pad
-    a = np.linspace(lo[0], hi[0], grid, dtype=np.float32)
-    b = np.linspace(hi[1], lo[1], grid, dtype=np.float32)  # top row = largest x2
-    aa, bb = np.meshgrid(a, b)
-    points = np.stack([aa.ravel(), bb.ravel()], axis=1)
-    scores = scores_of(net, torch.from_numpy(spec.preprocess(points)).to(device))
-    classes = scores.argmax(1).cpu().numpy().reshape(grid, grid)
-    return rd.boundary_png(
-        classes, (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])), x, dataset.y
-    )

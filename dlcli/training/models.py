@@ -6,7 +6,9 @@ A family is registered with `@register_model(name, config_cls, layout=...)` on i
 The config dataclass round-trips through JSON (`config_to_dict` / `config_from_dict`), which is
 how `evaluate` and `predict` rebuild a model from a run folder without pickles.
 
-torch is imported inside the builders; importing this module is cheap.
+torch is imported inside the builders; importing this module is cheap. The families in
+`PLUGIN_MODULES` (resnet, lstm) define their nn.Module classes at top level and import torch:
+they load on the first `get_family`, which only code that trains or rebuilds a model calls.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class ModelFamily:
 
     name: str
     config_cls: type
-    build: Callable[[Any, tuple[int, ...], int], nn.Module]
+    # build(config, input_shape, num_classes, **init): `init` as the family's load_data gives
+    # it in `Dataset.init` (train time only), e.g. lstm's pretrained `embeddings`.
+    build: Callable[..., nn.Module]
     layout: str  # 'flat' | 'image' | 'sequence'
     # Optional: rows for the table printed before training, [{"layer", "output", "params"}, ...].
     describe: Callable[[Any, tuple[int, ...], int], list[dict]] | None = None

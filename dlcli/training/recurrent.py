@@ -29,93 +29,80 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
 from dlcli.errors import InputError
 from dlcli.training.config import CELLS, RecurrentConfig  # noqa: F401 (re-exported)
 from dlcli.training.models import register_model
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch.nn as nn
 
     from dlcli.training.data import DataConfig, Dataset
 
 PAD_INDEX = 0
+RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
-def _modules() -> Any:
-    """Define the nn.Module class on first use (torch is imported only here)."""
-    global _MODULES
-    if _MODULES is not None:
-        return _MODULES
-    import torch
-    import torch.nn as nn
-    from torch.nn.utils.rnn import pack_padded_sequence
+class RecurrentClassifier(nn.Module):
+    """x: (B, T, F) float or (B, T) token ids -> class scores (B, num_classes)."""
 
-    rnn_classes = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-    class RecurrentClassifier(nn.Module):
-        def __init__(
-            self, config: RecurrentConfig, input_size: int, vocab_size: int, num_classes: int
-        ) -> None:
-            super().__init__()
-            self.config = config
-            self.embedding: nn.Embedding | None = None
-            if vocab_size:
-                self.embedding = nn.Embedding(
-                    vocab_size, config.embedding_dim, padding_idx=PAD_INDEX
-                )
-                self.embedding.weight.requires_grad_(not config.freeze_embeddings)
-                input_size = config.embedding_dim
-            self.rnn = rnn_classes[config.cell](
-                input_size,
-                config.hidden_size,
-                num_layers=config.num_layers,
-                batch_first=True,
-                bidirectional=config.bidirectional,
-                # PyTorch applies it between layers only; with one layer it would just warn.
-                dropout=config.dropout if config.num_layers > 1 else 0.0,
-            )
-            self.directions = 2 if config.bidirectional else 1
-            self.dropout = nn.Dropout(config.dropout)
-            self.fc = nn.Linear(self.directions * config.hidden_size, num_classes)
-            if config.cell == "lstm":
-                # Forget-gate bias 1 (Jozefowicz et al., 2015): remember by default at the start.
-                # PyTorch's gate order in the bias: input, forget, cell, output.
-                h = config.hidden_size
-                with torch.no_grad():
-                    for name, param in self.rnn.named_parameters():
-                        if name.startswith("bias_ih"):
-                            param[h : 2 * h].fill_(1.0)
-
-        def load_embeddings(self, vectors: torch.Tensor) -> None:
-            """Copy a (vocab_size, embedding_dim) table in (pretrained word vectors)."""
-            assert self.embedding is not None
+    def __init__(
+        self, config: RecurrentConfig, input_size: int, vocab_size: int, num_classes: int
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding: nn.Embedding | None = None
+        if vocab_size:
+            self.embedding = nn.Embedding(vocab_size, config.embedding_dim, padding_idx=PAD_INDEX)
+            self.embedding.weight.requires_grad_(not config.freeze_embeddings)
+            input_size = config.embedding_dim
+        self.rnn = RNN_CLASSES[config.cell](
+            input_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=config.bidirectional,
+            # PyTorch applies it between layers only; with one layer it would just warn.
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.directions = 2 if config.bidirectional else 1
+        self.dropout = nn.Dropout(config.dropout)
+        self.fc = nn.Linear(self.directions * config.hidden_size, num_classes)
+        if config.cell == "lstm":
+            # Forget-gate bias 1 (Jozefowicz et al., 2015): remember by default at the start.
+            # PyTorch's gate order in the bias: input, forget, cell, output.
+            h = config.hidden_size
             with torch.no_grad():
-                self.embedding.weight.copy_(vectors)
+                for name, param in self.rnn.named_parameters():
+                    if name.startswith("bias_ih"):
+                        param[h : 2 * h].fill_(1.0)
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            lengths = None
-            if self.embedding is not None:
-                # x: (B, T) ids, right-padded. An all-padding row reads one <pad> step.
-                lengths = (x != PAD_INDEX).sum(1).clamp_(min=1)  # (B,)
-                longest = int(lengths.max())
-                x = self.embedding(x[:, :longest])  # (B, T', E): no column is all padding
-                if int(lengths.min()) == longest:
-                    lengths = None  # equal lengths: nothing to pack
-            if lengths is not None:
-                x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, state = self.rnn(x)
-            h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, H)
-            # The last layer's final state per direction (packing: each sequence's own), in the
-            # batch's original order.
-            last = h_n[-self.directions :].transpose(0, 1).reshape(h_n.shape[1], -1)
-            return self.fc(self.dropout(last))  # (B, dirs*H) -> (B, classes)
+    def load_embeddings(self, vectors: torch.Tensor) -> None:
+        """Copy a (vocab_size, embedding_dim) table in (pretrained word vectors)."""
+        assert self.embedding is not None
+        with torch.no_grad():
+            self.embedding.weight.copy_(vectors)
 
-    _MODULES = {"RecurrentClassifier": RecurrentClassifier}
-    return _MODULES
-
-
-_MODULES: dict[str, Any] | None = None
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lengths = None
+        if self.embedding is not None:
+            # x: (B, T) ids, right-padded. An all-padding row reads one <pad> step.
+            lengths = (x != PAD_INDEX).sum(1).clamp_(min=1)  # (B,)
+            longest = int(lengths.max())
+            x = self.embedding(x[:, :longest])  # (B, T', E): no column is all padding
+            if int(lengths.min()) == longest:
+                lengths = None  # equal lengths: nothing to pack
+        if lengths is not None:
+            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(x)
+        h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, H)
+        # The last layer's final state per direction (packing: each sequence's own), in the
+        # batch's original order.
+        last = h_n[-self.directions :].transpose(0, 1).reshape(h_n.shape[1], -1)
+        return self.fc(self.dropout(last))  # (B, dirs*H) -> (B, classes)
 
 
 # --- text data: the family's data hooks ---------------------------------------------------------
@@ -124,17 +111,17 @@ _MODULES: dict[str, Any] | None = None
 def is_text_csv(path: Path, text_column: str) -> bool:
     """True when `path` is a CSV whose header names `text_column` (cheap: reads one line)."""
     import csv
-    import gzip
 
-    name = path.name.lower()
-    if not path.is_file() or not (name.endswith(".csv") or name.endswith(".csv.gz")):
+    from dlcli.files import open_binary, read_errors
+    from dlcli.training.data import input_kind
+
+    if input_kind(path) != "csv":
         return False
-    opener = gzip.open if name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as fh:
+        with open_binary(path) as fh:
             first = fh.readline(1 << 20).decode("utf-8-sig", errors="replace")  # header only
         header = next(csv.reader([first]), [])
-    except (OSError, EOFError, csv.Error):
+    except (*read_errors(), csv.Error):
         return False  # the shared CSV reader reports the problem with its own message
     return text_column in (h.strip() for h in header)
 
@@ -144,12 +131,13 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     loaders read it: digits as 8 rows of 8 pixels, CSV time series one value per step).
 
     At train time (`config.vocab` empty) the vocabulary is built from the training split of the
-    seeded split the loop will make, and stored in `config.vocab`; `--embeddings` are read and
-    kept for the builder. With `config.vocab` set (evaluate, resume) it is reused as saved.
+    seeded split the loop will make, and stored in `config.vocab`; `--embeddings` are read into
+    the table the builder starts from (`Dataset.init['embeddings']`, never saved). With
+    `config.vocab` set (evaluate, resume) it is reused as saved.
     """
     import numpy as np
 
-    from dlcli.training.data import Dataset, _class_names, split_indices
+    from dlcli.training.data import Dataset, _class_names, input_kind, split_indices
     from dlcli.training.text import (
         Vocabulary,
         embedding_table,
@@ -161,7 +149,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
 
     path = Path(data.source).expanduser()
     if not (config.vocab or is_text_csv(path, config.text_column)):
-        if config.text_column != "text" and path.suffix.lower() == ".csv":
+        if config.text_column != "text" and input_kind(path) == "csv":
             raise InputError(f"{path}: no column '{config.text_column}' (--text-column)")
         if config.embeddings:
             raise InputError(
@@ -176,6 +164,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     y = np.fromiter((index[v] for v in table.labels), dtype=np.int64, count=len(table.labels))
     notes = list(table.warnings)
     info: dict[str, Any] = {}
+    pretrained: dict[str, Any] = {}
     if not config.vocab:
         split = split_indices(y, data.test_fraction, data.val_fraction, seed)
         train_tokens = [tokens[i] for i in split.train.tolist()]
@@ -190,7 +179,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
             # Tokens per vocabulary entry in the training split (<unk> included, never covered).
             counts = Counter(vocab.words[i] for ts in train_tokens for i in vocab.ids(ts))
             init, coverage = embedding_table(vocab, words, vectors, seed, counts)
-            config._pretrained = init  # type: ignore[attr-defined]  # train time only, unsaved
+            pretrained["embeddings"] = init  # for the builder, train time only (unsaved)
             info["embeddings"] = {"file": config.embeddings, "dim": int(vectors.shape[1])}
             info["embedding_coverage"] = coverage.to_dict()
             notes.append(
@@ -211,6 +200,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
         class_names=names,
         name=str(path),
         extra={"notes": notes, "info": info},
+        init=pretrained,
     )
 
 
@@ -222,12 +212,13 @@ def read_texts(
     T = the training width (longer texts are cut as in training); None if not text input."""
     import numpy as np
 
+    from dlcli.training.data import input_kind
     from dlcli.training.text import Vocabulary, encode, read_text_csv, tokenize
 
     if not config.vocab:
         return None
     label_column = target or "label"
-    if path.suffix.lower() == ".txt":
+    if input_kind(path) == "text":
         from dlcli.training.text import _decode
 
         texts = [line for line in _decode(path).splitlines() if line.strip()]
@@ -300,15 +291,16 @@ def describe(config: RecurrentConfig, input_shape: tuple[int, ...], num_classes:
     read_inputs=read_texts,
 )
 def build_recurrent(
-    config: RecurrentConfig, input_shape: tuple[int, ...], num_classes: int
+    config: RecurrentConfig,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    embeddings: np.ndarray | None = None,
 ) -> nn.Module:
-    """(T, F) dense input or (T,) token ids (when `config.vocab` is set)."""
+    """(T, F) dense input or (T,) token ids (when `config.vocab` is set). `embeddings`: a
+    pretrained (vocab, embedding_dim) table to start from (`load_data` gives it, train time)."""
     vocab_size = len(config.vocab)
     input_size = 1 if vocab_size else input_shape[-1]
-    model = _modules()["RecurrentClassifier"](config, input_size, vocab_size, num_classes)
-    pretrained = getattr(config, "_pretrained", None)
-    if pretrained is not None and model.embedding is not None:
-        import torch
-
-        model.load_embeddings(torch.from_numpy(pretrained))
+    model = RecurrentClassifier(config, input_size, vocab_size, num_classes)
+    if embeddings is not None and model.embedding is not None:
+        model.load_embeddings(torch.from_numpy(embeddings))
     return model

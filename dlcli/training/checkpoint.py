@@ -1,0 +1,178 @@
+"""The checkpoint: `TrainState`, what travels from epoch to epoch, and the tensors around it.
+
+checkpoint.safetensors holds the model's weights (`model.*`), the optimizer's tensors
+(`optim.*`), the best epoch's weights under --patience (`best.*`) and the RNG states
+(`rng.cpu`, `rng.cuda`); its metadata is `TrainState.to_dict()` as JSON. `capture` copies all of
+that out of a training run (training goes on mutating the originals), `restore` puts it back,
+`load` reads the newest complete checkpoint of a run folder (run_dir.py writes and rotates it).
+torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlcli.errors import InputError
+from dlcli.training import run_dir as rd
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+Tensors = dict[str, "torch.Tensor"]
+
+
+@dataclass
+class TrainState:
+    """The loop's state between epochs; `to_dict()` is the checkpoint's metadata."""
+
+    epoch: int = 0  # epochs done
+    best_epoch: int = 0  # the epoch with the lowest validation loss so far (0: none)
+    best_loss: float = math.inf
+    wait: int = 0  # epochs since the best one
+    stopped_early: bool = False  # --patience ran out
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch done
+    optimizer: dict[str, Any] = field(default_factory=dict)  # its state that is not tensors
+
+    def record(self, row: dict[str, Any], patience: int) -> bool:
+        """Count a finished epoch (its history row); True when its validation loss is the best."""
+        self.epoch += 1
+        self.history.append(row)
+        val_loss = row["val_loss"]
+        improved = val_loss is not None and val_loss < self.best_loss
+        if improved:
+            self.best_epoch, self.best_loss, self.wait = self.epoch, val_loss, 0
+        else:
+            self.wait += 1
+        self.stopped_early = bool(patience) and self.wait >= patience
+        return improved
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any, where: Path) -> TrainState:
+        """The state saved in checkpoint `where`; an InputError naming it if it is damaged."""
+        fields = {
+            "epoch": int,
+            "best_epoch": int,
+            "best_loss": (int, float),
+            "wait": int,
+            "stopped_early": bool,
+            "history": list,
+            "optimizer": dict,
+        }
+        if not isinstance(d, dict):
+            raise InputError(f"{where}: no training state in the checkpoint's metadata")
+        for name, kind in fields.items():
+            if not isinstance(d.get(name), kind):
+                raise InputError(
+                    f"{where}: damaged checkpoint: '{name}' is {d.get(name)!r}; "
+                    "delete the file to resume from the previous checkpoint"
+                )
+        state = cls(**{name: d[name] for name in fields})
+        if state.epoch < 0 or len(state.history) != state.epoch:
+            raise InputError(
+                f"{where}: damaged checkpoint: {len(state.history)} history rows "
+                f"for {state.epoch} epochs"
+            )
+        if not {"param_groups", "scalars"} <= set(state.optimizer):
+            raise InputError(f"{where}: damaged checkpoint: no optimizer state")
+        return state
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint as read back: its file, tensors and state."""
+
+    path: Path
+    tensors: Tensors
+    state: TrainState
+
+
+def load(run: Path) -> Checkpoint | None:
+    """The newest complete checkpoint of a run folder, or None if it has none."""
+    for name in (rd.CHECKPOINT, rd.PREV_CHECKPOINT):
+        path = run / name
+        if path.exists():
+            try:
+                tensors, metadata = rd.load_tensors(path)
+            except InputError:
+                continue  # cut short by a crash: the other one is complete
+            return Checkpoint(path, tensors, TrainState.from_dict(metadata, path))
+    return None
+
+
+def capture(
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    best: Tensors | None,
+    state: TrainState,
+    device: torch.device,
+) -> tuple[Tensors, dict[str, Any]]:
+    """(tensors, metadata) of everything --resume needs, copied (training goes on mutating)."""
+    import torch
+
+    opt_tensors, opt_meta = optimizer_tensors(opt.state_dict())
+    tensors = prefixed("model.", net.state_dict()) | prefixed("optim.", opt_tensors)
+    tensors = {k: v.detach().clone() for k, v in tensors.items()}
+    if best:
+        tensors |= prefixed("best.", best)  # never mutated in place
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    # rows of the history are never changed once appended: a new list is copy enough
+    return tensors, replace(state, history=list(state.history), optimizer=opt_meta).to_dict()
+
+
+def restore(
+    checkpoint: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, device: torch.device
+) -> Tensors | None:
+    """Load a checkpoint's weights, optimizer and RNG state; returns the best weights (if any)."""
+    import torch
+
+    tensors = checkpoint.tensors
+    net.load_state_dict(unprefixed("model.", tensors))
+    opt.load_state_dict(optimizer_state(unprefixed("optim.", tensors), checkpoint.state.optimizer))
+    torch.set_rng_state(tensors["rng.cpu"])
+    if device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    best = unprefixed("best.", tensors)
+    return {k: v.to(device) for k, v in best.items()} or None
+
+
+def optimizer_tensors(state: dict) -> tuple[Tensors, dict]:
+    """Split `optimizer.state_dict()` into tensors (for safetensors) and JSON (the rest)."""
+    import torch
+
+    tensors: Tensors = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, per_param in state["state"].items():
+        for key, value in per_param.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def optimizer_state(tensors: Tensors, meta: dict) -> dict:
+    """Inverse of `optimizer_tensors`."""
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    for index, values in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(values)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def prefixed(prefix: str, tensors: Tensors) -> Tensors:
+    return {f"{prefix}{k}": v for k, v in tensors.items()}
+
+
+def unprefixed(prefix: str, tensors: Tensors) -> Tensors:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -1,0 +1,54 @@
+"""Losses and scores, shared by the loop, `evaluate` and the decision-region plot.
+
+`scores_of` runs a model in eval mode over fixed-size chunks (`EVAL_BATCH`), so the loop's
+test numbers and `dlcli evaluate`'s come out bit for bit alike. torch is imported inside.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+EVAL_BATCH = 1024  # fixed, so that evaluate reproduces the run's numbers bit for bit
+
+
+def multiclass_hinge(scores: torch.Tensor, y: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """The multiclass SVM loss of the lesson: mean_i sum_{j != y_i} max(0, s_j - s_{y_i} + margin).
+
+    (PyTorch's multi_margin_loss divides this sum by the number of classes.)
+    """
+    correct = scores.gather(1, y[:, None])  # (B, 1)
+    margins = (scores - correct + margin).clamp_min(0.0)  # (B, C)
+    return margins.scatter(1, y[:, None], 0.0).sum(dim=1).mean()
+
+
+def loss_function(name: str):
+    """'cross-entropy' or 'hinge' -> loss(scores (B, C), y (B,)) -> scalar tensor."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy if name == "cross-entropy" else multiclass_hinge
+
+
+def scores_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Class scores (N, C) in eval mode, in fixed-size chunks."""
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        if len(x) == 0:
+            return torch.zeros((0, 0))
+        return torch.cat([model(x[i : i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+
+
+def measure(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_name: str
+) -> tuple[float | None, float | None]:
+    """(mean loss, accuracy) over a whole split; (None, None) for an empty split."""
+    if len(y) == 0:
+        return None, None
+    scores = scores_of(model, x)
+    loss = loss_function(loss_name)(scores, y)
+    return float(loss), float((scores.argmax(1) == y).float().mean())

@@ -1,0 +1,209 @@
+"""config.json: the run's specification (`RunSpec`), one object from training to evaluation.
+
+A `RunSpec` holds everything to rebuild a run's model and its preprocessing (the family and its
+config, the data and loop configs, layout, shapes, class names, standardisation) and the run's
+bookkeeping (status, epochs done, torch threads and version). The loop mutates it (status,
+the fitted standardiser, a new epoch total on resume) and writes it with `save`; `read_spec`
+reads it back, validated, for `resume`, `evaluate` and `predict`.
+
+    status   "running" -> "done" | "interrupted" | "diverged"
+
+`make_spec`, `prepare` and `load_split` turn a loaded `Dataset` into the split, standardised
+arrays the loop trains on, the same way every time (so `evaluate` reproduces the test split).
+No torch here; numpy inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlcli import __version__
+from dlcli.errors import InputError
+from dlcli.training import run_dir as rd
+from dlcli.training.config import DataConfig, TrainConfig
+from dlcli.training.data import Dataset, Standardizer, split_indices, to_layout
+from dlcli.training.models import (
+    config_from_dict,
+    config_to_dict,
+    get_family,
+    load_family_data,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+
+@dataclass
+class RunSpec:
+    """Everything config.json holds: enough to rebuild the model and its preprocessing."""
+
+    model: str
+    model_config: Any
+    data: DataConfig
+    train: TrainConfig
+    layout: str
+    input_shape: tuple[int, ...]  # per sample, in the model's layout
+    sample_shape: tuple[int, ...]  # per sample, as loaded (F,) or (C, H, W)
+    class_names: list[str]
+    standardizer: Standardizer | None
+    feature_names: list[str] | None = None
+    image_mode: str | None = None
+    # the run's bookkeeping
+    threads: int | None = None  # torch's CPU threads while training (None: PyTorch's default)
+    torch_version: str | None = None
+    status: str | None = None  # running, done, interrupted, diverged
+    epochs_done: int | None = None  # set when the run is done
+    dlcli_version: str = __version__  # of the dlcli that started the run
+
+    def to_dict(self) -> dict[str, Any]:
+        document = {
+            "format": rd.RUN_FORMAT,
+            "dlcli_version": self.dlcli_version,
+            "model": self.model,
+            "model_config": config_to_dict(self.model_config),
+            "data": config_to_dict(self.data),
+            "train": config_to_dict(self.train),
+            "layout": self.layout,
+            "input_shape": list(self.input_shape),
+            "sample_shape": list(self.sample_shape),
+            "class_names": self.class_names,
+            "feature_names": self.feature_names,
+            "image_mode": self.image_mode,
+            "standardize": self.standardizer.to_dict() if self.standardizer else None,
+            "threads": self.threads,
+            "torch_version": self.torch_version,
+            "status": self.status,
+        }
+        if self.epochs_done is not None:
+            document["epochs_done"] = self.epochs_done
+        return document
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: Path) -> RunSpec:
+        if not isinstance(d, dict) or d.get("format") != rd.RUN_FORMAT:
+            found = d.get("format") if isinstance(d, dict) else None
+            raise InputError(f"{where}: not a dlcli run config (format {found!r})")
+        try:
+            family = get_family(d["model"])
+            return cls(
+                model=d["model"],
+                model_config=config_from_dict(family.config_cls, d["model_config"]),
+                data=config_from_dict(DataConfig, d["data"]),
+                train=config_from_dict(TrainConfig, d["train"]),
+                layout=d["layout"],
+                input_shape=tuple(d["input_shape"]),
+                sample_shape=tuple(d["sample_shape"]),
+                class_names=list(d["class_names"]),
+                standardizer=Standardizer.from_dict(d["standardize"]) if d["standardize"] else None,
+                feature_names=d.get("feature_names"),
+                image_mode=d.get("image_mode"),
+                threads=d.get("threads"),
+                torch_version=d.get("torch_version"),
+                status=d.get("status"),
+                epochs_done=d.get("epochs_done"),
+                dlcli_version=d.get("dlcli_version", __version__),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{where}: incomplete or damaged run config ({exc!r})") from None
+
+    def save(self, folder: Path, status: str) -> None:
+        """Set the run's status and (re)write folder/config.json."""
+        self.status = status
+        rd.write_json(folder / rd.CONFIG, self.to_dict())
+
+    def build_model(self, init: dict[str, Any] | None = None) -> nn.Module:
+        """The family's model for this run; `init` (train time only) goes to the builder as
+        keyword arguments (lstm: `embeddings`, a pretrained table; see `Dataset.init`)."""
+        family = get_family(self.model)
+        return family.build(
+            self.model_config, self.input_shape, len(self.class_names), **(init or {})
+        )
+
+    def preprocess(self, x: np.ndarray) -> np.ndarray:
+        """Raw samples (N, *sample_shape) -> standardised as in training, in the model's layout."""
+        import numpy as np
+
+        if x.dtype.kind in "iu":
+            return np.ascontiguousarray(to_layout(x, self.layout))  # token ids stay integers
+        x = self.standardizer(x) if self.standardizer else x.astype("float32", copy=False)
+        return np.ascontiguousarray(to_layout(x, self.layout))
+
+
+def read_spec(run: Path) -> tuple[RunSpec, dict[str, Any]]:
+    """(spec, config.json as read) of a run folder. The spec is the run's config; the dict is
+    for display only (nothing writes it back)."""
+    run = Path(run)
+    if not run.is_dir():
+        raise InputError(f"run folder '{run}' not found")
+    raw = rd.read_json(run / rd.CONFIG)
+    return RunSpec.from_dict(raw, run / rd.CONFIG), raw
+
+
+def make_spec(
+    model: str,
+    model_config: Any,
+    data: DataConfig,
+    train: TrainConfig,
+    dataset: Dataset,
+    threads: int | None = None,
+) -> RunSpec:
+    """A new run's spec (no standardiser yet: `prepare` fits it on the train split)."""
+    import torch
+
+    family = get_family(model)
+    x1 = to_layout(dataset.x[:1], family.layout)  # raises if the data cannot take this layout
+    return RunSpec(
+        model=model,
+        model_config=model_config,
+        data=data,
+        train=train,
+        layout=family.layout,
+        input_shape=tuple(int(d) for d in x1.shape[1:]),
+        sample_shape=dataset.sample_shape,
+        class_names=dataset.class_names,
+        standardizer=None,
+        feature_names=dataset.feature_names,
+        image_mode=dataset.image_mode,
+        threads=threads,
+        torch_version=torch.__version__,
+    )
+
+
+@dataclass
+class Prepared:
+    """Splits in the model's layout, standardised, as numpy float32 / int64."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
+    """Split, standardise with the train split's statistics (fitted here unless the spec has
+    them already), and reshape to the model's layout."""
+    split = split_indices(dataset.y, spec.data.test_fraction, spec.data.val_fraction, seed)
+    if spec.standardizer is None and spec.data.standardize and dataset.x.dtype.kind == "f":
+        spec.standardizer = Standardizer.fit(dataset.x[split.train])
+
+    def part(idx):
+        return spec.preprocess(dataset.x[idx]), dataset.y[idx]
+
+    (xtr, ytr), (xva, yva), (xte, yte) = part(split.train), part(split.val), part(split.test)
+    return Prepared(xtr, ytr, xva, yva, xte, yte)
+
+
+def load_split(spec: RunSpec) -> tuple[Dataset, Prepared]:
+    """Reload a run's data and recompute its split exactly (evaluate, resume)."""
+    dataset = load_family_data(spec.model, spec.model_config, spec.data, spec.train.seed)
+    if dataset.class_names != spec.class_names or dataset.sample_shape != spec.sample_shape:
+        raise InputError(
+            f"the run's data '{spec.data.source}' has changed since training "
+            f"(classes or sample shape differ); give the data to use with --data"
+        )
+    return dataset, prepare(dataset, spec, spec.train.seed)
