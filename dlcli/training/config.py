@@ -94,8 +94,10 @@ class DataConfig:
 
     source: str = knob(
         "digits",
-        "digits; spiral (or e.g. spiral:n=200,noise=0.3); a .csv (header, label column); "
-        "an .npz (arrays x, y); an image folder DIR/<class>/*.png.",
+        "digits; spiral (or e.g. spiral:n=200,noise=0.3); a standard dataset, downloaded once: "
+        "mnist, fashion-mnist, cifar10, cifar100, imdb (text: train lstm) (see 'dlcli data'); "
+        "a .csv (header, label column); an .npz (arrays x, y); an image folder "
+        "DIR/<class>/*.png.",
         flag="--data",
         metavar="NAME|PATH",
     )
@@ -103,8 +105,14 @@ class DataConfig:
     image_size: tuple[int, int] | None = knob(
         None, "Resize folder images to this size (default: 32x32).", metavar="HxW"
     )
-    test_fraction: float = knob(0.2, "Held-out test share.")
-    val_fraction: float = knob(0.1, "Validation share (checked each epoch).")
+    test_fraction: float = knob(
+        0.2, "Held-out test share (a standard dataset keeps its official test set instead)."
+    )
+    val_fraction: float = knob(
+        0.1,
+        "Validation share (checked each epoch); of the official training set for a standard "
+        "dataset.",
+    )
     standardize: bool = knob(
         True, "Centre and scale features by the training split's mean and std."
     )

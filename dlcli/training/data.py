@@ -14,6 +14,11 @@ Sources (`DataConfig.source`):
 - `PATH.csv`: a header row, a label column (`label` or `--target NAME`), every other column numeric.
 - `PATH.npz`: arrays `x` (N,F), (N,H,W) or (N,C,H,W) and `y` (N,).
 - `DIR/`: an image folder `DIR/<class>/*.png|jpg`, resized to `image_size` with Pillow.
+- `mnist`, `fashion-mnist`, `cifar10`, `cifar100`: the standard sets, downloaded once into the
+  cache and read from their original files (`dlcli.datasets`), as float32 in [0, 1] like image
+  folders; `Dataset.fixed_test` holds the official test set, which the split keeps as its test
+  part (validation is carved from the official training set). `imdb` is text: `train lstm`
+  reads it through its own data hook (`dlcli.training.recurrent.load_data`).
 
 Every problem with the input is an `InputError` naming the file (and line and column where there
 is one), raised before anything is written. numpy and Pillow are imported inside functions.
@@ -54,6 +59,9 @@ class Dataset:
         None  # image folders: Pillow mode the files are converted to ('L'/'RGB')
     )
     extra: dict[str, Any] = field(default_factory=dict)
+    # Indices of an official test set (the standard datasets): the split's test part is exactly
+    # these, whatever --test-fraction says; None: the seeded stratified split decides.
+    fixed_test: np.ndarray | None = None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -117,14 +125,28 @@ class Split:
     test: np.ndarray
 
 
-def split_indices(y: np.ndarray, test_fraction: float, val_fraction: float, seed: int) -> Split:
+def split_indices(
+    y: np.ndarray,
+    test_fraction: float,
+    val_fraction: float,
+    seed: int,
+    fixed_test: np.ndarray | None = None,
+) -> Split:
     """A deterministic stratified split: each class is shuffled (seeded) and cut in the fractions.
 
     Per class c with n_c samples: round(n_c * test_fraction) go to test, round(n_c * val_fraction)
     to validation, the rest to train, so every split keeps the class proportions.
+
+    With `fixed_test` (an official test set) the test split is exactly those indices and
+    `test_fraction` is not used; validation takes `val_fraction` of the rest, stratified as above.
     """
     import numpy as np
 
+    if fixed_test is not None:
+        test = np.unique(np.asarray(fixed_test, dtype=np.int64))
+        rest = np.setdiff1d(np.arange(len(y), dtype=np.int64), test)
+        inner = split_indices(y[rest], 0.0, val_fraction, seed)
+        return Split(rest[inner.train], rest[inner.val], test)
     rng = np.random.default_rng(seed)
     parts: dict[str, list] = {"train": [], "val": [], "test": []}
     for c in np.unique(y):
@@ -209,11 +231,16 @@ def load_dataset(config: DataConfig, seed: int = 0) -> Dataset:
         return load_digits()
     if key == "spiral" or key.startswith("spiral:"):
         return make_spiral(**_spiral_options(source), seed=seed)
+    from dlcli.datasets.registry import is_named
+
+    if is_named(key):
+        return load_standard_images(key, config.image_size)
     path = Path(source).expanduser()
     if not path.exists():
         raise InputError(
-            f"data '{source}' not found: expected {' or '.join(BUILTIN)}, a .csv or .npz file, "
-            "or an image folder DIR/<class>/*.png"
+            f"data '{source}' not found: expected {', '.join(BUILTIN)}, a standard dataset "
+            "(mnist, fashion-mnist, cifar10, cifar100; imdb with train lstm), a .csv or .npz "
+            "file, or an image folder DIR/<class>/*.png"
         )
     if path.is_dir():
         return load_image_folder(path, config.image_size or DEFAULT_IMAGE_SIZE)
@@ -241,6 +268,36 @@ def load_digits() -> Dataset:
     y = values[:, 64].astype(np.int64)
     return Dataset(
         x=np.ascontiguousarray(x), y=y, class_names=[str(i) for i in range(10)], name="digits"
+    )
+
+
+def load_standard_images(name: str, image_size: tuple[int, int] | None = None) -> Dataset:
+    """mnist, fashion-mnist, cifar10, cifar100 from the cache (downloaded on first use): float32
+    (N, C, H, W) in [0, 1], as image folders load; the official test set in `fixed_test`."""
+    import numpy as np
+
+    from dlcli.datasets.api import load_images
+    from dlcli.datasets.registry import get
+
+    shape = get(name).shape
+    if image_size is not None and shape is not None and tuple(image_size) != shape[1:]:
+        raise InputError(
+            f"--image-size resizes image folders; {name} images are {shape[1]}x{shape[2]} "
+            "and are used as they are"
+        )
+    data = load_images(name)
+    size = tuple(int(d) for d in data.x.shape[2:])
+    x = data.x.astype(np.float32)  # the loop takes float32; the reader's uint8 is 4x smaller
+    x /= 255.0  # as read_images scales, so predict on image files sees the same values
+    channels = x.shape[1]
+    return Dataset(
+        x=x,
+        y=data.y,
+        class_names=data.class_names,
+        name=name,
+        image_mode="L" if channels == 1 else "RGB",
+        extra={"image_size": list(size)},
+        fixed_test=data.test,
     )
 
 
