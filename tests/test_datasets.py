@@ -546,3 +546,38 @@ def test_import_dlcli_and_data_list_stay_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- the learning-rate schedule (He et al.'s CIFAR recipe: /10 at 32k and 48k steps) ----------
+
+
+@pytest.mark.parametrize("schedule", ["step:3,7", "cosine"])
+def test_lr_schedule_matches_torchs_schedulers(schedule):
+    """Oracle: torch's MultiStepLR (gamma 0.1) and CosineAnnealingLR (to 0) over 10 steps."""
+    import torch
+
+    from dlcli.training.config import TrainConfig
+
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, lr_schedule=schedule)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    if schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10, eta_min=0.0)
+    else:
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[3, 7], gamma=0.1)
+    for step in range(10):
+        assert cfg.lr_at(step, 10) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
+        opt.step()
+        sched.step()
+
+
+def test_lr_schedule_trains_and_a_bad_one_is_refused(tmp_path):
+    from tests.conftest import assert_input_error
+
+    assert_input_error(cli("train", "mlp", "--lr-schedule", "step:a"), "--lr-schedule 'step:a'")
+    result = cli(
+        "train", "mlp", "--epochs", "2", "--threads", "1", "--hidden", "16",
+        "--lr-schedule", "step:30", "--json", "--out", tmp_path / "run",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train"]["lr_schedule"] == "step:30"

@@ -532,6 +532,9 @@ def _fit(
                 loss = loss_fn(scores, yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if cfg.lr_schedule != "constant":
+                    for group in opt.param_groups:
+                        group["lr"] = cfg.lr_at(epoch * batches + b, epochs * batches)
                 opt.step()
                 with torch.no_grad():
                     losses.append(loss.detach())
