@@ -581,3 +581,10 @@ def test_lr_schedule_trains_and_a_bad_one_is_refused(tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["lr_schedule"] == "step:30"
+    # the schedule is a function of the step: one epoch, then --resume, gives the same weights
+    half = tmp_path / "half"
+    args = ("--threads", "1", "--hidden", "16", "--lr-schedule", "step:30", "-q")
+    assert cli("train", "mlp", "--epochs", "1", *args, "--out", half).exit_code == 0
+    assert cli("train", "mlp", "--resume", half, "--epochs", "2", "-q").exit_code == 0
+    weights = [(p / "model.safetensors").read_bytes() for p in (tmp_path / "run", half)]
+    assert weights[0] == weights[1]
