@@ -9,7 +9,8 @@
 Every command of the CLI is a function here, with the same defaults (the library owns them;
 the CLI reads them), returning a result whose `.to_dict()` is the command's `--json` document:
 `featsize`, `receptive_field`, `train`, `resume`, `sweep`, `compare`, `evaluate`, `predict`,
-`word2vec`, `load_vectors`, `similar`, `analogy`, `evaluate_vectors`.
+`word2vec`, `load_vectors`, `similar`, `analogy`, `evaluate_vectors`, and for the standard
+datasets `list_datasets`, `fetch`, `dataset_path`.
 
 The package root stays import-light on purpose: the calculators are used in tight shell loops,
 so the names above are resolved lazily (PEP 562) and `import dlcli` imports no torch, numpy or
@@ -41,6 +42,9 @@ _LAZY = {
     "similar": "dlcli.wordvec.api",
     "analogy": "dlcli.wordvec.api",
     "evaluate_vectors": "dlcli.wordvec.api",
+    "list_datasets": "dlcli.datasets.api",
+    "fetch": "dlcli.datasets.api",
+    "dataset_path": "dlcli.datasets.api",
 }
 
 __all__ = ["DlcliError", "InputError", "RunFailure", "__version__", *_LAZY]

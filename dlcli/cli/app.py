@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": ("dlcli.cli.evaluate", "predict", "command"),
     "compare": ("dlcli.cli.compare", "compare", "command"),
     "word2vec": ("dlcli.cli.word2vec", "word2vec_app", "group"),
+    "data": ("dlcli.cli.data", "data_app", "group"),
     "completion": ("dlcli.cli.completion", "completion", "command"),
 }
 

@@ -23,6 +23,7 @@ from dlcli.cli.common import (
     stdout_console,
     warn,
 )
+from dlcli.cli.data import download_progress
 from dlcli.cli.options import JsonOpt, QuietOpt, SeedOpt
 from dlcli.wordvec.config import NEGATIVE, Word2VecConfig
 
@@ -139,7 +140,8 @@ def _train(
         str | None,
         typer.Argument(
             metavar="[CORPUS]",
-            help="A text file (.gz/.bz2/.xz too), a folder of .txt files, or '-' for stdin "
+            help="A text file (.gz/.bz2/.xz too), a folder of .txt files, '-' for stdin, or "
+            "text8 (downloaded once; see 'dlcli data') "
             "(default: the King James Bible in sample_data/).",
             show_default=False,
         ),
@@ -253,13 +255,14 @@ def _train(
     view = _ProgressView(epochs) if (sys.stderr.isatty() and not quiet) else None
     epoch_line = None if quiet else (lambda e: print(_epoch_line(e), file=sys.stderr, flush=True))
     try:
-        result = train_word2vec(
-            cfg,
-            on_progress=view.update if view else None,
-            on_epoch=view.epoch if view else epoch_line,
-            on_warning=warn,
-            on_stage=view.start if view else None,
-        )
+        with download_progress(quiet):  # text8 on first use
+            result = train_word2vec(
+                cfg,
+                on_progress=view.update if view else None,
+                on_epoch=view.epoch if view else epoch_line,
+                on_warning=warn,
+                on_stage=view.start if view else None,
+            )
     finally:
         if view:
             view.stop()

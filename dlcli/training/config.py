@@ -97,8 +97,10 @@ class DataConfig:
 
     source: str = knob(
         "digits",
-        "digits; spiral (or e.g. spiral:n=200,noise=0.3); a .csv (header, label column); "
-        "an .npz (arrays x, y); an image folder DIR/<class>/*.png.",
+        "digits; spiral (or e.g. spiral:n=200,noise=0.3); a standard dataset, downloaded once: "
+        "mnist, fashion-mnist, cifar10, cifar100, imdb (text: train lstm) (see 'dlcli data'); "
+        "a .csv (header, label column); an .npz (arrays x, y); an image folder "
+        "DIR/<class>/*.png.",
         flag="--data",
         metavar="NAME|PATH",
     )
@@ -106,8 +108,14 @@ class DataConfig:
     image_size: tuple[int, int] | None = knob(
         None, "Resize folder images to this size (default: 32x32).", metavar="HxW"
     )
-    test_fraction: float = knob(0.2, "Held-out test share.")
-    val_fraction: float = knob(0.1, "Validation share (checked each epoch).")
+    test_fraction: float = knob(
+        0.2, "Held-out test share (a standard dataset keeps its official test set instead)."
+    )
+    val_fraction: float = knob(
+        0.1,
+        "Validation share (checked each epoch); of the official training set for a standard "
+        "dataset.",
+    )
     standardize: bool = knob(
         True, "Centre and scale features by the training split's mean and std."
     )
@@ -133,6 +141,12 @@ class TrainConfig:
     batch_size: int = knob(64, "Examples per optimizer step.")
     lr: float | None = knob(None, "Learning rate.")  # None: DEFAULT_LR[optimizer]
     optimizer: str = knob("adam", "Optimizer.", choices=OPTIMIZERS)
+    lr_schedule: str = knob(
+        "constant",
+        "constant; step:S1,S2,... (lr divided by 10 at these optimizer steps, e.g. He et al.'s "
+        "step:32000,48000 with 64k steps); cosine (from --lr down to 0 at the last step).",
+        metavar="SCHEDULE",
+    )
     momentum: float = knob(0.9, "SGD momentum.")
     weight_decay: float = knob(0.0, "L2 penalty: adds LAMBDA*w to each gradient.", metavar="LAMBDA")
     loss: str = knob(
@@ -184,6 +198,32 @@ class TrainConfig:
         )
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
+        self.lr_schedule = "".join(str(self.lr_schedule).lower().split())
+        self._milestones()  # fail early on a bad schedule
+
+    def _milestones(self) -> tuple[int, ...]:
+        kind, _, steps = self.lr_schedule.partition(":")
+        if kind in ("constant", "cosine") and not steps:
+            return ()
+        try:
+            milestones = tuple(int(s) for s in steps.split(",")) if kind == "step" else ()
+        except ValueError:
+            milestones = ()
+        _check(
+            bool(milestones) and all(m >= 1 for m in milestones),
+            f"invalid --lr-schedule '{self.lr_schedule}': expected constant, cosine or "
+            "step:S1,S2,... (optimizer steps, e.g. step:32000,48000)",
+        )
+        return milestones
+
+    def lr_at(self, step: int, total: int) -> float:
+        """The learning rate for optimizer step `step` (0-based) of `total`: a pure function of
+        the step, so a resumed run continues the schedule exactly."""
+        import math
+
+        if self.lr_schedule == "cosine":
+            return 0.5 * self.lr * (1.0 + math.cos(math.pi * step / max(1, total)))
+        return self.lr * 0.1 ** sum(step >= m for m in self._milestones())
 
     @classmethod
     def for_model(cls, model: str, **knobs: Any) -> TrainConfig:

@@ -15,6 +15,11 @@ Sources (`DataConfig.source`):
   `.csv.gz`, `.csv.bz2` and `.csv.xz` too (`dlcli.files.open_text`).
 - `PATH.npz`: arrays `x` (N,F), (N,H,W) or (N,C,H,W) and `y` (N,).
 - `DIR/`: an image folder `DIR/<class>/*.png|jpg`, resized to `image_size` with Pillow.
+- `mnist`, `fashion-mnist`, `cifar10`, `cifar100`: the standard sets, downloaded once into the
+  cache and read from their original files (`dlcli.datasets`), as float32 in [0, 1] like image
+  folders; `Dataset.fixed_test` holds the official test set, which the split keeps as its test
+  part (validation is carved from the official training set). `imdb` is text: `train lstm`
+  reads it through its own data hook (`dlcli.training.recurrent.load_data`).
 
 Every problem with the input is an `InputError` naming the file (and line and column where there
 is one), raised before anything is written. numpy and Pillow are imported inside functions.
@@ -56,6 +61,9 @@ class Dataset:
     # Train time only: keyword arguments for the family's builder, e.g. lstm's `embeddings`
     # (a pretrained (vocab, dim) table); never saved (the trained weights hold it afterwards).
     init: dict[str, Any] = field(default_factory=dict)
+    # Indices of an official test set (the standard datasets): the split's test part is exactly
+    # these, whatever --test-fraction says; None: the seeded stratified split decides.
+    fixed_test: np.ndarray | None = None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -119,14 +127,28 @@ class Split:
     test: np.ndarray
 
 
-def split_indices(y: np.ndarray, test_fraction: float, val_fraction: float, seed: int) -> Split:
+def split_indices(
+    y: np.ndarray,
+    test_fraction: float,
+    val_fraction: float,
+    seed: int,
+    fixed_test: np.ndarray | None = None,
+) -> Split:
     """A deterministic stratified split: each class is shuffled (seeded) and cut in the fractions.
 
     Per class c with n_c samples: round(n_c * test_fraction) go to test, round(n_c * val_fraction)
     to validation, the rest to train, so every split keeps the class proportions.
+
+    With `fixed_test` (an official test set) the test split is exactly those indices and
+    `test_fraction` is not used; validation takes `val_fraction` of the rest, stratified as above.
     """
     import numpy as np
 
+    if fixed_test is not None:
+        test = np.unique(np.asarray(fixed_test, dtype=np.int64))
+        rest = np.setdiff1d(np.arange(len(y), dtype=np.int64), test)
+        inner = split_indices(y[rest], 0.0, val_fraction, seed)
+        return Split(rest[inner.train], rest[inner.val], test)
     rng = np.random.default_rng(seed)
     parts: dict[str, list] = {"train": [], "val": [], "test": []}
     for c in np.unique(y):
@@ -203,20 +225,26 @@ class Standardizer:
 # --- loading ------------------------------------------------------------------------------------
 
 
-INPUT_KINDS = ("builtin", "folder", "csv", "npz", "image", "text", "missing", "unknown")
+INPUT_KINDS = ("builtin", "named", "folder", "csv", "npz", "image", "text", "missing", "unknown")
 
 
 def input_kind(source: str | Path) -> str:
     """What a data source is, the one dispatcher on input types that every reader uses.
 
-    'builtin' (digits, spiral[:...]), 'folder' (a folder: of class folders for training, of
-    images for predict), 'csv' (.csv), 'text' (.txt, one text per line), 'npz', 'image' (by
-    extension), 'missing' (no such path) or 'unknown'. .csv and .txt may be compressed (.gz,
-    .bz2, .xz: `dlcli.files.open_binary` reads them).
+    'builtin' (digits, spiral[:...]), 'named' (a standard dataset: mnist, cifar10, ...),
+    'folder' (a folder: of class folders for training, of images for predict), 'csv' (.csv),
+    'text' (.txt, one text per line), 'npz', 'image' (by extension), 'missing' (no such path)
+    or 'unknown'. .csv and .txt may be compressed (.gz, .bz2, .xz: `dlcli.files.open_binary`
+    reads them).
     """
     key = str(source).strip().lower()
     if isinstance(source, str) and (key in BUILTIN or key.startswith("spiral:")):
         return "builtin"
+    if isinstance(source, str):
+        from dlcli.datasets.registry import is_named
+
+        if is_named(key):  # a standard dataset's name wins over a folder of that name
+            return "named"
     path = Path(source).expanduser()
     if path.is_dir():
         return "folder"
@@ -244,10 +272,13 @@ def load_dataset(config: DataConfig, seed: int = 0) -> Dataset:
         if source.lower() == "digits":
             return load_digits()
         return make_spiral(**_spiral_options(source), seed=seed)
+    if kind == "named":
+        return load_standard_images(source.lower(), config.image_size)
     if kind == "missing":
         raise InputError(
-            f"data '{source}' not found: expected {' or '.join(BUILTIN)}, a .csv or .npz file, "
-            "or an image folder DIR/<class>/*.png"
+            f"data '{source}' not found: expected {', '.join(BUILTIN)}, a standard dataset "
+            "(mnist, fashion-mnist, cifar10, cifar100; imdb with train lstm), a .csv or .npz "
+            "file, or an image folder DIR/<class>/*.png"
         )
     if kind == "folder":
         return load_image_folder(path, config.image_size or DEFAULT_IMAGE_SIZE)
@@ -274,6 +305,36 @@ def load_digits() -> Dataset:
     y = values[:, 64].astype(np.int64)
     return Dataset(
         x=np.ascontiguousarray(x), y=y, class_names=[str(i) for i in range(10)], name="digits"
+    )
+
+
+def load_standard_images(name: str, image_size: tuple[int, int] | None = None) -> Dataset:
+    """mnist, fashion-mnist, cifar10, cifar100 from the cache (downloaded on first use): float32
+    (N, C, H, W) in [0, 1], as image folders load; the official test set in `fixed_test`."""
+    import numpy as np
+
+    from dlcli.datasets.api import load_images
+    from dlcli.datasets.registry import get
+
+    shape = get(name).shape
+    if image_size is not None and shape is not None and tuple(image_size) != shape[1:]:
+        raise InputError(
+            f"--image-size resizes image folders; {name} images are {shape[1]}x{shape[2]} "
+            "and are used as they are"
+        )
+    data = load_images(name)
+    size = tuple(int(d) for d in data.x.shape[2:])
+    x = data.x.astype(np.float32)  # the loop takes float32; the reader's uint8 is 4x smaller
+    x /= 255.0  # as read_images scales, so predict on image files sees the same values
+    channels = x.shape[1]
+    return Dataset(
+        x=x,
+        y=data.y,
+        class_names=data.class_names,
+        name=name,
+        image_mode="L" if channels == 1 else "RGB",
+        extra={"image_size": list(size)},
+        fixed_test=data.test,
     )
 
 

@@ -281,6 +281,9 @@ def _train_epoch(
     xs, ys = x[order], y[order]  # one gather per epoch, then views
     losses, hits = [], []  # per batch; summed once at the end of the epoch
     for b in range(batches):
+        if cfg.lr_schedule != "constant":  # a function of the step alone: resume needs no state
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(epoch * batches + b, cfg.epochs * batches)
         xb, yb = xs[b * bs : (b + 1) * bs], ys[b * bs : (b + 1) * bs]
         scores = net(xb)  # (B, C)
         loss = loss_fn(scores, yb)

@@ -14,10 +14,11 @@ differ, the embedded batch is packed (`pack_padded_sequence`): the recurrence ne
 padding, and the final state of each sequence is the one after its own last token (for the
 backward direction, after its first). Dense sequences all have one length and are not packed.
 
-Text data (a CSV with a `text` column) is read by `load_data` below, a hook of this family: the
-vocabulary is built from the training split only and saved in the model config (`vocab`), so
-`evaluate` and `predict` encode new text exactly as training did. `--embeddings` initialises the
-table from word2vec vectors (train time only: afterwards the weights live in the run folder).
+Text data (a CSV with a `text` column, or `--data imdb`) is read by `load_data` below, a hook of
+this family: the vocabulary is built from the training split only and saved in the model config
+(`vocab`), so `evaluate` and `predict` encode new text exactly as training did. `--embeddings`
+initialises the table from word2vec vectors (train time only: afterwards the weights live in the
+run folder).
 
 The plain RNN is here to show why the LSTM's gated cell state exists: over long sequences its
 gradient fades (tests/test_lstm.py, tests/bench/bench_long_memory.py).
@@ -126,9 +127,17 @@ def is_text_csv(path: Path, text_column: str) -> bool:
     return text_column in (h.strip() for h in header)
 
 
+def is_standard_text(source: str) -> bool:
+    """A standard text dataset by name (imdb), downloaded into the cache on first use."""
+    from dlcli.datasets.registry import DATASETS, is_named
+
+    return is_named(source) and DATASETS[source.strip().lower()].kind == "text"
+
+
 def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset | None:
-    """Text CSV -> a Dataset of padded token ids (N, T); None for everything else (the shared
-    loaders read it: digits as 8 rows of 8 pixels, CSV time series one value per step).
+    """Text CSV or a standard text dataset (imdb: its official test set kept as the test split)
+    -> a Dataset of padded token ids (N, T); None for everything else (the shared loaders read
+    it: digits as 8 rows of 8 pixels, CSV time series one value per step).
 
     At train time (`config.vocab` empty) the vocabulary is built from the training split of the
     seeded split the loop will make, and stored in `config.vocab`; `--embeddings` are read into
@@ -139,6 +148,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
 
     from dlcli.training.data import Dataset, _class_names, input_kind, split_indices
     from dlcli.training.text import (
+        TextTable,
         Vocabulary,
         embedding_table,
         encode,
@@ -148,7 +158,8 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     )
 
     path = Path(data.source).expanduser()
-    if not (config.vocab or is_text_csv(path, config.text_column)):
+    standard = is_standard_text(data.source)
+    if not (standard or config.vocab or is_text_csv(path, config.text_column)):
         if config.text_column != "text" and input_kind(path) == "csv":
             raise InputError(f"{path}: no column '{config.text_column}' (--text-column)")
         if config.embeddings:
@@ -157,7 +168,21 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
                 f"'{data.source}' is read as numeric sequences"
             )
         return None
-    table = read_text_csv(path, config.text_column, data.target or "label")
+    fixed_test = None  # a standard dataset's official test set
+    if standard:
+        from dlcli.datasets.api import load_texts
+
+        named = load_texts(data.source)
+        table = TextTable(named.texts, named.labels)
+        fixed_test, name = named.test, named.name
+        if config.max_length is None:
+            table.warnings.append(
+                f"{name}: the longest text sets the width of every row; --max-length 256 "
+                "(say) keeps memory and time in check"
+            )
+    else:
+        table = read_text_csv(path, config.text_column, data.target or "label")
+        name = str(path)
     tokens = [tokenize(t) for t in table.texts]
     names = _class_names(table.labels)
     index = {n: i for i, n in enumerate(names)}
@@ -166,7 +191,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     info: dict[str, Any] = {}
     pretrained: dict[str, Any] = {}
     if not config.vocab:
-        split = split_indices(y, data.test_fraction, data.val_fraction, seed)
+        split = split_indices(y, data.test_fraction, data.val_fraction, seed, fixed_test)
         train_tokens = [tokens[i] for i in split.train.tolist()]
         vocab = Vocabulary.build(train_tokens, config.min_count)
         config.vocab = tuple(vocab.words)
@@ -198,9 +223,10 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
         x=ids,
         y=y,
         class_names=names,
-        name=str(path),
+        name=name,
         extra={"notes": notes, "info": info},
         init=pretrained,
+        fixed_test=fixed_test,
     )
 
 

@@ -187,7 +187,9 @@ class Prepared:
 def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
     """Split, standardise with the train split's statistics (fitted here unless the spec has
     them already), and reshape to the model's layout."""
-    split = split_indices(dataset.y, spec.data.test_fraction, spec.data.val_fraction, seed)
+    split = split_indices(
+        dataset.y, spec.data.test_fraction, spec.data.val_fraction, seed, dataset.fixed_test
+    )
     if spec.standardizer is None and spec.data.standardize and dataset.x.dtype.kind == "f":
         spec.standardizer = Standardizer.fit(dataset.x[split.train])
 

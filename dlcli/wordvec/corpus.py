@@ -1,6 +1,8 @@
 """Pass 1 of 2: the inputs a CORPUS names, streamed through the tokeniser into a working file.
 
-    corpus_files(corpus)          -> ['-'], one file, or the text files of a folder
+    corpus_files(corpus)          -> ['-'], one file, or the text files of a folder; a
+                                     standard corpus by name (text8) unless a file of that name
+                                     exists: its cached, extracted file
     iter_sentences(files, ..)     -> sentences (lists of tokens), one per line, cut like gensim's
     prepare_corpus(cfg, folder)   -> PreparedCorpus: `folder`/corpus.txt (one sentence per line,
                                      tokens separated by one space) and the vocabulary counts
@@ -78,6 +80,13 @@ def corpus_files(corpus: str | None) -> list[str]:
     if corpus == "-":
         return ["-"]
     path = Path(corpus)
+    if not path.exists():
+        from dlcli.datasets.registry import is_named
+
+        if is_named(corpus):  # text8: the cached corpus (downloaded and extracted once)
+            from dlcli.datasets.api import corpus_path
+
+            return [str(corpus_path(corpus))]
     if path.is_dir():
         files = sorted(
             str(p)

@@ -44,6 +44,7 @@ DOCS = {
       dlcli train mlp                             # digits, 64-128-64-10, Adam
       dlcli train mlp --hidden 0 --loss hinge          # a multiclass SVM
       dlcli train mlp --data spiral --hidden 64 --dropout 0 --lr 0.01 --epochs 200
+      dlcli train mlp --data mnist --hidden 300,100  # downloaded on first use
       dlcli train mlp --data my.csv --target species --json
     """,
     "cnn": """A conv net: --layers in featsize's grammar, then flatten and a classifier.
@@ -70,6 +71,7 @@ DOCS = {
     Examples:
       dlcli train resnet                     # digits, ResNet-20 (0.27M weights)
       dlcli train resnet --depth 8 --width 8 --epochs 5
+      dlcli train resnet --data cifar10 --augment      # the CIFAR-10 of the paper
       dlcli train resnet --data photos/ --image-size 32 --depth 32
     """,
     "lstm": """A recurrent sequence classifier: LSTM, GRU or plain RNN.
@@ -84,6 +86,7 @@ DOCS = {
       dlcli train lstm                            # digits as sequences of rows
       dlcli train lstm --cell rnn --unidirectional  # the plain RNN, to compare
       dlcli train lstm --data sample_data/reviews.csv --epochs 5
+      dlcli train lstm --data imdb --max-length 256 --min-count 5
       dlcli train lstm --data reviews.csv --embeddings vec.bin --freeze-embeddings
     """,
 }
@@ -244,6 +247,7 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     """Train (or resume) with the CLI's progress callbacks, then render the result; a repeated
     flag makes it a sweep (`sweep`)."""
     import dlcli
+    from dlcli.cli.data import download_progress
     from dlcli.cli.train.progress import progress, render_result
 
     resume, json_out, quiet = knobs.pop("resume"), knobs.pop("json_out"), knobs.pop("quiet")
@@ -267,9 +271,10 @@ def run(model: str, knobs: dict[str, Any]) -> None:
                 resume, epochs=knobs["epochs"], callbacks=callbacks, animate=animate
             )
         else:
-            result = dlcli.train(
-                model, knobs.pop("data"), out=out, callbacks=callbacks, animate=animate, **knobs
-            )
+            with download_progress(quiet):  # a standard dataset's first use downloads it
+                result = dlcli.train(
+                    model, knobs.pop("data"), out=out, callbacks=callbacks, animate=animate, **knobs
+                )
     finally:  # a terminal progress bar must give the screen back, whatever happened
         for callback in callbacks:
             callback.close()
