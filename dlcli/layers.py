@@ -160,66 +160,10 @@ def parse_layer(token: str) -> Layer:
         raise InputError(f"unknown layer '{token}': {GRAMMAR_HINT}")
     kind = match["kind"]
     kernel = _dims(match["kernel"], "kernel size", token, 1)
-    fields: dict[str, object] = {}
-    mods = match["mods"]
-    pos = 0
-    while pos < len(mods):
-        mod = _MOD_RE.match(mods, pos)
-        if not mod:
-            raise InputError(f"layer '{token}': cannot read '{mods[pos:]}'; {GRAMMAR_HINT}")
-        name = mod.lastgroup
-        assert name is not None
-        if name in fields:
-            raise InputError(f"layer '{token}': '{mod.group(0)}' repeats a modifier already given")
-        value = mod[name]
-        if name == "s":
-            fields[name] = _dims(value, "stride", token, 1)
-        elif name == "d":
-            fields[name] = _dims(value, "dilation", token, 1)
-        elif name == "op":
-            fields[name] = _dims(value, "output padding", token, 0)
-        elif name == "p":
-            fields[name] = (
-                value if value in ("same", "valid") else _dims(value, "padding", token, 0)
-            )
-        else:
-            fields[name] = True
-        pos = mod.end()
-
-    is_pool = kind in POOL_KINDS
-    if "ceil" in fields and not is_pool:
-        raise InputError(
-            f"layer '{token}': 'ceil' applies to pooling layers only (maxpool, avgpool)"
-        )
-    if "op" in fields and kind != "deconv":
-        raise InputError(f"layer '{token}': output padding 'op' applies to deconv only")
-    if "d" in fields and kind == "avgpool":
-        raise InputError(f"layer '{token}': avgpool has no dilation in PyTorch (maxpool has)")
-    if "nobias" in fields and is_pool:
-        raise InputError(f"layer '{token}': 'nobias' applies to conv and deconv only")
-    if match["ch"] is not None and is_pool:
-        raise InputError(
-            f"layer '{token}': pooling keeps the channels; '-{match['ch']}' applies to conv/deconv"
-        )
+    fields = _modifiers(token, match["mods"])
     channels = int(match["ch"]) if match["ch"] is not None else None
-    if channels == 0:
-        raise InputError(f"layer '{token}': the number of output channels must be at least 1")
-    padding = fields.get("p", (0,))
-    if padding == "valid":
-        if kind != "conv":
-            raise InputError(
-                f"layer '{token}': padding 'valid' exists for conv only in PyTorch; use p0"
-            )
-        padding = (0,)
-    if padding == "same":
-        if kind != "conv":
-            raise InputError(f"layer '{token}': padding 'same' exists for conv only in PyTorch")
-        stride = fields.get("s", (1,))
-        if any(s != 1 for s in stride):  # type: ignore[union-attr]
-            raise InputError(
-                f"layer '{token}': padding 'same' is not supported for strided "
-                "convolutions (PyTorch)"
-            )
+    padding = _check_modifiers(token, kind, fields, channels)
+    is_pool = kind in POOL_KINDS
     layer = Layer(
         spec=token,
         kind=kind,
@@ -239,6 +183,72 @@ def parse_layer(token: str) -> Layer:
             f"({' vs '.join(str(n) for n in sorted(lengths))})"
         )
     return layer
+
+
+_MOD_NAMES = {"s": ("stride", 1), "d": ("dilation", 1), "op": ("output padding", 0)}
+
+
+def _modifiers(token: str, mods: str) -> dict[str, object]:
+    """The modifiers after the kernel ('s2p1ceil'), by name: per-dimension values or flags."""
+    fields: dict[str, object] = {}
+    pos = 0
+    while pos < len(mods):
+        mod = _MOD_RE.match(mods, pos)
+        if not mod:
+            raise InputError(f"layer '{token}': cannot read '{mods[pos:]}'; {GRAMMAR_HINT}")
+        name = mod.lastgroup
+        assert name is not None
+        if name in fields:
+            raise InputError(f"layer '{token}': '{mod.group(0)}' repeats a modifier already given")
+        value = mod[name]
+        if name in _MOD_NAMES:
+            what, low = _MOD_NAMES[name]
+            fields[name] = _dims(value, what, token, low)
+        elif name == "p":
+            fields[name] = (
+                value if value in ("same", "valid") else _dims(value, "padding", token, 0)
+            )
+        else:  # ceil, nobias
+            fields[name] = True
+        pos = mod.end()
+    return fields
+
+
+def _check_modifiers(
+    token: str, kind: str, fields: dict[str, object], channels: int | None
+) -> object:
+    """Refuse what PyTorch has no such layer for; return the padding ('same' or per-dim)."""
+    is_pool = kind in POOL_KINDS
+    refusals = (
+        (
+            "ceil" in fields and not is_pool,
+            "'ceil' applies to pooling layers only (maxpool, avgpool)",
+        ),
+        ("op" in fields and kind != "deconv", "output padding 'op' applies to deconv only"),
+        ("d" in fields and kind == "avgpool", "avgpool has no dilation in PyTorch (maxpool has)"),
+        ("nobias" in fields and is_pool, "'nobias' applies to conv and deconv only"),
+        (
+            channels is not None and is_pool,
+            f"pooling keeps the channels; '-{channels}' applies to conv/deconv",
+        ),
+        (channels == 0, "the number of output channels must be at least 1"),
+    )
+    for refused, why in refusals:
+        if refused:
+            raise InputError(f"layer '{token}': {why}")
+    padding = fields.get("p", (0,))
+    if padding in ("valid", "same") and kind != "conv":
+        hint = "; use p0" if padding == "valid" else ""
+        raise InputError(
+            f"layer '{token}': padding '{padding}' exists for conv only in PyTorch{hint}"
+        )
+    if padding == "valid":
+        return (0,)
+    if padding == "same" and any(s != 1 for s in fields.get("s", (1,))):  # type: ignore[union-attr]
+        raise InputError(
+            f"layer '{token}': padding 'same' is not supported for strided convolutions (PyTorch)"
+        )
+    return padding
 
 
 def parse_layers(spec: str) -> list[Layer]:

@@ -147,15 +147,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     import numpy as np
 
     from dlcli.training.data import Dataset, _class_names, input_kind, split_indices
-    from dlcli.training.text import (
-        TextTable,
-        Vocabulary,
-        embedding_table,
-        encode,
-        read_text_csv,
-        read_word2vec,
-        tokenize,
-    )
+    from dlcli.training.text import TextTable, Vocabulary, encode, read_text_csv, tokenize
 
     path = Path(data.source).expanduser()
     standard = is_standard_text(data.source)
@@ -189,30 +181,12 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     y = np.fromiter((index[v] for v in table.labels), dtype=np.int64, count=len(table.labels))
     notes = list(table.warnings)
     info: dict[str, Any] = {}
-    pretrained: dict[str, Any] = {}
+    pretrained: dict[str, Any] = {}  # for the builder, train time only (unsaved)
     if not config.vocab:
         split = split_indices(y, data.test_fraction, data.val_fraction, seed, fixed_test)
-        train_tokens = [tokens[i] for i in split.train.tolist()]
-        vocab = Vocabulary.build(train_tokens, config.min_count)
-        config.vocab = tuple(vocab.words)
-        info["vocab_size"] = len(vocab)
-        if config.embeddings:
-            from collections import Counter
-
-            words, vectors = read_word2vec(config.embeddings)
-            config.embedding_dim = int(vectors.shape[1])
-            # Tokens per vocabulary entry in the training split (<unk> included, never covered).
-            counts = Counter(vocab.words[i] for ts in train_tokens for i in vocab.ids(ts))
-            init, coverage = embedding_table(vocab, words, vectors, seed, counts)
-            pretrained["embeddings"] = init  # for the builder, train time only (unsaved)
-            info["embeddings"] = {"file": config.embeddings, "dim": int(vectors.shape[1])}
-            info["embedding_coverage"] = coverage.to_dict()
-            notes.append(
-                f"embeddings {config.embeddings}: {coverage.words} of {coverage.vocab} vocabulary "
-                f"words ({coverage.fraction:.1%}, {coverage.tokens:.1%} of training tokens) have "
-                "a pretrained vector; the rest start as small random vectors"
-                + ("; frozen" if config.freeze_embeddings else "")
-            )
+        pretrained = _build_vocabulary(
+            config, [tokens[i] for i in split.train.tolist()], seed, info, notes
+        )
     vocab = Vocabulary(list(config.vocab))
     ids = encode(tokens, vocab, config.max_length)
     lengths = (ids != PAD_INDEX).sum(1)
@@ -228,6 +202,36 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
         init=pretrained,
         fixed_test=fixed_test,
     )
+
+
+def _build_vocabulary(
+    config: RecurrentConfig, train_tokens: list[list[str]], seed: int, info: dict, notes: list
+) -> dict[str, Any]:
+    """Build the vocabulary from the training split into `config.vocab`; with `--embeddings`,
+    the table the builder starts from ({'embeddings': (V, E)}) and its coverage in info/notes."""
+    from collections import Counter
+
+    from dlcli.training.text import Vocabulary, embedding_table, read_word2vec
+
+    vocab = Vocabulary.build(train_tokens, config.min_count)
+    config.vocab = tuple(vocab.words)
+    info["vocab_size"] = len(vocab)
+    if not config.embeddings:
+        return {}
+    words, vectors = read_word2vec(config.embeddings)
+    config.embedding_dim = int(vectors.shape[1])
+    # Tokens per vocabulary entry in the training split (<unk> included, never covered).
+    counts = Counter(vocab.words[i] for ts in train_tokens for i in vocab.ids(ts))
+    init, coverage = embedding_table(vocab, words, vectors, seed, counts)
+    info["embeddings"] = {"file": config.embeddings, "dim": int(vectors.shape[1])}
+    info["embedding_coverage"] = coverage.to_dict()
+    notes.append(
+        f"embeddings {config.embeddings}: {coverage.words} of {coverage.vocab} vocabulary "
+        f"words ({coverage.fraction:.1%}, {coverage.tokens:.1%} of training tokens) have "
+        "a pretrained vector; the rest start as small random vectors"
+        + ("; frozen" if config.freeze_embeddings else "")
+    )
+    return {"embeddings": init}
 
 
 def read_texts(
