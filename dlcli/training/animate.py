@@ -1,9 +1,10 @@
 """`--animate`: the decision boundary as it learns, written as RUN_DIR/boundary.gif.
 
-`BoundaryAnimation` is an ordinary callback. At ~50 epochs spread over the run it predicts the
-class of every point of a coarse grid with the current weights (one forward pass in eval mode,
-no gradients, no random numbers drawn: the run's numbers stay exactly those of a run without
-it) and keeps the (G, G) class grid; the frames are drawn once, after training. The loop hands
+`BoundaryAnimation` is an ordinary callback. At ~50 epochs spread over the run it keeps a copy
+of the weights (a state_dict clone: microseconds for the lesson's nets); after training it
+predicts the class of every point of a coarse grid with each copy (forward passes in eval mode
+on a scratch model, no gradients, no random numbers drawn: the run's numbers stay exactly those
+of a run without it) and draws the frames. So the training loop itself is not slowed. The loop hands
 callbacks the model (`callback.model`) just before `on_train_begin`, as Keras does.
 """
 
@@ -67,19 +68,23 @@ class BoundaryAnimation(Callback):
             self._record(epoch + 1, logs["loss"])
 
     def _record(self, epoch: int, loss: float | None) -> None:
-        import torch
-
-        net = self.model
-        was_training = net.training
-        net.eval()
-        with torch.inference_mode():
-            scores = net(self.points)  # (G*G, C)
-        net.train(was_training)
-        classes = scores.argmax(1).to("cpu", torch.uint8).numpy().reshape(self.grid, self.grid)
-        self.recorded.append((epoch, loss, classes))
+        """Keep a copy of the weights now; the grid is predicted after training."""
+        weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.recorded.append((epoch, loss, weights))
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
+        import copy
+
+        import torch
+
         from dlcli.training.plots import boundary_gif
 
-        gif = boundary_gif(self.recorded, self.extent, self.x, self.y)
-        atomic_write_bytes(self.out / GIF, gif)
+        scratch = copy.deepcopy(self.model).eval()  # the trained net itself stays untouched
+        frames = []
+        for epoch, loss, weights in self.recorded:
+            scratch.load_state_dict(weights)
+            with torch.inference_mode():
+                scores = scratch(self.points)  # (G*G, C)
+            classes = scores.argmax(1).to("cpu", torch.uint8).numpy()
+            frames.append((epoch, loss, classes.reshape(self.grid, self.grid)))
+        atomic_write_bytes(self.out / GIF, boundary_gif(frames, self.extent, self.x, self.y))
