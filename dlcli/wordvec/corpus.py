@@ -3,7 +3,9 @@
     corpus_files(corpus)          -> ['-'], one file, or the text files of a folder
     iter_sentences(files, ..)     -> sentences (lists of tokens), one per line, cut like gensim's
     prepare_corpus(cfg, folder)   -> PreparedCorpus: `folder`/corpus.txt (one sentence per line,
-                                     tokens separated by one space) and the vocabulary counts
+                                     tokens separated by one space) and the vocabulary counts,
+                                     over `cfg.workers` processes for large inputs (parallel.py)
+    text_sentences, write_sentences  the tokenising of one text stream, which both share
 
 The corpus is never held in memory, only its vocabulary. Non-UTF-8 bytes are read as U+FFFD and
 counted (a codecs error handler, registered on first use, not at import). Standard library only.

@@ -55,8 +55,8 @@ from dlcli.wordvec.corpus import (
     write_sentences,
 )
 
-PARALLEL_MIN_BYTES = 4 << 20  # below this much input, starting processes costs more than it saves
-RANGE_MIN, RANGE_MAX = 1 << 20, 64 << 20  # plain-file parts: about input / (4 x workers) each
+PARALLEL_MIN_BYTES = 16 << 20  # below this, starting processes costs more than it saves
+RANGE_MIN, RANGE_MAX = 1 << 20, 4 << 20  # plain-file parts: input / (4 x workers), at most 4 MiB
 STREAM_BLOCK = 4 << 20  # bytes read (decompressed) at a time from a compressed file or stdin
 SPOOL_LINE = 64 << 20  # a streamed line longer than this goes to a spool file, not memory
 COMPRESSION = 4  # a compressed file's size x this: its text, roughly, for worth_it
