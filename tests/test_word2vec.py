@@ -762,3 +762,185 @@ def test_degenerate_vectors_and_evaluation_files_are_handled(tmp_path):
     for flag in ("--size", "--window", "--epochs", "--workers"):
         invoked = CliRunner().invoke(app, ["word2vec", "cbow", flag, str(10**30)])
         assert_input_error(invoked, flag)
+
+
+# --------------------------------------------------------------------------- parallel tokenising
+
+
+def _edge_text(seed: int) -> bytes:
+    """Text with every edge the cuts between parts could break: long lines (several READ_CHUNK
+    pieces and MAX_SENTENCE chunks), CRLF and lone CR line ends, bytes that are not UTF-8 (one
+    truncated sequence just before a line end), multi-byte UTF-8 everywhere (so that some cut
+    offset lands inside one), empty and punctuation-only lines, Greek final sigma, no final
+    newline."""
+    words = ["naïve", "Æsop’s", "don't", "well-known", "ΟΔΟΣ", "日本語", "x", "LORD"]
+    lines = []
+    for i in range(400):
+        n = (i * 7 + seed) % 23
+        lines.append(" ".join(words[(i + k) % len(words)] for k in range(n)).encode())
+        if i % 37 == 5:
+            lines.append(b"")
+        if i % 41 == 3:
+            lines.append(b" ,.;!!")
+        if i % 53 == 7:
+            lines.append("caf\xe9 na\xefve".encode("latin-1") + b" \xe2\x82")
+        if i % 97 == 11:  # 25,000 words: three sentences, pieces cut at READ_CHUNK
+            lines.append(" ".join(f"w{k % 997}" for k in range(25_000)).encode())
+        if i % 89 == 13:
+            lines.append(b"cr\r\xc3\xa9t\xc3\xa9 only\r")
+    text = b"\n".join(lines)
+    text = text.replace(b"x x", b"x\r\nx")  # some CRLF line ends
+    return text + b" last line, no newline"
+
+
+def _prepared(corpus: str, workers: int, tmp_path: Path, **knobs) -> tuple:
+    folder = tmp_path / f"w{workers}-{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    cfg = Word2VecConfig(corpus=corpus, workers=workers, min_count=1, **knobs)
+    pc = w2v_corpus.prepare_corpus(cfg, str(folder))
+    assert sorted(p.name for p in folder.iterdir()) == ["corpus.txt"]  # no part left behind
+    data = Path(pc.path).read_bytes()
+    return data, list(pc.counts.items()), pc.words, pc.sentences, pc.bytes, pc.replaced
+
+
+@pytest.fixture(scope="module")
+def edge_corpus(tmp_path_factory) -> Path:
+    """A folder: a plain file, the same gzipped, another plain file, a bz2 one."""
+    folder = tmp_path_factory.mktemp("edges") / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(_edge_text(1))
+    (folder / "b.txt.gz").write_bytes(gzip.compress(_edge_text(2)))
+    (folder / "c.txt").write_bytes(b"\n\nshort file\r\n")
+    (folder / "d.txt.bz2").write_bytes(bz2.compress(_edge_text(3)))
+    return folder
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Cut the inputs into many tiny parts, so that a small test corpus crosses every edge."""
+    from dlcli.wordvec import parallel
+
+    monkeypatch.setattr(w2v_corpus, "READ_CHUNK", 1000)  # the workers are told the parent's
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "RANGE_MIN", 997)  # odd sizes: cuts land anywhere
+    monkeypatch.setattr(parallel, "RANGE_MAX", 997)
+    monkeypatch.setattr(parallel, "STREAM_BLOCK", 251)
+    monkeypatch.setattr(parallel, "SPOOL_LINE", 5000)  # the 25,000-word lines are spooled
+    return parallel
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("which", ["folder", "a.txt", "b.txt.gz", "d.txt.bz2"])
+def test_parallel_tokenising_is_byte_identical(edge_corpus, tmp_path, small_parts, which, workers):
+    """Working file bytes, counts in first-seen order, words, sentences, replaced bytes: the
+    same from 2 and 3 worker processes as from one."""
+    corpus = str(edge_corpus if which == "folder" else edge_corpus / which)
+    one = _prepared(corpus, 1, tmp_path)
+    assert one[3] > 300 and one[5] > 0  # sentences, replaced bytes: the edges are there
+    assert max(len(line.split()) for line in one[0].splitlines()) == 10_000
+    assert _prepared(corpus, workers, tmp_path) == one
+    assert _prepared(corpus, workers, tmp_path, raw=True, lowercase=False) == _prepared(
+        corpus, 1, tmp_path, raw=True, lowercase=False
+    )
+
+
+def test_parallel_tokenising_stdin(edge_corpus, tmp_path, small_parts, monkeypatch):
+    """stdin is read in blocks here and tokenised by the workers, with the same result."""
+    import io as _io
+
+    data = _edge_text(4)
+
+    class Stdin:
+        def __init__(self):
+            self.buffer = _io.BufferedReader(_io.BytesIO(data))
+
+        def isatty(self):
+            return False
+
+    results = []
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(sys, "stdin", Stdin())
+        results.append(_prepared("-", workers, tmp_path))
+    assert results[0] == results[1] == results[2]
+    path = tmp_path / "stdin.txt"
+    path.write_bytes(data)
+    assert _prepared(str(path), 1, tmp_path) == results[0]
+
+
+def test_parallel_tokenising_real_sizes(tmp_path):
+    """Default part sizes on 8 MB of the sample corpus with a 3-MiB line (several READ_CHUNK
+    pieces) in the middle: plain and gzipped, 2 workers, the same as one."""
+    text = gzip.decompress(w2v_corpus.SAMPLE_CORPUS.read_bytes())
+    long_line = " ".join(f"Wörd{i % 1009}" for i in range(400_000)).encode()
+    path = tmp_path / "big.txt"
+    path.write_bytes(text + long_line + b"\r\n" + text)
+    gz = tmp_path / "big.txt.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes(), compresslevel=1))
+    one = _prepared(str(path), 1, tmp_path)
+    assert _prepared(str(path), 2, tmp_path) == one
+    assert _prepared(str(gz), 2, tmp_path) == one
+
+
+def test_parallel_worker_failure_ends_all_cleanly(tmp_path, small_parts):
+    """A worker that cannot write its part: one error, every worker gone, no part files left."""
+    import multiprocessing
+
+    from dlcli.errors import RunFailure
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(_edge_text(5))
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "corpus.txt.part-3").mkdir()  # the worker's part file cannot be opened
+    cfg = Word2VecConfig(corpus=str(corpus), workers=2, min_count=1)
+    with pytest.raises(RunFailure, match="cannot write .*corpus.txt.part-3"):
+        w2v_corpus.prepare_corpus(cfg, str(folder))
+    assert multiprocessing.active_children() == []
+    assert sorted(p.name for p in folder.iterdir()) == ["corpus.txt", "corpus.txt.part-3"]
+
+
+def test_parallel_ctrl_c_ends_every_process_with_one_line(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the workers
+    tokenise: exit 130, one line, no traceback, no process and no file left behind."""
+    import signal
+    import time
+
+    text = gzip.decompress(w2v_corpus.SAMPLE_CORPUS.read_bytes())
+    corpus = tmp_path / "big.txt"
+    corpus.write_bytes(text * 12)  # 50 MB: seconds of tokenising
+    work = tmp_path / "tmp"
+    work.mkdir()
+    env = {**os.environ, "TMPDIR": str(work)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlcli", "word2vec", "cbow", str(corpus), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+
+    def children() -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == proc.pid and int(fields[2]) == proc.pid:  # ppid, pgid
+                found.append(int(stat.parent.name))
+        return found
+
+    deadline = time.monotonic() + 30
+    while len(children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the workers are tokenising
+    pids = children()
+    assert len(pids) >= 2
+    names = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids}
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["dlcli: error: interrupted"], err
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.05)
+    assert not [names[pid] for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert list(work.iterdir()) == []

@@ -180,7 +180,11 @@ def _train(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", "-j", help="Worker threads (default: all cores).", show_default=False
+            "--workers",
+            "-j",
+            help="gensim's worker threads, and the tokenising pass's processes on corpora over "
+            "16 MB (default: all cores).",
+            show_default=False,
         ),
     ] = _D.workers,
     seed: SeedOpt = _D.seed,

@@ -2,6 +2,7 @@
 
     config.py    Word2VecConfig: every knob and its default (standard library only)
     corpus.py    pass 1: the inputs, the tokenising pass, the working file and its vocabulary
+    parallel.py  pass 1 over `workers` processes: parts of whole lines, byte-identical output
     train.py     pass 2: train_word2vec(cfg, callbacks) -> TrainResult, gensim's public API
     tracking.py  all of gensim's internals dlcli touches (per-job loss, word counts), isolated,
                  version-checked, with a plain-gensim fallback

@@ -31,7 +31,7 @@ class Word2VecConfig:
     epochs: int = 5
     alpha: float = 0.025
     min_alpha: float = 0.0001
-    workers: int | None = None  # None: every core this process may use
+    workers: int | None = None  # gensim threads and tokenising processes; None: every core
     seed: int = 1
     lowercase: bool = True
     raw: bool = False  # whitespace split only: the corpus is already tokenised

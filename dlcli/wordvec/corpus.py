@@ -5,7 +5,9 @@
                                      exists: its cached, extracted file
     iter_sentences(files, ..)     -> sentences (lists of tokens), one per line, cut like gensim's
     prepare_corpus(cfg, folder)   -> PreparedCorpus: `folder`/corpus.txt (one sentence per line,
-                                     tokens separated by one space) and the vocabulary counts
+                                     tokens separated by one space) and the vocabulary counts,
+                                     over `cfg.workers` processes for large inputs (parallel.py)
+    text_sentences, write_sentences  the tokenising of one text stream, which both share
 
 The corpus is never held in memory, only its vocabulary. Non-UTF-8 bytes are read as U+FFFD and
 counted (a codecs error handler, registered on first use, not at import). Standard library only.
@@ -19,8 +21,8 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -35,6 +37,7 @@ READ_CHUNK = 1 << 20  # characters read at a time, so a corpus that is one long 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "sample_data" / "kjv.txt.gz"
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.xz")
 ERRORS = "dlcli.replace"  # the codecs error handler below
+HEAD = 8192  # bytes of each input checked for NUL (binary data)
 
 
 @dataclass
@@ -58,7 +61,7 @@ def _count_replace(exc: UnicodeError) -> tuple[str, int]:
     return "\ufffd", exc.end
 
 
-def _register_handler() -> None:
+def register_handler() -> None:
     """Register ERRORS once, when a corpus is first read (importing this module changes nothing)."""
     try:
         codecs.lookup_error(ERRORS)
@@ -103,9 +106,15 @@ def corpus_files(corpus: str | None) -> list[str]:
     return [corpus]
 
 
+def refuse_binary(name: str, head: bytes) -> None:
+    """Raise InputError if the first HEAD bytes of an input hold a NUL byte (not text)."""
+    if b"\x00" in head:
+        raise InputError(f"{name} looks like a binary file (NUL bytes), not text")
+
+
 def _text_stream(name: str) -> tuple[IO[str], IO[bytes]]:
     """A UTF-8 text reader over one input (with our counting 'replace'); refuses binary data."""
-    _register_handler()
+    register_handler()
     if name == "-":
         if sys.stdin.isatty():
             raise InputError("corpus '-' reads stdin, which is a terminal: pipe a corpus in")
@@ -117,9 +126,7 @@ def _text_stream(name: str) -> tuple[IO[str], IO[bytes]]:
             raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
     buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
     try:
-        head = buffered.peek(8192)[:8192]  # type: ignore[attr-defined]
-        if b"\x00" in head:
-            raise InputError(f"{name} looks like a binary file (NUL bytes), not text")
+        refuse_binary(name, buffered.peek(HEAD)[:HEAD])  # type: ignore[attr-defined]
     except (*read_errors(), InputError) as exc:
         if name != "-":
             raw.close()
@@ -167,19 +174,7 @@ def iter_sentences(
     for name in files:
         text, _ = _text_stream(name)
         try:
-            pending: list[str] = []
-            for piece, ends_line in _pieces(text):
-                pending.extend(tokens_of(piece))
-                while len(pending) >= MAX_SENTENCE and (len(pending) > MAX_SENTENCE or ends_line):
-                    yield pending[:MAX_SENTENCE]
-                    pending = pending[MAX_SENTENCE:]
-                if ends_line and pending:
-                    yield pending
-                    pending = []
-            if pending:
-                yield pending
-        except read_errors() as exc:
-            raise InputError(f"cannot read {name}: {exc}") from exc
+            yield from text_sentences(text, name, tokens_of)
         finally:
             if name == "-":
                 text.detach()  # leave sys.stdin open
@@ -187,32 +182,106 @@ def iter_sentences(
                 text.close()  # and with it the decompressor and the file
 
 
+def text_sentences(
+    text: IO[str], name: str, tokens_of: Callable[[str], list[str]]
+) -> Iterator[list[str]]:
+    """The sentences of one text stream; every line's sentences depend on that line alone, so
+    any run of whole lines gives the sentences it gives inside the whole (parallel.py's basis)."""
+    try:
+        pending: list[str] = []
+        for piece, ends_line in _pieces(text):
+            pending.extend(tokens_of(piece))
+            while len(pending) >= MAX_SENTENCE and (len(pending) > MAX_SENTENCE or ends_line):
+                yield pending[:MAX_SENTENCE]
+                pending = pending[MAX_SENTENCE:]
+            if ends_line and pending:
+                yield pending
+                pending = []
+        if pending:
+            yield pending
+    except read_errors() as exc:
+        raise InputError(f"cannot read {name}: {exc}") from exc
+
+
+@dataclass
+class Tally:
+    """What the tokenising pass counts, for the whole corpus or one part of it."""
+
+    counts: Counter[str] = field(default_factory=Counter)  # first-seen order
+    words: int = 0
+    sentences: int = 0
+    replaced: int = 0
+
+    def add(self, other: Tally) -> None:
+        """Merge the tally of the part that follows (first-seen order is kept)."""
+        self.counts.update(other.counts)
+        self.words += other.words
+        self.sentences += other.sentences
+        self.replaced += other.replaced
+
+
+def write_sentences(text: IO[str], name: str, tokens_of: Callable, out: IO[str]) -> Tally:
+    """Tokenise `text` into `out` (one sentence per line, tokens separated by one space)."""
+    tally = Tally()
+    counts, words, sentences = tally.counts, 0, 0
+    write, update = out.write, counts.update
+    _replaced.n = 0
+    for sentence in text_sentences(text, name, tokens_of):
+        write(" ".join(sentence))
+        write("\n")
+        update(sentence)  # C-accelerated; keeps first-seen order, as gensim's scan does
+        words += len(sentence)
+        sentences += 1
+    tally.words, tally.sentences, tally.replaced = words, sentences, getattr(_replaced, "n", 0)
+    return tally
+
+
+def default_workers() -> int:
+    """Every core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def prepare_corpus(cfg: Word2VecConfig, folder: str) -> PreparedCorpus:
-    """Tokenise the corpus into `folder`/corpus.txt and count its vocabulary (pass 1 of 2)."""
+    """Tokenise the corpus into `folder`/corpus.txt and count its vocabulary (pass 1 of 2).
+
+    With more than one worker (`cfg.workers`, default: every core) and more than a few MB of
+    input, the work is split over worker processes (parallel.py); the file and the counts are
+    byte for byte those of one process.
+    """
     files = corpus_files(cfg.corpus)
     path = os.path.join(folder, "corpus.txt")
-    counts: Counter[str] = Counter()
-    words = sentences = 0
-    _replaced.n = 0
+    workers = cfg.workers or default_workers()
     with open(path, "w", encoding="utf-8", newline="\n") as out:
-        write, update = out.write, counts.update
-        for sentence in iter_sentences(files, cfg.lowercase, cfg.raw):
-            write(" ".join(sentence))
-            write("\n")
-            update(sentence)  # C-accelerated; keeps first-seen order, as gensim's scan does
-            words += len(sentence)
-            sentences += 1
+        from dlcli.wordvec import parallel
+
+        if workers > 1 and parallel.worth_it(files):
+            tally = parallel.tokenise(files, cfg.lowercase, cfg.raw, workers, out)
+        else:
+            tally = Tally()
+            tokens_of = tokenizer(cfg.lowercase, cfg.raw)
+            for name in files:
+                text, _ = _text_stream(name)
+                try:
+                    tally.add(write_sentences(text, name, tokens_of, out))
+                finally:
+                    if name == "-":
+                        text.detach()  # leave sys.stdin open
+                    else:
+                        text.close()  # and with it the decompressor and the file
     name = "stdin" if cfg.corpus == "-" else corpus_name(cfg.corpus)
-    if words == 0:
+    if tally.words == 0:
         raise InputError(f"corpus {name} holds no words")
-    top = max(counts.values())
+    top = max(tally.counts.values())
     if top < cfg.min_count:
         raise InputError(
             f"no word in {name} occurs --min-count {cfg.min_count} times "
             f"(the most frequent occurs {top} times); lower --min-count"
         )
     return PreparedCorpus(
-        path, counts, words, sentences, os.path.getsize(path), getattr(_replaced, "n", 0)
+        path, tally.counts, tally.words, tally.sentences, os.path.getsize(path), tally.replaced
     )
 
 

@@ -20,7 +20,6 @@ Never prints: progress goes to callbacks, problems are raised as `InputError`.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import time
@@ -31,7 +30,13 @@ from typing import Any
 
 from dlcli.wordvec import tracking
 from dlcli.wordvec.config import Word2VecConfig
-from dlcli.wordvec.corpus import PreparedCorpus, TokenisedFile, corpus_name, prepare_corpus
+from dlcli.wordvec.corpus import (
+    PreparedCorpus,
+    TokenisedFile,
+    corpus_name,
+    default_workers,
+    prepare_corpus,
+)
 from dlcli.wordvec.vectors import check_out_path, probe_neighbours, save_vectors
 
 
@@ -103,13 +108,6 @@ class TrainResult:
             "loss": losses if any(x is not None for x in losses) else None,
             "out": self.out,
         }
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def read_bytes_counter() -> Callable[[], int] | None:

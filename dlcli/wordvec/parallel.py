@@ -1,0 +1,417 @@
+"""Pass 1 over several processes: the tokenising pass split into parts of whole lines.
+
+    worth_it(files)                            -> whether a pool pays for itself on these inputs
+    tokenise(files, lowercase, raw, workers, out) -> Tally; `out` gets exactly the bytes, and
+                                                  the Tally exactly the counts, of one process
+
+Every sentence depends on its own line alone (corpus.text_sentences), so a run of whole lines
+tokenises to the same sentences on its own as inside the whole input. The inputs are cut into
+such runs ("parts"), in order:
+- a plain file into byte ranges that end just after a b"\\n" near equal offsets (the workers
+  read their range from disk; a b"\\n" byte never sits inside a UTF-8 sequence, and CRLF stays
+  whole because the cut is after its LF);
+- a compressed file or stdin, which cannot be cut by offset, by this process: it reads and
+  decompresses blocks and hands out the whole lines of each (a line longer than SPOOL_LINE
+  goes to a spool file, so memory stays bounded however long a line is).
+Worker processes (multiprocessing, spawn context) tokenise each part into a part file and send
+back its Tally; this process appends the part files to `out` in order and merges the counts in
+order, which keeps their first-seen order. A part runs here instead while less than
+PARALLEL_MIN_BYTES has been read, so small inputs (and small stdin) never start a process.
+
+Ctrl-C or a failing worker: every worker is terminated, the part files are removed and the one
+error is raised (InputError / RunFailure / KeyboardInterrupt). Workers ignore SIGINT (the
+terminal sends it to them too) and leave on their own if this process dies.
+
+Spawn starts workers by importing the main module of this process as multiprocessing does:
+`python -m dlcli` and the `dlcli` script are safe; a script calling `dlcli.word2vec` with
+workers > 1 needs the usual `if __name__ == "__main__":` guard. Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import io
+import os
+import queue
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from dlcli.errors import InputError, RunFailure
+from dlcli.files import is_compressed, open_binary, read_errors
+from dlcli.tokens import tokenizer
+from dlcli.wordvec import corpus
+from dlcli.wordvec.corpus import (
+    ERRORS,
+    HEAD,
+    Tally,
+    refuse_binary,
+    register_handler,
+    write_sentences,
+)
+
+PARALLEL_MIN_BYTES = 16 << 20  # below this, starting processes costs more than it saves
+RANGE_MIN, RANGE_MAX = 1 << 20, 4 << 20  # plain-file parts: input / (4 x workers), at most 4 MiB
+STREAM_BLOCK = 4 << 20  # bytes read (decompressed) at a time from a compressed file or stdin
+SPOOL_LINE = 64 << 20  # a streamed line longer than this goes to a spool file, not memory
+COMPRESSION = 4  # a compressed file's size x this: its text, roughly, for worth_it
+IN_FLIGHT = 2  # parts queued per worker: enough that no worker waits for the next
+
+
+@dataclass(frozen=True)
+class Part:
+    """A run of whole lines of one input: a byte range of a file, or bytes read here."""
+
+    name: str  # the input, as messages name it
+    path: str | None = None  # the file to read (an input or a spool file); None: `data`
+    start: int = 0
+    end: int = 0
+    data: bytes = b""
+    spool: bool = False  # `path` is a spool file, removed once read
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start if self.path is not None else len(self.data)
+
+
+def worth_it(files: list[str]) -> bool:
+    """Whether the inputs are large enough for worker processes (stdin: decided as it is read)."""
+    if "-" in files:
+        return True
+    return _estimate(files) >= PARALLEL_MIN_BYTES
+
+
+def _estimate(files: list[str]) -> int:
+    total = 0
+    for name in files:
+        with contextlib.suppress(OSError):
+            size = os.path.getsize(name)
+            total += size * COMPRESSION if is_compressed(name) else size
+    return total
+
+
+# --------------------------------------------------------------------------- cutting into parts
+
+
+def _parts(files: list[str], workers: int, folder: str) -> Iterator[Part]:
+    """Every input's parts, in order (read lazily: streamed inputs are read as parts are taken)."""
+    step = min(RANGE_MAX, max(RANGE_MIN, _estimate(files) // (4 * workers)))
+    spools = iter(range(1 << 62))
+    for name in files:
+        if name == "-" or is_compressed(name):
+            yield from _stream_parts(name, folder, spools)
+        else:
+            yield from _file_parts(name, step)
+
+
+def _file_parts(name: str, step: int) -> Iterator[Part]:
+    """Byte ranges of a plain file, each ending just after a b"\\n" (or at the end of the file)."""
+    try:
+        with open(name, "rb") as f:
+            refuse_binary(name, f.read(HEAD))
+            size = os.fstat(f.fileno()).st_size
+            start = 0
+            while start < size:
+                end = size if start + step >= size else _line_end(f, start + step, size)
+                yield Part(name, name, start, end)
+                start = end
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+
+def _line_end(f: IO[bytes], offset: int, size: int) -> int:
+    """The offset just after the first b"\\n" at or after `offset - 1` (or `size`)."""
+    f.seek(offset - 1)
+    pos = offset - 1
+    while True:
+        block = f.read(1 << 16)
+        if not block:
+            return size
+        i = block.find(b"\n")
+        if i >= 0:
+            return pos + i + 1
+        pos += len(block)
+
+
+def _stream_parts(name: str, folder: str, spools: Iterator[int]) -> Iterator[Part]:
+    """Blocks of whole lines read from stdin or a compressed file (decompressed here)."""
+    if name == "-":
+        if sys.stdin.isatty():
+            raise InputError("corpus '-' reads stdin, which is a terminal: pipe a corpus in")
+        raw: IO[bytes] = sys.stdin.buffer
+    else:
+        try:
+            raw = open_binary(name)
+        except OSError as exc:
+            raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    try:
+        first = True
+        pending: list[bytes] = []  # the start of a line not yet ended
+        pending_size = 0
+        while True:
+            block = raw.read(STREAM_BLOCK)
+            if first:
+                refuse_binary(name, block[:HEAD])
+                first = False
+            if not block:
+                break
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                pending.append(block)
+                pending_size += len(block)
+                if pending_size > SPOOL_LINE:
+                    part, rest = _spool_line(name, raw, pending, folder, next(spools))
+                    yield part
+                    pending, pending_size = [rest], len(rest)
+                continue
+            pending.append(block[:cut])
+            yield Part(name, data=b"".join(pending))
+            pending, pending_size = [block[cut:]], len(block) - cut
+        if pending_size:
+            yield Part(name, data=b"".join(pending))
+    except read_errors() as exc:
+        raise InputError(f"cannot read {name}: {exc}") from exc
+    finally:
+        if name != "-":
+            raw.close()
+
+
+def _spool_line(
+    name: str, raw: IO[bytes], pending: list[bytes], folder: str, n: int
+) -> tuple[Part, bytes]:
+    """Write a line too long for memory (and the line end) to a spool file: (its part, the rest)."""
+    path = os.path.join(folder, f"corpus.txt.spool-{n}")
+    rest = b""
+    with open(path, "wb") as f:
+        f.writelines(pending)
+        while True:
+            block = raw.read(STREAM_BLOCK)
+            if not block:
+                break
+            cut = block.find(b"\n") + 1
+            if cut:
+                f.write(block[:cut])
+                rest = block[cut:]
+                break
+            f.write(block)
+        size = f.tell()
+    return Part(name, path, 0, size, spool=True), rest
+
+
+# --------------------------------------------------------------------------- tokenising one part
+
+
+class _Range(io.RawIOBase):
+    """bytes [start, end) of a file, as a raw stream."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        self._f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+        self._f.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self._left]
+        n = self._f.readinto(view) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def _tokenise_part(part: Part, tokens_of: Callable[[str], list[str]], out: IO[str]) -> Tally:
+    """Tokenise one part into `out`, exactly as one process reading the whole input would."""
+    try:
+        binary: IO[bytes] = (
+            io.BufferedReader(_Range(part.path, part.start, part.end), 1 << 16)
+            if part.path is not None
+            else io.BytesIO(part.data)
+        )
+    except OSError as exc:
+        raise InputError(f"cannot read {part.name}: {exc.strerror or exc}") from exc
+    text = io.TextIOWrapper(binary, encoding="utf-8", errors=ERRORS, newline=None)
+    try:
+        return write_sentences(text, part.name, tokens_of, out)
+    finally:
+        text.close()
+        if part.spool:
+            with contextlib.suppress(OSError):
+                os.unlink(part.path)  # type: ignore[arg-type]
+
+
+def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, limits: dict[str, int]) -> None:
+    """A worker process: (index, part, part file) from `tasks` -> (index, Tally or error)."""
+    import multiprocessing
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone answers Ctrl-C
+    register_handler()  # a fresh interpreter: the codecs registry is per process
+    for name, value in limits.items():  # the parent's cuts, even where a test changed them
+        setattr(corpus, name, value)
+    tokens_of = tokenizer(lowercase, raw)
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            task = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                return  # the parent died without telling us: do not linger
+            continue
+        if task is None:
+            return
+        index, part, path = task
+        try:
+            with open(path, "w", encoding="utf-8", newline="\n") as out:
+                tally = _tokenise_part(part, tokens_of, out)
+            results.put((index, tally))
+        except InputError as exc:
+            results.put((index, ("input", str(exc))))
+        except OSError as exc:
+            results.put((index, ("failure", f"cannot write {path}: {exc.strerror or exc}")))
+        except BaseException as exc:  # noqa: BLE001 (sent to the parent, which raises it)
+            results.put((index, ("failure", f"tokenising worker: {type(exc).__name__}: {exc}")))
+
+
+# --------------------------------------------------------------------------- the pool
+
+
+def tokenise(files: list[str], lowercase: bool, raw: bool, workers: int, out: IO[str]) -> Tally:
+    """Tokenise `files` into `out` (an open working file in its folder) with `workers` processes."""
+    folder = os.path.dirname(os.path.abspath(out.name))  # type: ignore[attr-defined]
+    register_handler()
+    tokens_of = tokenizer(lowercase, raw)
+    parts = _parts(files, workers, folder)
+    tally = Tally()
+    pool: _Pool | None = None
+    read = _estimate([name for name in files if name != "-"])  # stdin: counted as it is read
+    try:
+        for part in parts:  # here, until the input is large enough for a pool
+            if read + part.size >= PARALLEL_MIN_BYTES:
+                pool = _Pool(workers, lowercase, raw, folder)
+                pool.run(_chain(part, parts), tally, out)
+                break
+            tally.add(_tokenise_part(part, tokens_of, out))
+            read += part.size
+    except BaseException:
+        if pool is not None:
+            pool.stop()
+        for path in glob.glob(os.path.join(glob.escape(folder), "corpus.txt.*-*")):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise
+    return tally
+
+
+def _chain(first: Part, rest: Iterator[Part]) -> Iterator[Part]:
+    yield first
+    yield from rest
+
+
+class _Pool:
+    """`workers` processes that tokenise parts into part files; results come back in order."""
+
+    def __init__(self, workers: int, lowercase: bool, raw: bool, folder: str) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        limits = {"READ_CHUNK": corpus.READ_CHUNK, "MAX_SENTENCE": corpus.MAX_SENTENCE}
+        self.folder = folder
+        self.workers = workers
+        self.tasks = ctx.Queue()
+        self.results = ctx.Queue()
+        self.procs = [
+            ctx.Process(
+                target=_worker,
+                args=(self.tasks, self.results, lowercase, raw, limits),
+                name=f"dlcli-tokenise-{i + 1}",
+                daemon=True,
+            )
+            for i in range(workers)
+        ]
+        # Children inherit an ignored SIGINT through exec, so a Ctrl-C while they start up
+        # cannot print a traceback from one of them (only the main thread may set handlers).
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            for proc in self.procs:
+                proc.start()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
+
+    def run(self, parts: Iterator[Part], tally: Tally, out: IO[str]) -> None:
+        """Send the parts, append each part file to `out` and merge its tally, in order."""
+        done: dict[int, Tally] = {}
+        sent = merged = 0
+        more = True
+        while True:
+            while more and sent - merged < IN_FLIGHT * self.workers:
+                part = next(parts, None)
+                if part is None:
+                    more = False
+                    break
+                self.tasks.put((sent, part, self._part_file(sent)))
+                sent += 1
+            if not more and merged == sent:
+                break
+            index, result = self._next_result()
+            if not isinstance(result, Tally):
+                kind, message = result
+                raise (InputError if kind == "input" else RunFailure)(message)
+            done[index] = result
+            while merged in done:
+                self._append(self._part_file(merged), out)
+                tally.add(done.pop(merged))
+                merged += 1
+        for _ in self.procs:
+            self.tasks.put(None)
+        for proc in self.procs:
+            proc.join()
+
+    def _part_file(self, index: int) -> str:
+        return os.path.join(self.folder, f"corpus.txt.part-{index}")
+
+    def _next_result(self) -> tuple[int, Any]:
+        while True:
+            try:
+                return self.results.get(timeout=0.5)
+            except queue.Empty:
+                for proc in self.procs:
+                    if proc.exitcode is not None:
+                        raise RunFailure(
+                            f"a tokenising worker process ended unexpectedly "
+                            f"(exit status {proc.exitcode})"
+                        ) from None
+
+    @staticmethod
+    def _append(path: str, out: IO[str]) -> None:
+        out.flush()
+        with open(path, "rb") as part:
+            if sys.platform.startswith("linux"):  # file to file in the kernel
+                dst, src = out.buffer.fileno(), part.fileno()  # type: ignore[attr-defined]
+                size, offset = os.fstat(src).st_size, 0
+                while offset < size:
+                    offset += os.sendfile(dst, src, offset, size - offset)
+            else:
+                shutil.copyfileobj(part, out.buffer, 1 << 20)  # type: ignore[attr-defined]
+                out.buffer.flush()  # type: ignore[attr-defined]
+        os.unlink(path)
+
+    def stop(self) -> None:
+        """End every worker now (Ctrl-C or an error): nothing of theirs may outlive this call."""
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self.procs:
+            proc.join()
+        for q in (self.tasks, self.results):
+            q.cancel_join_thread()  # do not wait to flush tasks no one will read
+            q.close()
