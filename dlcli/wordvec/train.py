@@ -266,8 +266,8 @@ def _run(
 ) -> list[EpochReport]:
     """Run gensim's training with epoch callbacks and, if wanted, the progress monitor.
 
-    Longer than most functions here on purpose: the epoch hooks (training thread) and the monitor
-    (its own thread) are closures over one clock, and reading them side by side is the point.
+    Long because the epoch hooks (training thread) and the monitor (its own thread) are closures
+    over one clock, and reading them side by side is the point.
     """
     from gensim.models.callbacks import CallbackAny2Vec
 
