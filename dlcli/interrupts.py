@@ -52,6 +52,13 @@ def settle() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def raise_if_received() -> None:
+    """Raise the signal that arrived, if one did and its exception was swallowed on the way (a C
+    extension importing numpy clears the error it sees): work must not start after it."""
+    if received is not None:
+        raise Terminated() if received == signal.SIGTERM else KeyboardInterrupt()
+
+
 def exit_status(exc: BaseException | None = None) -> int:
     """143 for SIGTERM (a `Terminated`, or the signal received), 130 otherwise."""
     if isinstance(exc, Terminated) or (exc is None and received == signal.SIGTERM):

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from dlcli import interrupts
 from dlcli.errors import InputError, RunFailure
 from dlcli.training import run_dir as rd
 from dlcli.training.checkpoint import Checkpoint, TrainState, capture, restore
@@ -159,6 +160,7 @@ def train(
     if train_config.patience and len(prepared.y_val) == 0:
         raise InputError("--patience needs a validation split: give --val-fraction above 0")
     net = _fresh_model(spec, dataset)
+    interrupts.raise_if_received()  # a signal during the imports above: start nothing
     folder, lock = rd.new_run_dir(out, model)  # only now, with the data and model known good
     with lock:  # one writer at a time (see run_dir: states, locks, leftovers)
         return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net)
@@ -263,6 +265,7 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
     last = state.epoch if state.stopped_early else cfg.epochs  # resuming a finished training
     try:
         for epoch in range(state.epoch, last):
+            interrupts.raise_if_received()  # one that something swallowed on its way
             t0 = time.perf_counter()
             for cb in run.callbacks:
                 cb.on_epoch_begin(epoch, {"batches": _batches(run), "epochs": cfg.epochs})
