@@ -5,8 +5,16 @@ the mode a plain `open()` would (0666 less the umask: mkstemp's 0600 would surpr
 fsyncs it, renames it into place and fsyncs the folder, so that after it returns the file is
 whole and on disk, and at no moment does a reader (or a crash) see half a file.
 
+`read_regular(path, max_bytes)` reads a file that must be a regular file of a sane size (not a
+device such as /dev/zero, a FIFO or a folder): the one reader of run-folder files.
+
 `open_binary(path)` opens a file for reading, decompressing `.gz`, `.bz2` and `.xz` by suffix;
 `open_text` wraps it as UTF-8 text. Only the standard library is imported here.
+
+Fault injection (tests only): `before_rename`, when set, is called with the target path just
+before each rename of `atomic_write`; the environment variable DLCLI_TEST_KILL_AT_RENAME=K makes
+the process SIGKILL itself at its K-th rename (the temporary file stays behind, as after a real
+kill). Both exist so that the suite can stop a run at every write of its finish sequence.
 """
 
 from __future__ import annotations
@@ -14,12 +22,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
+TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .NAME.XXXXXXXX.tmp beside NAME
+
+before_rename: Callable[[Path], None] | None = None  # fault injection, see the docstring
+_renames = 0  # atomic_write's renames in this process (DLCLI_TEST_KILL_AT_RENAME counts them)
 
 
 def umask_mode() -> int:
@@ -77,6 +90,7 @@ def atomic_write(
         elif fresh:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+        _fault_point(path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -86,6 +100,63 @@ def atomic_write(
         raise
     if durable:
         fsync_folder(path.parent)
+
+
+def _fault_point(path: Path) -> None:
+    """The test hooks of the module docstring; nothing happens unless a test set one."""
+    global _renames
+    _renames += 1
+    if before_rename is not None:
+        before_rename(path)
+    kill_at = os.environ.get("DLCLI_TEST_KILL_AT_RENAME")
+    if kill_at and _renames == int(kill_at):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def is_temporary(name: str, target: str | None = None) -> bool:
+    """Whether `name` is one of atomic_write's temporary files (of `target`, if given)."""
+    prefix = f".{target}." if target is not None else "."
+    return name.startswith(prefix) and name.endswith(TEMP_SUFFIX)
+
+
+def read_regular(path: Path | str, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of `path`, which must be a regular file of at most `max_bytes` (a symlink to one
+    is fine). A device (/dev/zero), FIFO, socket or folder, or a file too big, is an InputError
+    naming the path; a missing file raises FileNotFoundError for the caller to word."""
+    from dlcli.errors import InputError
+
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a regular file; a {what} must be one")
+        if info.st_size > max_bytes:
+            raise InputError(f"{path}: {info.st_size} bytes; a {what} is at most {max_bytes} bytes")
+        try:
+            data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:  # it grew while we read
+        raise InputError(f"{path}: more than {max_bytes} bytes; a {what} is at most that")
+    return data
+
+
+def check_regular(path: Path | str, what: str = "file") -> os.stat_result:
+    """`path`'s status if it is a regular file (for files that a library maps or reads itself,
+    such as safetensors); InputError naming it if it is a device, FIFO or folder."""
+    from dlcli.errors import InputError
+
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path}: not a regular file; a {what} must be one")
+    return info
 
 
 def atomic_write_bytes(

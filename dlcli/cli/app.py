@@ -3,21 +3,23 @@
 Each command lives in its own module under dlcli/cli/ and is imported only when it is needed:
 `dlcli featsize ...` builds an app holding featsize alone, so the calculators' start-up does not
 grow with every command the toolkit gains. No command module imports torch, numpy or gensim at
-module level.
+module level, and this module imports only the standard library at its top: `main` installs the
+Ctrl-C / SIGTERM handling (`dlcli.interrupts`) before anything else is imported, so that a
+signal at any moment, start-up included, ends in one line and exit status 130 / 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
-from typing import Annotated
-
-import click
-import typer
+from typing import TYPE_CHECKING, Any
 
 from dlcli import __version__
-from dlcli.cli.common import DlcliGroup, make_app
+
+if TYPE_CHECKING:
+    import typer
 
 HELP = (
     "Deep-learning basics from the shell: feature-map sizes, receptive fields, "
@@ -39,33 +41,49 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 def _version(value: bool) -> None:
+    import typer
+
     if value:
         print(f"dlcli {__version__}")
         raise typer.Exit()
 
 
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+def _root_callback() -> Any:
+    import typer
+
+    def _root(
+        version: bool = typer.Option(  # not Annotated: typer is not a module-level name here
+            False,
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and exit.",
         ),
-    ] = False,
-) -> None:
-    """Deep-learning basics from the shell: sizes, receptive fields, training, word vectors."""
+    ) -> None:
+        """Deep-learning basics from the shell: sizes, receptive fields, training, word vectors."""
+
+    return _root
 
 
-class RootGroup(DlcliGroup):
-    """`dlcli --help` lists commands in COMMANDS' order (Typer puts groups after commands)."""
+def _root_group() -> type:
+    from dlcli.cli.common import DlcliGroup
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if name in self.commands]
+    class RootGroup(DlcliGroup):
+        """`dlcli --help` lists commands in COMMANDS' order (Typer puts groups after commands)."""
+
+        def list_commands(self, ctx: Any) -> list[str]:
+            return [name for name in COMMANDS if name in self.commands]
+
+    return RootGroup
 
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The dlcli app with every command, or with command `only` alone."""
-    app = make_app(cls=RootGroup, help=HELP)
-    app.callback()(_root)
+    from dlcli.cli.common import make_app
+
+    app = make_app(cls=_root_group(), help=HELP)
+    app.callback()(_root_callback())
     for name, (module, attribute, kind) in COMMANDS.items():
         if only is not None and name != only:
             continue
@@ -84,7 +102,25 @@ def __getattr__(name: str) -> typer.Typer:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: signals first (see the module docstring), then the app."""
+    from dlcli import interrupts
+
+    interrupts.install()
+    try:
+        _main()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # a signal before the app's error boundary exists, or after it
+        interrupts.settle()
+        if not isinstance(exc, KeyboardInterrupt) and not interrupts.received:
+            raise
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"dlcli: error: {interrupts.message(exc)}\n")
+            sys.stderr.flush()
+        sys.exit(interrupts.exit_status(exc))
+
+
+def _main() -> None:
     if "_DLCLI_COMPLETE" in os.environ:  # a shell asks for completions (dlcli completion SHELL)
         from typer._completion_classes import completion_init
 

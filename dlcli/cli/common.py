@@ -2,8 +2,9 @@
 
 All errors are formatted here, in one place: a command (or the backend it calls) raises, and
 `DlcliGroup.main` turns the exception into one line on stderr and the exit status of DESIGN.md
-(2 usage/input error, 1 runtime failure, 130 interrupted). Rich is imported only when a table is
-drawn, so `--json` and `-q` paths start without it.
+(2 usage/input error, 1 runtime failure, 130 interrupted, 143 terminated by SIGTERM; see
+`dlcli.interrupts`: once a signal has arrived, whatever error follows is reported as it). Rich
+is imported only when a table is drawn, so `--json` and `-q` paths start without it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from dlcli import interrupts
 from dlcli.errors import DlcliError, InputError
 
 if TYPE_CHECKING:
@@ -49,8 +51,12 @@ def _click_error_message(exc: click.ClickException) -> str:
 
 
 class _Interrupted(Exception):
-    """Ctrl-C inside a command. Typer turns a KeyboardInterrupt into a silent exit 130; carried as
-    this instead, it reaches the boundary below, which prints its one line."""
+    """Ctrl-C (or SIGTERM) inside a command. Typer turns a KeyboardInterrupt into a silent exit
+    130; carried as this instead, it reaches the boundary below, which prints its one line."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class DlcliGroup(TyperGroup):
@@ -60,7 +66,7 @@ class DlcliGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
-            raise _Interrupted(str(exc) or "interrupted") from None
+            raise _Interrupted(interrupts.message(exc), interrupts.exit_status(exc)) from None
 
     def main(  # type: ignore[override]
         self,
@@ -74,7 +80,10 @@ class DlcliGroup(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         code = 0
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            finally:
+                interrupts.settle()  # the command is over: a signal now changes nothing
             code = rv if isinstance(rv, int) else 0
         except click.exceptions.Exit as exc:  # typer.Exit / ctx.exit(); normally returned
             code = exc.exit_code
@@ -86,15 +95,23 @@ class DlcliGroup(TyperGroup):
         except click.ClickException as exc:  # bad option, missing argument, bad choice ...
             print(error_line(_click_error_message(exc)), file=sys.stderr)
             code = exc.exit_code
-        except click.exceptions.Abort:
-            print(error_line("aborted"), file=sys.stderr)
-            code = 130
-        except DlcliError as exc:
+        except click.exceptions.Abort as exc:  # Click's word for a KeyboardInterrupt it caught
+            cause = exc.__cause__ or exc.__context__
+            print(error_line(interrupts.message(cause) if cause else "aborted"), file=sys.stderr)
+            code = interrupts.exit_status(cause)
+        except _Interrupted as exc:  # a backend may say what it saved
             print(error_line(str(exc)), file=sys.stderr)
-            code = exc.exit_code
-        except (KeyboardInterrupt, _Interrupted) as exc:  # a backend may say what it saved
-            print(error_line(str(exc) or "interrupted"), file=sys.stderr)
-            code = 130
+            code = exc.code
+        except KeyboardInterrupt as exc:
+            print(error_line(interrupts.message(exc)), file=sys.stderr)
+            code = interrupts.exit_status(exc)
+        except DlcliError as exc:
+            if interrupts.received:  # the error is the signal's doing (see dlcli.interrupts)
+                print(error_line(interrupts.message()), file=sys.stderr)
+                code = interrupts.exit_status()
+            else:
+                print(error_line(str(exc)), file=sys.stderr)
+                code = exc.exit_code
         except BrokenPipeError:
             # `dlcli featsize - < sizes | head`: the reader left; that is not our failure.
             code = _pipe_closed()
@@ -109,11 +126,16 @@ class DlcliGroup(TyperGroup):
             print(error_line("out of memory"), file=sys.stderr)
             code = 1
         except Exception as exc:  # the last line of defence: never a traceback for users
-            if os.environ.get("DLCLI_DEBUG"):
+            if interrupts.received:  # e.g. a module half imported when the signal hit
+                print(error_line(interrupts.message()), file=sys.stderr)
+                code = interrupts.exit_status()
+            elif os.environ.get("DLCLI_DEBUG"):
                 raise
-            name = type(exc).__name__
-            print(error_line(f"{name}: {exc} (set DLCLI_DEBUG=1 for a traceback)"), file=sys.stderr)
-            code = 1
+            else:
+                name = type(exc).__name__
+                line = f"{name}: {exc} (set DLCLI_DEBUG=1 for a traceback)"
+                print(error_line(line), file=sys.stderr)
+                code = 1
         sys.exit(code)
 
 

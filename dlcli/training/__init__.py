@@ -15,7 +15,9 @@ Modules (torch/numpy/Pillow are imported inside functions, except where noted):
     spec.py        `RunSpec`, the run's config.json (one object from training to evaluation),
                    and the split it trains on (`prepare`, `load_split`)
     checkpoint.py  `TrainState` (the checkpoint's metadata) and the checkpoint's tensors
-    run_dir.py     the run folder's files, all written atomically through `dlcli.files`
+    run_dir.py     the run folder's files, all written atomically through `dlcli.files`; its
+                   three states (`run_state`: not started, resumable, finished), its lock
+                   (`dlcli.lock`) and the leftovers of a killed writer
     device.py      the device and torch's thread count
     metrics.py     losses, class scores in fixed chunks, (loss, accuracy) of a split
     plots.py       curves.png and boundary.png (Pillow)

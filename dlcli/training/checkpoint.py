@@ -55,7 +55,16 @@ class TrainState:
 
     @classmethod
     def from_dict(cls, d: Any, where: Path) -> TrainState:
-        """The state saved in checkpoint `where`; an InputError naming it if it is damaged."""
+        """The state saved in checkpoint `where`; an InputError naming it if it is damaged.
+        Every field is checked (type and range), so that no edited or corrupted value reaches
+        the loop (an epoch of -10**18 would train for ever)."""
+
+        def damaged(what: str) -> InputError:
+            return InputError(
+                f"{where}: damaged checkpoint: {what}; delete the file to resume from the "
+                "previous checkpoint (or the folder to train again)"
+            )
+
         fields = {
             "epoch": int,
             "best_epoch": int,
@@ -68,20 +77,42 @@ class TrainState:
         if not isinstance(d, dict):
             raise InputError(f"{where}: no training state in the checkpoint's metadata")
         for name, kind in fields.items():
-            if not isinstance(d.get(name), kind):
-                raise InputError(
-                    f"{where}: damaged checkpoint: '{name}' is {d.get(name)!r}; "
-                    "delete the file to resume from the previous checkpoint"
-                )
+            value = d.get(name)
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise damaged(f"'{name}' is {_short(value)}")
         state = cls(**{name: d[name] for name in fields})
-        if state.epoch < 0 or len(state.history) != state.epoch:
-            raise InputError(
-                f"{where}: damaged checkpoint: {len(state.history)} history rows "
-                f"for {state.epoch} epochs"
-            )
-        if not {"param_groups", "scalars"} <= set(state.optimizer):
-            raise InputError(f"{where}: damaged checkpoint: no optimizer state")
+        if not 0 <= state.epoch <= MAX_EPOCHS or len(state.history) != state.epoch:
+            raise damaged(f"{len(state.history)} history rows for {_short(state.epoch)} epochs")
+        if not 0 <= state.best_epoch <= state.epoch:
+            raise damaged(f"best_epoch {state.best_epoch} of {state.epoch} epochs")
+        if not 0 <= state.wait <= state.epoch:
+            raise damaged(f"wait {state.wait} of {state.epoch} epochs")
+        if math.isnan(state.best_loss):
+            raise damaged("best_loss is NaN")
+        for i, row in enumerate(state.history, 1):
+            if not isinstance(row, dict) or row.get("epoch") != i:
+                raise damaged(f"history row {i} is {_short(row)}")
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"):
+                value = row.get(key)
+                number = isinstance(value, int | float) and not isinstance(value, bool)
+                if value is not None and not number:
+                    raise damaged(f"history row {i}: '{key}' is {_short(value)}")
+        groups, scalars = state.optimizer.get("param_groups"), state.optimizer.get("scalars")
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise damaged("no optimizer state")
+        if not isinstance(scalars, dict) or not all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, dict) for k, v in scalars.items()
+        ):
+            raise damaged("no optimizer state")
         return state
+
+
+MAX_EPOCHS = 10**9  # a sanity bound on a checkpoint's epoch count
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass
@@ -94,16 +125,14 @@ class Checkpoint:
 
 
 def load(run: Path) -> Checkpoint | None:
-    """The newest complete checkpoint of a run folder, or None if it has none."""
-    for name in (rd.CHECKPOINT, rd.PREV_CHECKPOINT):
-        path = run / name
-        if path.exists():
-            try:
-                tensors, metadata = rd.load_tensors(path)
-            except InputError:
-                continue  # cut short by a crash: the other one is complete
-            return Checkpoint(path, tensors, TrainState.from_dict(metadata, path))
-    return None
+    """The newest complete checkpoint of a run folder, or None if it has none. Checkpoint files
+    of which none is complete are an InputError naming them (`run_dir.newest_checkpoint`)."""
+    found = rd.newest_checkpoint(run)
+    if found is None:
+        return None
+    path = found[0]
+    tensors, metadata = rd.load_tensors(path)
+    return Checkpoint(path, tensors, TrainState.from_dict(metadata, path))
 
 
 def capture(
@@ -131,17 +160,28 @@ def capture(
 def restore(
     checkpoint: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, device: torch.device
 ) -> Tensors | None:
-    """Load a checkpoint's weights, optimizer and RNG state; returns the best weights (if any)."""
+    """Load a checkpoint's weights, optimizer and RNG state; returns the best weights (if any).
+    Tensors that do not fit the model or the optimizer are an InputError naming the file."""
     import torch
 
     tensors = checkpoint.tensors
-    net.load_state_dict(unprefixed("model.", tensors))
-    opt.load_state_dict(optimizer_state(unprefixed("optim.", tensors), checkpoint.state.optimizer))
-    torch.set_rng_state(tensors["rng.cpu"])
-    if device.type == "cuda" and "rng.cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-    best = unprefixed("best.", tensors)
-    return {k: v.to(device) for k, v in best.items()} or None
+    try:
+        net.load_state_dict(unprefixed("model.", tensors))
+        meta = checkpoint.state.optimizer
+        opt.load_state_dict(optimizer_state(unprefixed("optim.", tensors), meta))
+        torch.set_rng_state(tensors["rng.cpu"])
+        if device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        best = unprefixed("best.", tensors)
+        if best and best.keys() != net.state_dict().keys():
+            raise KeyError("the best epoch's weights (best.*) do not match the model")
+        return {k: v.to(device) for k, v in best.items()} or None
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"{checkpoint.path}: damaged checkpoint: it does not fit the run's model and "
+            f"optimizer ({first}); delete the file to resume from the previous checkpoint"
+        ) from None
 
 
 def optimizer_tensors(state: dict) -> tuple[Tensors, dict]:

@@ -13,7 +13,9 @@ each run's metrics.json (None for a run that has not finished). Pure file readin
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,38 +71,47 @@ class RunInfo:
     config: dict[str, Any]
     metrics: dict[str, Any] | None
 
+    state: str = rd.FINISHED  # run_dir.run_state's
+
     @property
     def status(self) -> str:
-        return "done" if self.metrics is not None else str(self.config.get("status", "unknown"))
+        if self.metrics is not None:
+            return "done"
+        status = str(self.config.get("status", "unknown"))
+        return "resumable" if self.state == rd.RESUMABLE and status == "running" else status
 
     def history(self) -> list[dict]:
         path = self.out / rd.HISTORY
         if not path.exists():
             return []
-        with open(path, newline="") as fh:
-            return list(csv.DictReader(fh))
+        return list(csv.DictReader(io.StringIO(rd.read_text(path), newline="")))
 
 
 def read_run(folder: Path) -> RunInfo:
+    """A run folder's config and, if it is finished (`run_dir.run_state`), its metrics."""
+    state = rd.run_state(folder)
+    if not (folder / rd.CONFIG).exists():
+        raise InputError(f"{folder / rd.CONFIG}: not found; is this a dlcli run folder?")
     config = rd.read_json(folder / rd.CONFIG)
-    if not isinstance(config, dict) or config.get("format") != rd.RUN_FORMAT:
-        raise InputError(f"{folder / rd.CONFIG}: not a dlcli run config")
-    metrics_path = folder / rd.METRICS
-    metrics = rd.read_json(metrics_path) if metrics_path.exists() else None
-    return RunInfo(folder, config, metrics)
+    metrics = rd.read_json(folder / rd.METRICS) if state.state == rd.FINISHED else None
+    if metrics is not None and not isinstance(metrics, dict):
+        raise InputError(f"{folder / rd.METRICS}: not a JSON object")
+    return RunInfo(folder, config, metrics, state.state)
 
 
 def run_folders(path: Path) -> list[Path]:
     """A run folder itself, or the runs inside a sweep folder (in the sweep's order)."""
     path = Path(path)
-    if (path / rd.CONFIG).is_file():
+    if os.path.lexists(path / rd.CONFIG):  # read_run says what is wrong with it, if anything
         return [path]
     if not path.is_dir():
         raise InputError(f"'{path}' not found: expected a run folder or a sweep folder")
-    found = sorted(p for p in path.iterdir() if (p / rd.CONFIG).is_file())
+    found = sorted(p for p in path.iterdir() if os.path.lexists(p / rd.CONFIG))
     sweep = path / SWEEP_JSON
     if sweep.is_file():  # the sweep's own order (3, 6, 20 rather than 20, 3, 6)
-        order = [Path(r["out"]).name for r in json.loads(sweep.read_text()).get("runs", [])]
+        document = rd.read_json(sweep)
+        runs = document.get("runs", []) if isinstance(document, dict) else []
+        order = [Path(r["out"]).name for r in runs if isinstance(r, dict) and "out" in r]
         rank = {name: i for i, name in enumerate(order)}
         found.sort(key=lambda p: rank.get(p.name, len(rank)))
     if not found:

@@ -80,10 +80,16 @@ def load_run(run: Path, device: str = "auto") -> LoadedRun:
     """The trained model of a run folder, in eval mode on `device`."""
     run = Path(run)
     spec, _ = read_spec(run)
-    if not (run / rd.WEIGHTS).exists():
+    state = rd.run_state(run)
+    if state.state == rd.RESUMABLE:
         raise InputError(
-            f"{run}: no {rd.WEIGHTS} (the run's status is '{spec.status or 'unknown'}'); "
-            "finish it with --resume first"
+            f"run '{run}' is not finished: it is {state.describe()}; finish it with "
+            f"'dlcli train {spec.model} --resume {run}' first"
+        )
+    if state.state != rd.FINISHED:
+        raise InputError(
+            f"run '{run}' has no trained model (status '{spec.status or 'unknown'}', no "
+            "checkpoint): train it again"
         )
     dev = resolve_device(device)
     set_threads(spec.threads)

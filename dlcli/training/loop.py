@@ -24,8 +24,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from dlcli import interrupts
 from dlcli.errors import InputError, RunFailure
 from dlcli.training import run_dir as rd
 from dlcli.training.checkpoint import Checkpoint, TrainState, capture, restore
@@ -159,23 +160,48 @@ def train(
     if train_config.patience and len(prepared.y_val) == 0:
         raise InputError("--patience needs a validation split: give --val-fraction above 0")
     net = _fresh_model(spec, dataset)
-    folder = rd.new_run_dir(out, model)  # only now, with the data and model known good
-    return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net)
+    interrupts.raise_if_received()  # a signal during the imports above: start nothing
+    folder, lock = rd.new_run_dir(out, model)  # only now, with the data and model known good
+    with lock:  # one writer at a time (see run_dir: states, locks, leftovers)
+        return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net)
 
 
 def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] = ()) -> RunResult:
-    """Continue a run from its last checkpoint (to `epochs` in all, if given)."""
+    """Continue a run from its last checkpoint (to `epochs` in all, if given). A run whose
+    checkpoint has reached its epochs but that is not finished (killed while writing its
+    results) is finished: weights, history, pictures and metrics, no training."""
     start = time.perf_counter()
     folder = Path(run)
-    spec, _ = read_spec(folder)
-    if epochs is not None:
-        spec.train.epochs = epochs
-    device = resolve_device(spec.train.device)
-    set_threads(spec.threads)
-    checkpoint = load_checkpoint(folder)
-    if checkpoint is not None:
-        done = checkpoint.state.epoch
-        if checkpoint.state.stopped_early:
+    if not folder.is_dir():
+        raise InputError(f"run folder '{folder}' not found")
+    with rd.lock_run_dir(folder):
+        rd.remove_leftovers(folder)
+        spec, _ = read_spec(folder)
+        state = rd.run_state(folder)
+        if epochs is not None:
+            spec.train.epochs = epochs
+        checkpoint = load_checkpoint(folder)
+        if checkpoint is not None:
+            _check_resumable(folder, spec, state, checkpoint.state, epochs)
+        elif state.state == rd.FINISHED:
+            raise InputError(
+                f"run '{folder}' is finished and has no checkpoint to continue from "
+                f"({rd.CHECKPOINT} was deleted)"
+            )
+        device = resolve_device(spec.train.device)
+        set_threads(spec.threads)
+        dataset, prepared = load_split(spec)
+        net = _fresh_model(spec, dataset)
+        return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net, checkpoint)
+
+
+def _check_resumable(
+    folder: Path, spec: RunSpec, state: rd.RunState, saved: TrainState, epochs: int | None
+) -> None:
+    """Refuse a resume with nothing to do; a run not finished is always finished."""
+    done = saved.epoch
+    if state.state == rd.FINISHED:
+        if saved.stopped_early:
             raise InputError(
                 f"run '{folder}' stopped early at epoch {done} "
                 f"(--patience {spec.train.patience}); there is nothing to resume"
@@ -185,9 +211,13 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
                 f"run '{folder}' has already trained {done} epochs; "
                 f"give --epochs above {done} to train on"
             )
-    dataset, prepared = load_split(spec)
-    net = _fresh_model(spec, dataset)
-    return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net, checkpoint)
+    elif epochs is not None and epochs < done:
+        raise InputError(
+            f"run '{folder}' has trained {done} epochs but is not finished; give --epochs "
+            f"{done} or more (or leave --epochs out) to finish it"
+        )
+    elif epochs is None and done > spec.train.epochs:
+        spec.train.epochs = done
 
 
 def _fresh_model(spec: RunSpec, dataset: Dataset) -> nn.Module:
@@ -232,8 +262,10 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
     run.spec.save(run.folder, "running")
     _begin(run, net, state)
     saver = _Checkpointer(run.folder, run.device)
+    last = state.epoch if state.stopped_early else cfg.epochs  # resuming a finished training
     try:
-        for epoch in range(state.epoch, cfg.epochs):
+        for epoch in range(state.epoch, last):
+            interrupts.raise_if_received()  # one that something swallowed on its way
             t0 = time.perf_counter()
             for cb in run.callbacks:
                 cb.on_epoch_begin(epoch, {"batches": _batches(run), "epochs": cfg.epochs})
@@ -254,12 +286,15 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
             saver.save(final=stop or state.epoch == cfg.epochs)
             if stop:
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (dlcli.interrupts.Terminated)
         saver.save(final=True)  # the last finished epoch, if not on disk yet
-        _interrupted(run, state)
+        _interrupted(run, state, exc)
     if cfg.patience and best is not None:
         net.load_state_dict(best)  # restore the best validation loss
-    result = _finish(run, net, state)
+    try:  # the checkpoint holds every epoch now: an interrupted finish is finished by --resume
+        result = _finish(run, net, state)
+    except KeyboardInterrupt as exc:
+        _interrupted(run, state, exc, finishing=True)
     for cb in run.callbacks:
         cb.on_train_end(result.to_dict())
     return result
@@ -417,18 +452,28 @@ def _write_history(run: Run, history: list[dict]) -> None:
     rd.atomic_write_bytes(run.folder / rd.CURVES, curves_png(history))
 
 
-def _interrupted(run: Run, state: TrainState) -> None:
+def _interrupted(
+    run: Run, state: TrainState, exc: KeyboardInterrupt, finishing: bool = False
+) -> NoReturn:
+    """Mark the run interrupted and re-raise (the same type: SIGTERM stays `Terminated`) with
+    one line saying what was saved and how to go on."""
     run.spec.save(run.folder, "interrupted")
     if state.history:
         _write_history(run, state.history)
-    raise KeyboardInterrupt(
-        f"interrupted after {len(state.history)} of {run.spec.train.epochs} epochs; the "
-        f"checkpoint is saved: continue with --resume {run.folder}"
-    ) from None
+    if finishing:
+        what = f"interrupted while writing the results of {len(state.history)} epochs"
+        then = "finish it with"
+    else:
+        what = f"interrupted after {len(state.history)} of {run.spec.train.epochs} epochs"
+        then = "continue with"
+    if type(exc) is not KeyboardInterrupt:
+        what = what.replace("interrupted", "terminated (SIGTERM)", 1)
+    raise type(exc)(f"{what}; the checkpoint is saved: {then} --resume {run.folder}") from None
 
 
 def _finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
-    """Score every split; write weights, history, pictures and metrics; mark the run done."""
+    """Score every split; write weights, history, pictures and metrics; mark the run done, last
+    (until then the run is resumable: `resume` finishes it)."""
     spec, data, folder = run.spec, run.data, run.folder
 
     def score(x, y):
@@ -469,5 +514,5 @@ def _finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
     )
     rd.write_json(folder / rd.METRICS, result.to_dict())
     spec.epochs_done = len(state.history)
-    spec.save(folder, "done")
+    spec.save(folder, "done")  # last: the mark that the run is finished (run_dir.run_state)
     return result

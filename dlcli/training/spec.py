@@ -86,6 +86,8 @@ class RunSpec:
         if not isinstance(d, dict) or d.get("format") != rd.RUN_FORMAT:
             found = d.get("format") if isinstance(d, dict) else None
             raise InputError(f"{where}: not a dlcli run config (format {found!r})")
+        for name in ("input_shape", "sample_shape"):
+            _check_shape(d.get(name), name, where)
         try:
             family = get_family(d["model"])
             return cls(
@@ -130,6 +132,26 @@ class RunSpec:
             return np.ascontiguousarray(to_layout(x, self.layout))  # token ids stay integers
         x = self.standardizer(x) if self.standardizer else x.astype("float32", copy=False)
         return np.ascontiguousarray(to_layout(x, self.layout))
+
+
+MAX_SAMPLE_VALUES = 1 << 31  # per sample: far beyond any model dlcli trains
+
+
+def _check_shape(shape: Any, name: str, where: Path) -> None:
+    """A per-sample shape from config.json: a list of positive integers of a sane total."""
+    ok = isinstance(shape, list) and 0 < len(shape) <= 4
+    ok = ok and all(type(n) is int and n > 0 for n in shape)
+    if ok:
+        total = 1
+        for n in shape:
+            total *= n
+        ok = total <= MAX_SAMPLE_VALUES
+    if not ok:
+        text = repr(shape) if len(repr(shape)) <= 40 else repr(shape)[:37] + "..."
+        raise InputError(
+            f"{where}: damaged run config: '{name}' is {text}, not a list of up to 4 positive "
+            f"sizes of at most {MAX_SAMPLE_VALUES} values in all"
+        )
 
 
 def read_spec(run: Path) -> tuple[RunSpec, dict[str, Any]]:

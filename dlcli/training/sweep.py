@@ -31,6 +31,7 @@ from typing import Any
 
 from dlcli.errors import DlcliError, InputError, RunFailure
 from dlcli.files import atomic_write_bytes
+from dlcli.lock import LOCK_NAME, Lock
 from dlcli.training import run_dir as rd
 from dlcli.training.compare import (
     METRICS,
@@ -134,6 +135,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def _state(job: Job, requested: dict[str, Any]) -> str:
     """What the folder of a combination needs: 'train', 'resume', 'keep' or 'failed'."""
+    state = rd.run_state(job.out)
     if not (job.out / rd.CONFIG).exists():
         return "train"  # absent or empty; anything else there is refused by new_run_dir
     stored = rd.read_json(job.out / rd.CONFIG)
@@ -145,10 +147,9 @@ def _state(job: Job, requested: dict[str, Any]) -> str:
             f"sweep folder '{job.out}' holds a run whose {k} is {show(have.get(k))}, not the "
             f"requested {show(want[k])}; give another --out (or the command that made it)"
         )
-    status = stored.get("status")
-    if status == "done" and (job.out / rd.METRICS).exists():
+    if state.state == rd.FINISHED:
         return "keep"
-    return "failed" if status == "diverged" else "resume"
+    return "failed" if state.status == "diverged" else "resume"
 
 
 def _threads(given: int | None, parallel: int) -> int | None:
@@ -195,8 +196,25 @@ def sweep(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunFailure(f"cannot create the sweep folder '{out}' ({exc})") from None
+        raise InputError(
+            f"cannot create the sweep folder '{out}' ({exc.strerror or exc}); choose another --out"
+        ) from None
+    with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
+        for job, want in zip(jobs, requested, strict=True):
+            job.action = _state(job, want)  # again, under the lock
+        return _sweep(model, out, swept, jobs, callbacks, parallel, animate)
 
+
+def _sweep(
+    model: str,
+    out: Path,
+    swept: list[str],
+    jobs: list[Job],
+    callbacks: Sequence[Callback],
+    parallel: int,
+    animate: bool,
+) -> SweepResult:
+    """Run the jobs that need it (the sweep folder's lock held), then write the summary."""
     results: dict[int, dict[str, Any]] = {}
     sweep_hooks = [cb for cb in callbacks if hasattr(cb, "on_run_begin")]
     run_callbacks = list(callbacks)
@@ -216,9 +234,9 @@ def sweep(
                     results[job.index] = _run_job(model, job, animate, run_callbacks)
                 for cb in sweep_hooks:
                     cb.on_run_end(job.index, total, job.name, {"result": results[job.index]})
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (a Terminated): the same type goes on
         done = sum(1 for r in results.values() if "error" not in r)
-        raise KeyboardInterrupt(
+        raise type(exc)(
             f"sweep interrupted with {done} of {total} runs finished; the interrupted run's "
             f"checkpoint is saved: continue with the same command and --out {out}"
         ) from None

@@ -20,7 +20,7 @@ Never prints: progress goes to callbacks, problems are raised as `InputError`.
 
 from __future__ import annotations
 
-import tempfile
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -37,7 +37,8 @@ from dlcli.wordvec.corpus import (
     default_workers,
     prepare_corpus,
 )
-from dlcli.wordvec.vectors import check_out_path, probe_neighbours, save_vectors
+from dlcli.wordvec.vectors import check_out_path, lock_out, probe_neighbours, save_vectors
+from dlcli.wordvec.workdir import working_folder
 
 
 @dataclass
@@ -137,12 +138,24 @@ def train_word2vec(
 ) -> TrainResult:
     """Train word vectors as `cfg` says; save them to `cfg.out` if set; return the figures."""
     cfg.validate()
-    if cfg.out is not None:
-        check_out_path(cfg.out)
+    with contextlib.ExitStack() as stack:
+        if cfg.out is not None:
+            check_out_path(cfg.out)
+            stack.enter_context(lock_out(cfg.out))  # one writer of --out; its leftovers go
+        return _train(cfg, on_progress, on_epoch, on_warning, on_stage)
+
+
+def _train(
+    cfg: Word2VecConfig,
+    on_progress: Callable[[Progress], None] | None,
+    on_epoch: Callable[[EpochReport], None] | None,
+    on_warning: Callable[[str], None] | None,
+    on_stage: Callable[[str], None] | None,
+) -> TrainResult:
     warn = on_warning or (lambda _message: None)
     t_start = time.perf_counter()
     workers = cfg.workers or default_workers()
-    with tempfile.TemporaryDirectory(prefix="dlcli-w2v-") as folder:
+    with working_folder() as folder:  # the tokenised corpus: see workdir.py
         if on_stage:
             on_stage("reading and tokenising the corpus")
         corpus = prepare_corpus(cfg, folder)

@@ -14,6 +14,7 @@ functions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
-from dlcli.files import atomic_write
+from dlcli.files import atomic_write, is_temporary
+from dlcli.lock import Lock
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -44,8 +46,13 @@ def check_out_path(out: str) -> bool:
     if suffix not in OUT_SUFFIXES:
         raise InputError(f"--out {out}: use a .txt or .vec (word2vec text) or .bin (binary) name")
     parent = Path(out).parent
-    if not parent.is_dir():
-        raise InputError(f"--out {out}: folder {parent} does not exist")
+    try:  # as `train --out` does: a missing folder is created
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"--out {out}: cannot create folder {parent} ({exc.strerror or exc}); "
+            "choose another place"
+        ) from None
     if Path(out).is_dir():
         raise InputError(f"--out {out} is a folder")
     try:  # before any work: can a file be created beside --out? (the save writes there first)
@@ -55,6 +62,22 @@ def check_out_path(out: str) -> bool:
     os.close(fd)
     os.unlink(probe)
     return OUT_SUFFIXES[suffix]
+
+
+def lock_out(out: str) -> Lock:
+    """Hold the lock of --out (`.NAME.lock` beside it; see dlcli.lock), then delete what a killed
+    writer of it left there (`.NAME.*.tmp`, `.NAME.*.probe`)."""
+    path = Path(out)
+    lock = Lock(path.with_name(f".{path.name}.lock"), f"--out {out}").acquire()
+    with contextlib.suppress(OSError):
+        for entry in path.parent.iterdir():
+            name = entry.name
+            if is_temporary(name, path.name) or (
+                name.startswith(f".{path.name}.") and name.endswith(".probe")
+            ):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+    return lock
 
 
 def save_vectors(wv: KeyedVectors, out: str) -> None:
