@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
 from dlcli.training import run_dir as rd
+from dlcli.training.batches import Inputs, inputs_for
 from dlcli.training.checkpoint import Checkpoint, TrainState, capture, restore
 from dlcli.training.checkpoint import load as load_checkpoint
 from dlcli.training.config import DataConfig, TrainConfig
@@ -278,13 +279,13 @@ def _train_epoch(
     n, bs, batches = len(y), cfg.batch_size, _batches(run)
     net.train()
     order = _epoch_order(n, cfg.seed, epoch, run.device)
-    xs, ys = x[order], y[order]  # one gather per epoch, then views
+    ys = y[order]  # one gather per epoch, then views
     losses, hits = [], []  # per batch; summed once at the end of the epoch
-    for b in range(batches):
+    for b, xb in enumerate(x.batches(order, bs)):  # the model's input (batches.Inputs)
         if cfg.lr_schedule != "constant":  # a function of the step alone: resume needs no state
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(epoch * batches + b, cfg.epochs * batches)
-        xb, yb = xs[b * bs : (b + 1) * bs], ys[b * bs : (b + 1) * bs]
+        yb = ys[b * bs : (b + 1) * bs]
         scores = net(xb)  # (B, C)
         loss = loss_fn(scores, yb)
         opt.zero_grad(set_to_none=True)
@@ -394,11 +395,12 @@ def _batches(run: Run) -> int:
     return -(-len(run.data.y_train) // run.spec.train.batch_size)  # ceil
 
 
-def _on_device(run: Run, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """numpy (x, y) -> tensors on the run's device: the whole split lives there."""
+def _on_device(run: Run, x, y) -> tuple[Inputs, torch.Tensor]:
+    """A prepared split -> (its inputs, labels on the run's device): preprocessed splits live
+    on the device whole, stored ones (uint8 pixels, memory maps) are gathered per batch."""
     import torch
 
-    return torch.from_numpy(x).to(run.device), torch.from_numpy(y).to(run.device)
+    return inputs_for(run.spec, x, run.device), torch.from_numpy(y).to(run.device)
 
 
 def _diverged(run: Run, epoch: int, loss: float) -> None:
