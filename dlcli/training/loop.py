@@ -429,6 +429,20 @@ def _interrupted(run: Run, state: TrainState) -> None:
     ) from None
 
 
+def _row_of_weights(run: Run, state: TrainState) -> dict[str, Any] | None:
+    """The history row of the weights the model holds at the end: the last epoch's, or with
+    --patience the best epoch's (whose weights were restored). Its validation numbers came from
+    the same `measure` on the same weights and split, so a final pass would only repeat them;
+    its training numbers are the epoch's, averaged over its batches as it trained, which spares
+    a pass over the whole training split (the largest) after training."""
+    if not state.history:
+        return None
+    patience = run.spec.train.patience
+    return (
+        state.history[state.best_epoch - 1] if patience and state.best_epoch else state.history[-1]
+    )
+
+
 def _finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
     """Score every split; write weights, history, pictures and metrics; mark the run done."""
     spec, data, folder = run.spec, run.data, run.folder
@@ -436,8 +450,13 @@ def _finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
     def score(x, y):
         return measure(net, *_on_device(run, x, y), spec.train.loss)
 
-    train_loss, train_acc = score(data.x_train, data.y_train)
-    val_loss, val_acc = score(data.x_val, data.y_val)
+    row = _row_of_weights(run, state)
+    if row is not None:  # train: as it trained (Keras's convention); val: measured already
+        train_loss, train_acc = row["loss"], row["accuracy"]
+        val_loss, val_acc = row["val_loss"], row["val_accuracy"]
+    else:
+        train_loss, train_acc = score(data.x_train, data.y_train)
+        val_loss, val_acc = score(data.x_val, data.y_val)
     test_loss, test_acc = score(data.x_test, data.y_test)
     rd.save_tensors(folder / rd.WEIGHTS, net.state_dict(), {"model": spec.model})
     _write_history(run, state.history)
