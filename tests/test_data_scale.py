@@ -209,3 +209,17 @@ def test_parallel_decode_equals_serial(tmp_path, monkeypatch):
     with data_mod.reporting_decode(events.append):
         data_mod.read_images(paths[:3], (5, 4), "L")
     assert events[-1].done == 3 and events[-1].total == 3
+
+
+def test_train_reports_image_decoding_on_stderr(tmp_path, monkeypatch):
+    from dlcli.cli.data import DecodeView
+
+    monkeypatch.setattr(DecodeView, "DECODE_LINE_FROM", 10)
+    folder = _folder(tmp_path)
+    result = cli(
+        "train", "cnn", "--data", folder, "--layers", "conv3p1-2,maxpool2", "--hidden", "0",
+        "--epochs", "1", "--image-size", "6x7", "--json", "--out", tmp_path / "r",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"decoding 24 images of {folder}" in result.stderr
+    json.loads(result.stdout)  # stdout stays the JSON document

@@ -244,7 +244,7 @@ def train_vs_hand(tmp: Path, paths: dict[str, Path], repeats: int) -> None:
     ]
     names = ("hand-written loop", "dlcli train cnn")
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
-    for i in range(repeats):
+    for _ in range(repeats):
         hand = [sys.executable, str(tmp / "hand_cnn.py"), str(paths["train"]), "2"]
         times[names[0]].append(run(hand)[:2])
         times[names[1]].append(run([*dlcli, str(tmp / f"run-{time.time_ns()}")])[:2])
