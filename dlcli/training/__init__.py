@@ -18,6 +18,8 @@ Modules (torch/numpy/Pillow are imported inside functions, except where noted):
     run_dir.py     the run folder's files, all written atomically through `dlcli.files`
     device.py      the device and torch's thread count
     metrics.py     losses, class scores in fixed chunks, (loss, accuracy) of a split
+    batches.py     `Inputs`: how a split reaches the model (on the device whole, or stored uint8
+                   pixels / memory maps gathered and converted per batch on the device)
     plots.py       curves.png and boundary.png (Pillow)
     evaluate.py    `evaluate(run_dir, data)` and `predict(run_dir, inputs)` -> result dataclasses
 
