@@ -96,7 +96,8 @@ def test_npz_and_image_folder(tmp_path):
             )
     d = load_dataset(DataConfig(source=str(tmp_path / "img"), image_size=(4, 5)))
     assert d.x.shape == (6, 3, 4, 5) and d.class_names == ["cat", "dog"] and d.image_mode == "RGB"
-    assert d.x[0, 0, 0, 0] == pytest.approx(30 / 255)
+    # uint8 pixels; the model sees them / 255 (converted per batch)
+    assert d.x.dtype == np.uint8 and d.pixel_max == 255 and d.x[0, 0, 0, 0] == 30
 
 
 def _write(path, text):

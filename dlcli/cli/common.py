@@ -78,7 +78,6 @@ class DlcliGroup(TyperGroup):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        code = 0
         try:
             try:
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -92,51 +91,42 @@ class DlcliGroup(TyperGroup):
             if message.strip():  # plain (non-Rich) help comes back as the message
                 print(message)
             code = 0
-        except click.ClickException as exc:  # bad option, missing argument, bad choice ...
-            print(error_line(_click_error_message(exc)), file=sys.stderr)
-            code = exc.exit_code
-        except click.exceptions.Abort as exc:  # Click's word for a KeyboardInterrupt it caught
-            cause = exc.__cause__ or exc.__context__
-            print(error_line(interrupts.message(cause) if cause else "aborted"), file=sys.stderr)
-            code = interrupts.exit_status(cause)
-        except _Interrupted as exc:  # a backend may say what it saved
-            print(error_line(str(exc)), file=sys.stderr)
-            code = exc.code
+        except (BrokenPipeError, SystemExit) as exc:
+            # `dlcli featsize - < sizes | head`: the reader left; that is not our failure. Inside
+            # the command nothing of ours exits: Click/Typer (EPIPE while parsing) and Rich (a
+            # broken pipe while printing help or a table) raise SystemExit(1) for it.
+            if isinstance(exc, SystemExit) and exc.code != 1:
+                raise
+            code = _pipe_closed()
+        except Exception as exc:  # every error ends here: one line, never a traceback
+            message, code = _describe(exc)
+            print(error_line(message), file=sys.stderr)
         except KeyboardInterrupt as exc:
-            print(error_line(interrupts.message(exc)), file=sys.stderr)
-            code = interrupts.exit_status(exc)
-        except DlcliError as exc:
-            if interrupts.received:  # the error is the signal's doing (see dlcli.interrupts)
-                print(error_line(interrupts.message()), file=sys.stderr)
-                code = interrupts.exit_status()
-            else:
-                print(error_line(str(exc)), file=sys.stderr)
-                code = exc.exit_code
-        except BrokenPipeError:
-            # `dlcli featsize - < sizes | head`: the reader left; that is not our failure.
-            code = _pipe_closed()
-        except SystemExit as exc:
-            # Inside the command nothing of ours exits; Click/Typer (EPIPE while parsing) and
-            # Rich (a broken pipe while printing --help or a table) raise SystemExit(1) for a
-            # closed stdout: the same event as above.
-            if exc.code != 1:
-                raise
-            code = _pipe_closed()
-        except MemoryError:
-            print(error_line("out of memory"), file=sys.stderr)
-            code = 1
-        except Exception as exc:  # the last line of defence: never a traceback for users
-            if interrupts.received:  # e.g. a module half imported when the signal hit
-                print(error_line(interrupts.message()), file=sys.stderr)
-                code = interrupts.exit_status()
-            elif os.environ.get("DLCLI_DEBUG"):
-                raise
-            else:
-                name = type(exc).__name__
-                line = f"{name}: {exc} (set DLCLI_DEBUG=1 for a traceback)"
-                print(error_line(line), file=sys.stderr)
-                code = 1
+            message, code = _describe(exc)
+            print(error_line(message), file=sys.stderr)
         sys.exit(code)
+
+
+def _describe(exc: BaseException) -> tuple[str, int]:
+    """The one line an exception is reported as, and the exit status it maps to."""
+    if isinstance(exc, click.ClickException):  # bad option, missing argument, bad choice ...
+        return _click_error_message(exc), exc.exit_code
+    if isinstance(exc, click.exceptions.Abort):  # Click's word for a KeyboardInterrupt it caught
+        cause = exc.__cause__ or exc.__context__
+        return (interrupts.message(cause) if cause else "aborted"), interrupts.exit_status(cause)
+    if isinstance(exc, _Interrupted):  # a backend may say what it saved
+        return str(exc), exc.code
+    if isinstance(exc, KeyboardInterrupt):
+        return interrupts.message(exc), interrupts.exit_status(exc)
+    if interrupts.received:  # the error is the signal's doing (e.g. a module half imported)
+        return interrupts.message(), interrupts.exit_status()
+    if isinstance(exc, DlcliError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, MemoryError):
+        return "out of memory", 1
+    if os.environ.get("DLCLI_DEBUG"):
+        raise exc
+    return f"{type(exc).__name__}: {exc} (set DLCLI_DEBUG=1 for a traceback)", 1
 
 
 PIPE_CLOSED_STATUS = 0  # documented in the README: a reader that leaves early is not a failure

@@ -4,7 +4,8 @@ Each command calls one library function and renders its result: a Rich table for
 `to_dict()` with `--json`, the bare answer with `-q`. Downloads show a Rich bar on stderr when
 it is a terminal, one line per file otherwise, nothing with `-q`; the library only reports
 progress through its callback. `download_progress` gives `dlcli train` and `dlcli word2vec` the
-same bar when a named dataset is downloaded inside them.
+same bar when a named dataset is downloaded inside them, and `dlcli train` a bar (`DecodeView`)
+while an image folder is decoded.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dlcli.cli.options import JsonOpt, QuietOpt
 
 if TYPE_CHECKING:
     from dlcli.datasets.download import DownloadProgress
+    from dlcli.training.data import DecodeProgress
 
 data_app = make_app(
     help="The standard datasets (mnist, fashion-mnist, cifar10, cifar100, imdb, text8): "
@@ -87,19 +89,71 @@ class DownloadView:
             self.progress.stop()
 
 
+class DecodeView:
+    """Image-decoding progress on stderr: a Rich bar on a terminal, one line otherwise (for
+    folders of DECODE_LINE_FROM images or more: small ones decode in a blink)."""
+
+    DECODE_LINE_FROM = 1000
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.progress: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, event: DecodeProgress) -> None:
+        if not self.tty:
+            if event.source not in self.tasks and event.total >= self.DECODE_LINE_FROM:
+                self.tasks[event.source] = True
+                print(
+                    f"dlcli: decoding {event.total:,} images of {event.source}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            return
+        if self.progress is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("[bold]decoding {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=stderr_console(),
+            )
+            self.progress.start()
+        if event.source not in self.tasks:
+            self.tasks[event.source] = self.progress.add_task(event.source, total=event.total)
+        self.progress.update(self.tasks[event.source], completed=event.done)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
 @contextlib.contextmanager
 def download_progress(quiet: bool) -> Iterator[None]:
     """Show the progress of any download inside the block (`dlcli train --data cifar10`,
-    `dlcli word2vec skipgram text8` on first use); nothing with -q."""
+    `dlcli word2vec skipgram text8` on first use), and of decoding an image folder; nothing
+    with -q."""
     from dlcli.datasets.download import reporting
+    from dlcli.training.data import reporting_decode
 
-    view = None if quiet else DownloadView(sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    view = None if quiet else DownloadView(tty)
+    decode_view = None if quiet else DecodeView(tty)
     try:
-        with reporting(view):
+        with reporting(view), reporting_decode(decode_view):
             yield
     finally:
-        if view is not None:
-            view.close()
+        for v in (view, decode_view):
+            if v is not None:
+                v.close()
 
 
 @data_app.command("list")

@@ -20,6 +20,8 @@ Modules (torch/numpy/Pillow are imported inside functions, except where noted):
                    (`dlcli.lock`) and the leftovers of a killed writer
     device.py      the device and torch's thread count
     metrics.py     losses, class scores in fixed chunks, (loss, accuracy) of a split
+    batches.py     `Inputs`: how a split reaches the model (on the device whole, or stored uint8
+                   pixels / memory maps gathered and converted per batch on the device)
     plots.py       curves.png and boundary.png (Pillow)
     evaluate.py    `evaluate(run_dir, data)` and `predict(run_dir, inputs)` -> result dataclasses
 

@@ -27,8 +27,12 @@ is one), raised before anything is written. numpy and Pillow are imported inside
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import math
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +53,12 @@ BUILTIN = ("digits", "spiral")
 
 @dataclass
 class Dataset:
-    """A whole dataset in memory: `x` float32 (N, F) or (N, C, H, W), `y` int64 class indices."""
+    """A whole dataset: `x` (N, F) or (N, C, H, W), `y` int64 class indices.
+
+    `x` is float32 in memory, uint8 pixels (`pixel_max` set), or a read-only memory map of any
+    numeric dtype (.npy, uncompressed .npz); `stored_per_batch(x)` says which arrays the loop
+    converts per batch instead of up front.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -64,6 +73,10 @@ class Dataset:
     # Indices of an official test set (the standard datasets): the split's test part is exactly
     # these, whatever --test-fraction says; None: the seeded stratified split decides.
     fixed_test: np.ndarray | None = None
+    # Image pixels stored as uint8 (images, the standard sets, .npz of uint8 images): the model
+    # sees x / pixel_max (float32), converted per batch on the training device. None: x is
+    # features (float32, or any dtype in a memory map) or token ids, never scaled.
+    pixel_max: int | None = None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -175,6 +188,52 @@ def split_indices(
     return split
 
 
+# --- stored arrays --------------------------------------------------------------------------------
+
+STATS_CHUNK = 1 << 20  # values per chunk of the streaming statistics (8 MiB of float64)
+
+
+def stored_per_batch(x: np.ndarray, pixel_max: int | None) -> bool:
+    """Whether `x` stays as stored and is converted per batch: uint8 pixels (a quarter of
+    float32) and memory maps (possibly larger than memory). Else it is preprocessed up front."""
+    import numpy as np
+
+    return isinstance(x, np.memmap) or (pixel_max is not None and x.dtype == np.uint8)
+
+
+def as_model_values(x: np.ndarray, pixel_max: int | None) -> np.ndarray:
+    """Stored samples -> the float32 values the model is fed before standardisation
+    (numpy's twin of `batches.Inputs`' per-batch conversion; the same IEEE operations)."""
+    import numpy as np
+
+    out = np.asarray(x).astype(np.float32)
+    if pixel_max is not None and x.dtype == np.uint8:
+        out /= np.float32(pixel_max)
+    return out
+
+
+@dataclass
+class Rows:
+    """Some rows of a stored array (uint8 pixels, a memory map), not copied: the loop gathers
+    each batch from `base[index[...]]` and converts it on the device (`batches.Inputs`)."""
+
+    base: np.ndarray
+    index: np.ndarray  # int64, positions in base
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *self.base.shape[1:])
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """The stored samples at `positions` of these rows (a fresh, writable array)."""
+        import numpy as np
+
+        return np.ascontiguousarray(self.base[self.index[positions]])
+
+
 # --- standardisation ----------------------------------------------------------------------------
 
 
@@ -191,13 +250,35 @@ class Standardizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> Standardizer:
+    def fit(
+        cls, x: np.ndarray, rows: np.ndarray | None = None, pixel_max: int | None = None
+    ) -> Standardizer:
+        """Statistics of `x[rows]` (all rows if None) as the model sees them (float32, divided by
+        `pixel_max` for uint8 pixels), in one streaming pass: chunks of about STATS_CHUNK values
+        are merged into float64 per-channel counts, means and squared deviations (Chan et al.),
+        so neither a float64 copy of the set nor a gathered copy of the train rows is made."""
         import numpy as np
 
         axes = (0,) if x.ndim == 2 else (0, 2, 3)
-        x64 = x.astype(np.float64)
-        mean = x64.mean(axis=axes, keepdims=True)[0]
-        std = x64.std(axis=axes, keepdims=True)[0]
+        n_rows = len(x) if rows is None else len(rows)
+        step = max(1, STATS_CHUNK // max(1, math.prod(x.shape[1:])))
+        count, mean, m2 = 0, None, None
+        for start in range(0, n_rows, step):
+            part = x[start : start + step] if rows is None else x[rows[start : start + step]]
+            chunk = as_model_values(part, pixel_max).astype(np.float64)
+            k = chunk.size // chunk.shape[1]  # values per channel / feature in this chunk
+            c_mean = chunk.mean(axis=axes, keepdims=True)[0]
+            c_m2 = np.square(chunk - c_mean[None]).sum(axis=axes, keepdims=True)[0]
+            if mean is None:
+                count, mean, m2 = k, c_mean, c_m2
+                continue
+            total = count + k
+            delta = c_mean - mean
+            mean = mean + delta * (k / total)
+            m2 = m2 + c_m2 + np.square(delta) * (count * k / total)
+            count = total
+        assert mean is not None and m2 is not None, "no rows to fit on"
+        std = np.sqrt(m2 / count)
         std[std < 1e-8] = 1.0
         return cls(mean.astype(np.float32), std.astype(np.float32))
 
@@ -233,9 +314,9 @@ def input_kind(source: str | Path) -> str:
 
     'builtin' (digits, spiral[:...]), 'named' (a standard dataset: mnist, cifar10, ...),
     'folder' (a folder: of class folders for training, of images for predict), 'csv' (.csv),
-    'text' (.txt, one text per line), 'npz', 'image' (by extension), 'missing' (no such path)
-    or 'unknown'. .csv and .txt may be compressed (.gz, .bz2, .xz: `dlcli.files.open_binary`
-    reads them).
+    'text' (.txt, one text per line), 'npz' (.npz or .npy), 'image' (by extension), 'missing'
+    (no such path) or 'unknown'. .csv and .txt may be compressed (.gz, .bz2, .xz:
+    `dlcli.files.open_binary` reads them).
     """
     key = str(source).strip().lower()
     if isinstance(source, str) and (key in BUILTIN or key.startswith("spiral:")):
@@ -256,8 +337,8 @@ def input_kind(source: str | Path) -> str:
         return "csv" if suffix == ".csv" else "text"
     if name != path.name.lower():
         return "unknown"  # only CSV and text are read through the decompressor
-    if suffix == ".npz":
-        return "npz"
+    if suffix in (".npz", ".npy"):
+        return "npz"  # both read by `read_npz`
     if suffix in IMAGE_EXTENSIONS:
         return "image"
     return "unknown"
@@ -309,10 +390,9 @@ def load_digits() -> Dataset:
 
 
 def load_standard_images(name: str, image_size: tuple[int, int] | None = None) -> Dataset:
-    """mnist, fashion-mnist, cifar10, cifar100 from the cache (downloaded on first use): float32
-    (N, C, H, W) in [0, 1], as image folders load; the official test set in `fixed_test`."""
-    import numpy as np
-
+    """mnist, fashion-mnist, cifar10, cifar100 from the cache (downloaded on first use): uint8
+    (N, C, H, W) pixels (`pixel_max` 255: the model sees [0, 1], as for image folders); the
+    official test set in `fixed_test`."""
     from dlcli.datasets.api import load_images
     from dlcli.datasets.registry import get
 
@@ -324,17 +404,16 @@ def load_standard_images(name: str, image_size: tuple[int, int] | None = None) -
         )
     data = load_images(name)
     size = tuple(int(d) for d in data.x.shape[2:])
-    x = data.x.astype(np.float32)  # the loop takes float32; the reader's uint8 is 4x smaller
-    x /= 255.0  # as read_images scales, so predict on image files sees the same values
-    channels = x.shape[1]
+    channels = data.x.shape[1]
     return Dataset(
-        x=x,
+        x=data.x,  # uint8 (N, C, H, W): scaled to [0, 1] per batch, as image files are
         y=data.y,
         class_names=data.class_names,
         name=name,
         image_mode="L" if channels == 1 else "RGB",
         extra={"image_size": list(size)},
         fixed_test=data.test,
+        pixel_max=255,
     )
 
 
@@ -420,7 +499,76 @@ def read_csv_table(
 
     With `feature_names` (predicting with a trained model) those columns are taken by name and
     `target` is optional; otherwise every column but `target` is a feature.
+
+    numpy's C parser (`np.loadtxt`) reads a well-formed file; anything it refuses or doubts
+    (a bad cell, a short row, quotes, NaN) is read again by the validating parser, which
+    either accepts it or names the file, line and column of the problem.
     """
+    fast = _read_csv_fast(path, target, feature_names)
+    if fast is not None:
+        return fast
+    return _read_csv_checked(path, target, feature_names)
+
+
+LABEL_EXACT = 1 << 24  # integers up to this are exact in float32: a numeric label column
+
+
+def _read_csv_fast(
+    path: Path, target: str | None, feature_names: list[str] | None
+) -> tuple[np.ndarray, list[str] | None, list[str]] | None:
+    """`read_csv_table` by np.loadtxt, or None where the validating parser must decide."""
+    import numpy as np
+
+    try:
+        with open_csv(path) as fh:
+            header_line = fh.readline()
+            header = [h.strip() for h in next(csv.reader([header_line]), [])]
+            if (
+                not header
+                or not any(header)
+                or '"' in header_line
+                or len(set(header)) != len(header)
+            ):
+                return None
+            features = [h for h in header if h != target] if feature_names is None else None
+            features = feature_names if features is None else features
+            if not features or any(f not in header for f in features):
+                return None
+            if feature_names is None and target not in header:
+                return None
+            col = {h: i for i, h in enumerate(header)}
+            label_idx = col.get(target) if target is not None else None
+            # (N, columns) float32, every column: the label column too when it is numeric
+            table = np.loadtxt(
+                fh, delimiter=",", dtype=np.float32, comments=None, ndmin=2, encoding=None
+            )
+    except Exception:  # noqa: BLE001 (the validating parser explains, or accepts, the file)
+        return None
+    if table.shape[0] == 0 or table.shape[1] != len(header) or not np.isfinite(table).all():
+        return None
+    feat_idx = [col[f] for f in features]
+    if label_idx is not None and feat_idx == [i for i in range(len(header)) if i != label_idx]:
+        x = np.delete(table, label_idx, axis=1)  # slices copied, faster than a column gather
+    else:
+        x = table[:, feat_idx] if feat_idx != list(range(table.shape[1])) else table
+    labels = None
+    if label_idx is not None:
+        column = table[:, label_idx]
+        if not (np.all(column == np.round(column)) and np.all(np.abs(column) < LABEL_EXACT)):
+            return None  # 0.5, 1e9: labels kept as written, read by the validating parser
+        values, inverse = np.unique(column.astype(np.int64), return_inverse=True)
+        names = [str(v) for v in values.tolist()]
+        labels = [names[i] for i in inverse.tolist()]
+    del table
+    return np.ascontiguousarray(x), labels, list(features)
+
+
+def _read_csv_checked(
+    path: Path,
+    target: str | None,
+    feature_names: list[str] | None = None,
+) -> tuple[np.ndarray, list[str] | None, list[str]]:
+    """The validating parser: every cell checked, problems named by file, line and column."""
     import numpy as np
 
     try:
@@ -430,25 +578,7 @@ def read_csv_table(
             if header is None or not any(h.strip() for h in header):
                 raise InputError(f"{path}: the file is empty; expected a header row and data rows")
             header = [h.strip() for h in header]
-            if feature_names is None:
-                if target not in header:
-                    raise InputError(
-                        f"{path}: no label column '{target}' in the header "
-                        f"(columns: {', '.join(header[:12])}"
-                        f"{', ...' if len(header) > 12 else ''}); "
-                        "name it with --target"
-                    )
-                features = [h for h in header if h != target]
-                if not features:
-                    raise InputError(f"{path}: no feature columns besides the label '{target}'")
-            else:
-                missing = [f for f in feature_names if f not in header]
-                if missing:
-                    raise InputError(
-                        f"{path}: missing feature column(s) {', '.join(missing[:5])} "
-                        "that the model was trained on"
-                    )
-                features = feature_names
+            features = _feature_columns(path, header, target, feature_names)
             col = {h: i for i, h in enumerate(header)}
             feat_idx = [col[f] for f in features]
             label_idx = col.get(target) if target is not None else None
@@ -482,6 +612,30 @@ def read_csv_table(
     if not rows:
         raise InputError(f"{path}: has a header but no data rows")
     return np.asarray(rows, dtype=np.float32), (labels if label_idx is not None else None), features
+
+
+def _feature_columns(
+    path: Path, header: list[str], target: str | None, feature_names: list[str] | None
+) -> list[str]:
+    """The feature columns: every column but the label (training), or the model's own."""
+    if feature_names is not None:
+        missing = [f for f in feature_names if f not in header]
+        if missing:
+            raise InputError(
+                f"{path}: missing feature column(s) {', '.join(missing[:5])} "
+                "that the model was trained on"
+            )
+        return feature_names
+    if target not in header:
+        raise InputError(
+            f"{path}: no label column '{target}' in the header "
+            f"(columns: {', '.join(header[:12])}{', ...' if len(header) > 12 else ''}); "
+            "name it with --target"
+        )
+    features = [h for h in header if h != target]
+    if not features:
+        raise InputError(f"{path}: no feature columns besides the label '{target}'")
+    return features
 
 
 def _canonical_label(label: str) -> str:
@@ -520,21 +674,41 @@ def _encode(labels, names: list[str], path: Path) -> np.ndarray:
 
 
 def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | None]:
-    """(x as float32 (N, ...), labels as strings or None) from an .npz with arrays x and y."""
+    """(x (N, ...), labels as strings or None) from an .npz with arrays x and y, or from a .npy
+    of x (labels, if any, in NAME.labels.npy beside it).
+
+    x comes back as stored where the loop converts it per batch (`stored_per_batch`): uint8
+    images (N, [C,] H, W) in memory, and any numeric x that can be memory-mapped (a .npy, or a
+    member of an .npz written uncompressed by `np.savez`), so a set larger than memory trains.
+    Other arrays come back as float32. (N, H, W) gets a channel axis: (N, 1, H, W). Never
+    unpickles.
+    """
     import zipfile
 
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive.files:
+        if path.suffix.lower() == ".npy":
+            x = np.load(path, mmap_mode="r", allow_pickle=False)
+            labels_path = path.with_name(path.name[: -len(".npy")] + ".labels.npy")
+            y = np.load(labels_path, allow_pickle=False) if labels_path.exists() else None
+            if need_y and y is None:
                 raise InputError(
-                    f"{path}: no array 'x' (arrays: {', '.join(archive.files) or 'none'})"
+                    f"{path}: no labels: save them beside it as {labels_path.name} "
+                    "(np.save, one label per row of x)"
                 )
-            x = archive["x"]
-            y = archive["y"] if "y" in archive.files else None
+        else:
+            with np.load(path, allow_pickle=False) as archive:
+                if "x" not in archive.files:
+                    raise InputError(
+                        f"{path}: no array 'x' (arrays: {', '.join(archive.files) or 'none'})"
+                    )
+                x = _map_npz_member(path, "x")
+                if x is None:
+                    x = archive["x"]
+                y = archive["y"] if "y" in archive.files else None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npz archive ({exc})") from None
+        raise InputError(f"{path}: not a readable {path.suffix.lower()} file ({exc})") from None
     if need_y and y is None:
         raise InputError(f"{path}: no array 'y' with the labels")
     if x.dtype.kind not in "biuf":
@@ -544,12 +718,10 @@ def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | N
             f"{path}: array 'x' has shape {x.shape}; expected (N, F), (N, H, W) or (N, C, H, W) "
             "with N >= 1"
         )
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all():
-        bad = np.argwhere(~np.isfinite(x))[0]
-        raise InputError(
-            f"{path}: array 'x' has a NaN or infinite value at index {tuple(bad.tolist())}"
-        )
+    if npz_pixel_max(x) is None and not isinstance(x, np.memmap):
+        x = x.astype(np.float32)
+    if x.dtype.kind == "f":
+        _check_finite(x, path)
     labels = None
     if y is not None:
         if y.ndim != 1 or len(y) != len(x):
@@ -562,11 +734,71 @@ def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | N
     return (x[:, None] if x.ndim == 3 else x), labels
 
 
+def npz_pixel_max(x: np.ndarray) -> int | None:
+    """255 for uint8 images (N, [C,] H, W) from an .npz/.npy: pixels, scaled to [0, 1] per
+    batch as image folders are; None for anything else (features, used as they are)."""
+    return 255 if x.dtype.kind == "u" and x.dtype.itemsize == 1 and x.ndim >= 3 else None
+
+
+def _check_finite(x: np.ndarray, path: Path) -> None:
+    """Raise on the first NaN or infinity, reading x in chunks (a memory map stays unread)."""
+    import numpy as np
+
+    step = max(1, STATS_CHUNK // max(1, math.prod(x.shape[1:])))
+    for start in range(0, len(x), step):
+        part = np.asarray(x[start : start + step])
+        if not np.isfinite(part).all():
+            bad = np.argwhere(~np.isfinite(part))[0]
+            bad[0] += start
+            raise InputError(
+                f"{path}: array 'x' has a NaN or infinite value at index {tuple(bad.tolist())}"
+            )
+
+
+def _map_npz_member(path: Path, name: str) -> np.ndarray | None:
+    """Member NAME.npy of an .npz as a read-only memory map, if it is stored uncompressed
+    (np.savez); None if it is compressed (np.savez_compressed) or empty: then it is read."""
+    import struct
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{name}.npy")
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            return None
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)  # the local file header: its name and extra field precede the data
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            return None
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        fh.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(fh)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(fh)
+        offset = fh.tell()
+    if dtype.hasobject or math.prod(shape) == 0:
+        return None  # object arrays are refused by np.load(allow_pickle=False) with a message
+    order = "F" if fortran else "C"
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+
+
 def load_npz(path: Path) -> Dataset:
     x, labels = read_npz(path)
     assert labels is not None
     names = _class_names(labels)
-    return Dataset(x=x, y=_encode(labels, names, path), class_names=names, name=str(path))
+    return Dataset(
+        x=x,
+        y=_encode(labels, names, path),
+        class_names=names,
+        name=str(path),
+        pixel_max=npz_pixel_max(x),
+    )
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -575,23 +807,102 @@ def image_files(folder: Path) -> list[Path]:
     )
 
 
-def read_images(paths: list[Path], size: tuple[int, int], mode: str) -> np.ndarray:
-    """Images as float32 (N, C, H, W) in [0, 1], converted to `mode` and resized to (H, W)."""
+@dataclass
+class DecodeProgress:
+    """One progress event of an image decode: `done` of `total` images of `source`."""
+
+    source: str
+    done: int
+    total: int
+
+
+DecodeCallback = Callable[[DecodeProgress], None]
+# Where image decoding reports when the caller passes no callback: the CLI sets it around a
+# command (`reporting_decode(view)`), as `dlcli.datasets.download.reporting` does for downloads.
+_DECODE_REPORT: contextvars.ContextVar[DecodeCallback | None] = contextvars.ContextVar(
+    "dlcli_decode_progress", default=None
+)
+DECODE_REPORT_EVERY = 256  # images between progress events
+
+
+@contextlib.contextmanager
+def reporting_decode(callback: DecodeCallback | None) -> Iterator[None]:
+    """Send the progress of every image decode inside the `with` block to `callback`."""
+    token = _DECODE_REPORT.set(callback)
+    try:
+        yield
+    finally:
+        _DECODE_REPORT.reset(token)
+
+
+def decode_workers() -> int:
+    """Threads that decode images: Pillow releases the GIL while it decodes and resizes."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def read_images(
+    paths: list[Path],
+    size: tuple[int, int],
+    mode: str,
+    workers: int | None = None,
+    on_progress: DecodeCallback | None = None,
+    source: str = "",
+) -> np.ndarray:
+    """Images as uint8 (N, C, H, W), converted to `mode` and resized to (H, W); the model sees
+    them divided by 255 (`Dataset.pixel_max`). Decoded once, by `workers` threads (default
+    `decode_workers()`), each image into its row; progress to `on_progress` (or the callback
+    of `reporting_decode`) every DECODE_REPORT_EVERY images."""
+    import numpy as np
+
+    h, w = size
+    channels = 1 if mode == "L" else 3
+    out = np.empty((len(paths), channels, h, w), dtype=np.uint8)
+    report = on_progress or _DECODE_REPORT.get()
+    workers = decode_workers() if workers is None else max(1, workers)
+    total = len(paths)
+
+    def decode(i: int) -> None:
+        out[i] = _decode_image(paths[i], (h, w), mode)
+
+    if workers == 1 or total < 2 * DECODE_REPORT_EVERY:
+        for i in range(total):
+            decode(i)
+            if report and ((i + 1) % DECODE_REPORT_EVERY == 0 or i + 1 == total):
+                report(DecodeProgress(source, i + 1, total))
+        return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    def decode_range(start: int) -> int:
+        stop = min(total, start + DECODE_REPORT_EVERY)
+        for i in range(start, stop):
+            decode(i)
+        return stop - start
+
+    done = 0
+    with ThreadPoolExecutor(workers, thread_name_prefix="dlcli-decode") as pool:
+        # map yields in order: the first failing image (in file order) raises its InputError
+        for n in pool.map(decode_range, range(0, total, DECODE_REPORT_EVERY)):
+            done += n
+            if report:
+                report(DecodeProgress(source, done, total))
+    return out
+
+
+def _decode_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
+    """One image as uint8 (C, H, W)."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     h, w = size
-    channels = 1 if mode == "L" else 3
-    out = np.empty((len(paths), channels, h, w), dtype=np.float32)
-    for i, p in enumerate(paths):
-        try:
-            with Image.open(p) as img:
-                arr = np.asarray(img.convert(mode).resize((w, h), Image.BILINEAR), dtype=np.float32)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise InputError(f"{p}: cannot read the image ({exc})") from None
-        out[i] = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
-    out /= 255.0
-    return out
+    try:
+        with Image.open(path) as img:
+            img = img.convert(mode)
+            if img.size != (w, h):  # (resize to the same size is a copy)
+                img = img.resize((w, h), Image.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read the image ({exc})") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def image_mode(paths: list[Path]) -> str:
@@ -629,7 +940,7 @@ def load_image_folder(folder: Path, size: tuple[int, int]) -> Dataset:
     paths = [p for _, files in per_class for p in files]
     labels = np.concatenate([np.full(len(files), i) for i, (_, files) in enumerate(per_class)])
     mode = image_mode(paths)
-    x = read_images(paths, size, mode)
+    x = read_images(paths, size, mode, source=str(folder))
     return Dataset(
         x=x,
         y=labels.astype(np.int64),
@@ -637,4 +948,5 @@ def load_image_folder(folder: Path, size: tuple[int, int]) -> Dataset:
         name=str(folder),
         image_mode=mode,
         extra={"image_size": list(size)},
+        pixel_max=255,
     )

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
 from dlcli.training import run_dir as rd
+from dlcli.training.batches import inputs_for
 from dlcli.training.data import (
     DEFAULT_IMAGE_SIZE,
     IMAGE_EXTENSIONS,
     DataConfig,
+    as_model_values,
     image_files,
     input_kind,
     load_dataset,
@@ -144,6 +146,8 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
         if not files:
             raise InputError(f"{path}: no images found in DIR/<class>/*.png|jpg")
         x = read_images([p for _, p in files], _image_size(spec), spec.image_mode or "L")
+        if spec.pixel_max is None:  # a model of float arrays: image files read as [0, 1]
+            x = as_model_values(x, 255)
         labels = [name for name, _ in files]
     else:  # digits, spiral, or the shared loader's message for a missing or unknown file
         dataset = load_dataset(DataConfig(source=source, target=target), seed=spec.train.seed)
@@ -157,7 +161,9 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
             f"{source}: label(s) {', '.join(unknown[:5])} are not among the model's "
             f"classes ({', '.join(spec.class_names[:12])})"
         )
-    return (x if x.dtype.kind in "iu" else np.asarray(x, dtype=np.float32)), labels
+    if x.dtype.kind == "f" and x.dtype != np.float32 and not isinstance(x, np.memmap):
+        x = x.astype(np.float32)
+    return x, labels  # uint8 pixels, token ids and memory maps as stored
 
 
 def _csv_features(spec: RunSpec, path: Path) -> list[str]:
@@ -193,14 +199,15 @@ def evaluate(
         if spec.data.test_fraction == 0:
             raise InputError(f"run '{run}' kept no test split (--test-fraction 0); give --data")
         _, prepared = load_split(spec)
-        x, y = prepared.x_test, prepared.y_test
+        xt = inputs_for(spec, prepared.x_test, loaded.device)
+        y = prepared.y_test
         source = f"{spec.data.source} (the run's test split)"
     else:
         raw, labels = load_labelled(spec, data, target)
         index = {name: i for i, name in enumerate(spec.class_names)}
-        x, y = spec.preprocess(raw), np.array([index[v] for v in labels], dtype=np.int64)
+        xt = inputs_for(spec, raw, loaded.device, raw=True)
+        y = np.array([index[v] for v in labels], dtype=np.int64)
         source = data
-    xt = torch.from_numpy(np.ascontiguousarray(x)).to(loaded.device)
     yt = torch.from_numpy(y).to(loaded.device)
     scores = scores_of(loaded.model, xt)
     loss = float(loss_function(spec.train.loss)(scores, yt))
@@ -236,13 +243,12 @@ def evaluate(
 def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) -> Predictions:
     """Class and probability (softmax of the scores) for every input: CSV rows, .npz samples or
     image files (a folder: every image in it)."""
-    import numpy as np
     import torch
 
     loaded = load_run(run, device)
     spec = loaded.spec
     names, x = read_inputs(spec, inputs)
-    xt = torch.from_numpy(np.ascontiguousarray(spec.preprocess(x))).to(loaded.device)
+    xt = inputs_for(spec, x, loaded.device, raw=True)
     probs = torch.softmax(scores_of(loaded.model, xt), dim=1).cpu()  # (N, C)
     k = max(1, min(top, len(spec.class_names)))
     values, indices = probs.topk(k, dim=1)  # (N, k) each
@@ -302,6 +308,10 @@ def read_inputs(spec: RunSpec, inputs: list[str]) -> tuple[list[str], np.ndarray
     if images:
         batches.append(_read_image_inputs(spec, images))
         names += [str(p) for p in images]
+    if len(batches) == 1:
+        return names, batches[0]  # as stored (a memory map stays one)
+    if len({b.dtype for b in batches}) > 1:  # e.g. uint8 image files with float .npz rows
+        batches = [as_model_values(b, spec.pixel_max) for b in batches]
     x_all = np.concatenate(batches) if batches else np.zeros((0, *spec.sample_shape), np.float32)
     return names, x_all
 
@@ -318,4 +328,4 @@ def _read_image_inputs(spec: RunSpec, images: list[Path]) -> np.ndarray:
     size = (spec.sample_shape[1], spec.sample_shape[2])
     x = read_images(images, size, spec.image_mode)
     _check_shape(spec, x, str(images[0]))
-    return x
+    return x if spec.pixel_max is not None else as_model_values(x, 255)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from dlcli import interrupts
 from dlcli.errors import InputError, RunFailure
 from dlcli.training import run_dir as rd
+from dlcli.training.batches import Inputs, inputs_for
 from dlcli.training.checkpoint import Checkpoint, TrainState, capture, restore
 from dlcli.training.checkpoint import load as load_checkpoint
 from dlcli.training.config import DataConfig, TrainConfig
@@ -313,13 +314,13 @@ def _train_epoch(
     n, bs, batches = len(y), cfg.batch_size, _batches(run)
     net.train()
     order = _epoch_order(n, cfg.seed, epoch, run.device)
-    xs, ys = x[order], y[order]  # one gather per epoch, then views
+    ys = y[order]  # one gather per epoch, then views
     losses, hits = [], []  # per batch; summed once at the end of the epoch
-    for b in range(batches):
+    for b, xb in enumerate(x.batches(order, bs)):  # the model's input (batches.Inputs)
         if cfg.lr_schedule != "constant":  # a function of the step alone: resume needs no state
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(epoch * batches + b, cfg.epochs * batches)
-        xb, yb = xs[b * bs : (b + 1) * bs], ys[b * bs : (b + 1) * bs]
+        yb = ys[b * bs : (b + 1) * bs]
         scores = net(xb)  # (B, C)
         loss = loss_fn(scores, yb)
         opt.zero_grad(set_to_none=True)
@@ -429,11 +430,12 @@ def _batches(run: Run) -> int:
     return -(-len(run.data.y_train) // run.spec.train.batch_size)  # ceil
 
 
-def _on_device(run: Run, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """numpy (x, y) -> tensors on the run's device: the whole split lives there."""
+def _on_device(run: Run, x, y) -> tuple[Inputs, torch.Tensor]:
+    """A prepared split -> (its inputs, labels on the run's device): preprocessed splits live
+    on the device whole, stored ones (uint8 pixels, memory maps) are gathered per batch."""
     import torch
 
-    return torch.from_numpy(x).to(run.device), torch.from_numpy(y).to(run.device)
+    return inputs_for(run.spec, x, run.device), torch.from_numpy(y).to(run.device)
 
 
 def _diverged(run: Run, epoch: int, loss: float) -> None:
@@ -471,6 +473,20 @@ def _interrupted(
     raise type(exc)(f"{what}; the checkpoint is saved: {then} --resume {run.folder}") from None
 
 
+def _row_of_weights(run: Run, state: TrainState) -> dict[str, Any] | None:
+    """The history row of the weights the model holds at the end: the last epoch's, or with
+    --patience the best epoch's (whose weights were restored). Its validation numbers came from
+    the same `measure` on the same weights and split, so a final pass would only repeat them;
+    its training numbers are the epoch's, averaged over its batches as it trained, which spares
+    a pass over the whole training split (the largest) after training."""
+    if not state.history:
+        return None
+    patience = run.spec.train.patience
+    return (
+        state.history[state.best_epoch - 1] if patience and state.best_epoch else state.history[-1]
+    )
+
+
 def _finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
     """Score every split; write weights, history, pictures and metrics; mark the run done, last
     (until then the run is resumable: `resume` finishes it)."""
@@ -479,8 +495,13 @@ def _finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
     def score(x, y):
         return measure(net, *_on_device(run, x, y), spec.train.loss)
 
-    train_loss, train_acc = score(data.x_train, data.y_train)
-    val_loss, val_acc = score(data.x_val, data.y_val)
+    row = _row_of_weights(run, state)
+    if row is not None:  # train: as it trained (Keras's convention); val: measured already
+        train_loss, train_acc = row["loss"], row["accuracy"]
+        val_loss, val_acc = row["val_loss"], row["val_accuracy"]
+    else:
+        train_loss, train_acc = score(data.x_train, data.y_train)
+        val_loss, val_acc = score(data.x_val, data.y_val)
     test_loss, test_acc = score(data.x_test, data.y_test)
     rd.save_tensors(folder / rd.WEIGHTS, net.state_dict(), {"model": spec.model})
     _write_history(run, state.history)

@@ -23,7 +23,16 @@ from dlcli import __version__
 from dlcli.errors import InputError
 from dlcli.training import run_dir as rd
 from dlcli.training.config import DataConfig, TrainConfig
-from dlcli.training.data import Dataset, Standardizer, split_indices, to_layout
+from dlcli.training.data import (
+    Dataset,
+    Rows,
+    Standardizer,
+    as_model_values,
+    layout_shape,
+    split_indices,
+    stored_per_batch,
+    to_layout,
+)
 from dlcli.training.models import (
     config_from_dict,
     config_to_dict,
@@ -51,6 +60,9 @@ class RunSpec:
     standardizer: Standardizer | None
     feature_names: list[str] | None = None
     image_mode: str | None = None
+    # uint8 pixels are divided by this before standardisation (`Dataset.pixel_max`); None:
+    # no scaling (features; integer x is token ids)
+    pixel_max: int | None = None
     # the run's bookkeeping
     threads: int | None = None  # torch's CPU threads while training (None: PyTorch's default)
     torch_version: str | None = None
@@ -72,6 +84,7 @@ class RunSpec:
             "class_names": self.class_names,
             "feature_names": self.feature_names,
             "image_mode": self.image_mode,
+            "pixel_max": self.pixel_max,
             "standardize": self.standardizer.to_dict() if self.standardizer else None,
             "threads": self.threads,
             "torch_version": self.torch_version,
@@ -102,6 +115,8 @@ class RunSpec:
                 standardizer=Standardizer.from_dict(d["standardize"]) if d["standardize"] else None,
                 feature_names=d.get("feature_names"),
                 image_mode=d.get("image_mode"),
+                # runs from before the key: image folders and standard sets were [0, 1] floats
+                pixel_max=d.get("pixel_max", 255 if d.get("image_mode") else None),
                 threads=d.get("threads"),
                 torch_version=d.get("torch_version"),
                 status=d.get("status"),
@@ -125,12 +140,15 @@ class RunSpec:
         )
 
     def preprocess(self, x: np.ndarray) -> np.ndarray:
-        """Raw samples (N, *sample_shape) -> standardised as in training, in the model's layout."""
+        """Raw samples (N, *sample_shape) -> standardised as in training, in the model's layout
+        (float32; uint8 pixels divided by `pixel_max` first; token ids stay integers). The
+        numpy twin of `batches.converter`, which does the same per batch on the device."""
         import numpy as np
 
-        if x.dtype.kind in "iu":
+        if x.dtype.kind in "iu" and not (self.pixel_max and x.dtype == np.uint8):
             return np.ascontiguousarray(to_layout(x, self.layout))  # token ids stay integers
-        x = self.standardizer(x) if self.standardizer else x.astype("float32", copy=False)
+        x = as_model_values(x, self.pixel_max)
+        x = self.standardizer(x) if self.standardizer else x
         return np.ascontiguousarray(to_layout(x, self.layout))
 
 
@@ -176,19 +194,23 @@ def make_spec(
     import torch
 
     family = get_family(model)
-    x1 = to_layout(dataset.x[:1], family.layout)  # raises if the data cannot take this layout
+    if stored_per_batch(dataset.x, dataset.pixel_max):  # converted to float32 per batch
+        input_shape = layout_shape(dataset.sample_shape, family.layout)
+    else:  # raises if the data cannot take this layout
+        input_shape = to_layout(dataset.x[:1], family.layout).shape[1:]
     return RunSpec(
         model=model,
         model_config=model_config,
         data=data,
         train=train,
         layout=family.layout,
-        input_shape=tuple(int(d) for d in x1.shape[1:]),
+        input_shape=tuple(int(d) for d in input_shape),
         sample_shape=dataset.sample_shape,
         class_names=dataset.class_names,
         standardizer=None,
         feature_names=dataset.feature_names,
         image_mode=dataset.image_mode,
+        pixel_max=dataset.pixel_max,
         threads=threads,
         torch_version=torch.__version__,
     )
@@ -196,26 +218,36 @@ def make_spec(
 
 @dataclass
 class Prepared:
-    """Splits in the model's layout, standardised, as numpy float32 / int64."""
+    """The splits, each either preprocessed (numpy float32 / token ids in the model's layout) or
+    `Rows` of the stored array (uint8 pixels, a memory map: converted per batch by
+    `batches.Inputs`); labels int64."""
 
-    x_train: np.ndarray
+    x_train: np.ndarray | Rows
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: np.ndarray | Rows
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: np.ndarray | Rows
     y_test: np.ndarray
 
 
 def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
     """Split, standardise with the train split's statistics (fitted here unless the spec has
-    them already), and reshape to the model's layout."""
+    them already; one streaming pass), and reshape to the model's layout: up front for arrays
+    in memory, per batch for stored ones (`data.stored_per_batch`), which are not copied."""
     split = split_indices(
         dataset.y, spec.data.test_fraction, spec.data.val_fraction, seed, dataset.fixed_test
     )
-    if spec.standardizer is None and spec.data.standardize and dataset.x.dtype.kind == "f":
-        spec.standardizer = Standardizer.fit(dataset.x[split.train])
+    per_batch = stored_per_batch(dataset.x, spec.pixel_max)
+    if (
+        spec.standardizer is None
+        and spec.data.standardize
+        and (dataset.x.dtype.kind == "f" or per_batch)
+    ):
+        spec.standardizer = Standardizer.fit(dataset.x, split.train, spec.pixel_max)
 
     def part(idx):
+        if per_batch:
+            return Rows(dataset.x, idx), dataset.y[idx]
         return spec.preprocess(dataset.x[idx]), dataset.y[idx]
 
     (xtr, ytr), (xva, yva), (xte, yte) = part(split.train), part(split.val), part(split.test)

@@ -266,12 +266,13 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     out = knobs.pop("out")
     callbacks = [] if quiet else [progress(sys.stderr.isatty())]
     try:
-        if resume is not None:
-            result = dlcli.resume(
-                resume, epochs=knobs["epochs"], callbacks=callbacks, animate=animate
-            )
-        else:
-            with download_progress(quiet):  # a standard dataset's first use downloads it
+        # a standard dataset's first use downloads it; an image folder is decoded
+        with download_progress(quiet):
+            if resume is not None:
+                result = dlcli.resume(
+                    resume, epochs=knobs["epochs"], callbacks=callbacks, animate=animate
+                )
+            else:
                 result = dlcli.train(
                     model, knobs.pop("data"), out=out, callbacks=callbacks, animate=animate, **knobs
                 )
