@@ -25,6 +25,7 @@ from dlcli.training import run_dir as rd
 from dlcli.training.config import DataConfig, TrainConfig
 from dlcli.training.data import Dataset, Standardizer, split_indices, to_layout
 from dlcli.training.models import (
+    check_model_size,
     config_from_dict,
     config_to_dict,
     get_family,
@@ -118,6 +119,13 @@ class RunSpec:
         """The family's model for this run; `init` (train time only) goes to the builder as
         keyword arguments (lstm: `embeddings`, a pretrained table; see `Dataset.init`)."""
         family = get_family(self.model)
+        check_model_size(
+            self.model,
+            self.model_config,
+            self.input_shape,
+            len(self.class_names),
+            self.train.batch_size,
+        )
         return family.build(
             self.model_config, self.input_shape, len(self.class_names), **(init or {})
         )
