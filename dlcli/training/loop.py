@@ -431,7 +431,7 @@ def _write_history(run: Run, history: list[dict]) -> None:
     from dlcli.training.plots import curves_png
 
     rd.write_history(run.folder / rd.HISTORY, history)
-    rd.atomic_write_bytes(run.folder / rd.CURVES, curves_png(history))
+    rd.atomic_write_bytes(run.folder / rd.CURVES, curves_png(history, run.spec.train.loss))
 
 
 def _interrupted(run: Run, state: TrainState) -> None:
