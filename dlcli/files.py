@@ -189,6 +189,8 @@ def check_regular(path: Path | str, what: str) -> Path:
         raise InputError(f"{where}: no such file") from None
     except OSError as exc:
         raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    except ValueError:  # a NUL byte in the name
+        raise InputError(f"{where}: not a valid file name (it holds a NUL byte)") from None
     if stat.S_ISDIR(info.st_mode):
         raise InputError(f"{where} is a folder, not a file")
     if not stat.S_ISREG(info.st_mode):

@@ -697,41 +697,58 @@ def image_files(folder: Path, skipped: list[str] | None = None) -> list[Path]:
 # Pillow's decompression-bomb guard: it warns above MAX_IMAGE_PIXELS and refuses above twice
 # that. dlcli refuses above the limit itself (an input error naming the file), so no library
 # warning reaches the terminal and nothing between the two limits is decoded half-trusted.
-def _open_image(path: Path):
-    """Image.open with every failure, the decompression-bomb guard included, as an InputError."""
+def _open_image(path: Path, load: bool = False):
+    """Image.open (and with `load`, the decoding) with every failure an InputError naming the
+    file: the decompression-bomb guard, and Pillow's warnings about a damaged file ("Corrupt
+    EXIF data", which would otherwise print as a raw line), treated as the damage they report."""
     import warnings
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     check_regular(path, "image")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(path)
+            warnings.simplefilter("error")
+            img = Image.open(path)
+            if load:
+                try:
+                    img.load()
+                except BaseException:
+                    img.close()
+                    raise
+            return img
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         limit = Image.MAX_IMAGE_PIXELS
         raise InputError(
             f"{path}: the image has more pixels than Pillow's decompression-bomb limit "
             f"({limit:,} pixels); shrink it before use"
         ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{path}: cannot read the image ({exc})") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a decoder fed a damaged file fails in many ways (OSError,
+        # SyntaxError, struct.error, IndexError, ...): each means this file cannot be read
+        raise InputError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
 
 
 def read_images(paths: list[Path], size: tuple[int, int], mode: str) -> np.ndarray:
     """Images as float32 (N, C, H, W) in [0, 1], converted to `mode` and resized to (H, W)."""
+    import warnings
+
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     h, w = size
     channels = 1 if mode == "L" else 3
     out = np.empty((len(paths), channels, h, w), dtype=np.float32)
     for i, p in enumerate(paths):
-        try:
-            with _open_image(p) as img:
-                arr = np.asarray(img.convert(mode).resize((w, h), Image.BILINEAR), dtype=np.float32)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-            raise InputError(f"{p}: cannot read the image ({exc})") from None
+        with _open_image(p, load=True) as img, warnings.catch_warnings():
+            # decoded: what remains are notes on conversion (a palette's transparency)
+            warnings.simplefilter("ignore")
+            try:
+                pixels = img.convert(mode).resize((w, h), Image.BILINEAR)
+            except (OSError, ValueError) as exc:  # e.g. a mode Pillow cannot convert
+                raise InputError(f"{p}: cannot read the image ({exc})") from None
+            arr = np.asarray(pixels, dtype=np.float32)
         out[i] = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
     out /= 255.0
     return out

@@ -309,7 +309,8 @@ def check_model_size(
     fit; every path that builds a model (train, resume, evaluate, predict) passes here first."""
     from dlcli.files import human_bytes
 
-    if not all(isinstance(d, int) and d >= 1 for d in input_shape) or num_classes < 1:
+    shape_ok = bool(input_shape) and all(isinstance(d, int) and d >= 1 for d in input_shape)
+    if not shape_ok or num_classes < 1:
         raise InputError(
             f"invalid model input: shape {list(input_shape)} with {num_classes} classes "
             "(expected positive integer sizes)"
@@ -340,14 +341,19 @@ def _dense(widths: list[int]) -> tuple[int, int]:
     return params, sum(widths[1:])
 
 
+def _dims(model: str, shape: tuple[int, ...], want: int, what: str) -> None:
+    if len(shape) != want:
+        raise InputError(f"the {model} takes {what}; this input has shape {list(shape)}")
+
+
 def _mlp_footprint(config: MLPConfig, shape: tuple[int, ...], classes: int) -> Footprint:
+    _dims("mlp", shape, 1, "flat features (F,)")
     params, outputs = _dense([math.prod(shape), *config.hidden, classes])
     return Footprint(params, outputs)
 
 
 def _cnn_footprint(config: CNNConfig, shape: tuple[int, ...], classes: int) -> Footprint:
-    if len(shape) != 3:
-        raise InputError(f"the cnn takes images (C, H, W); this input has shape {list(shape)}")
+    _dims("cnn", shape, 3, "images (C, H, W)")
     _, chain = cnn_chain(config, shape)  # raises InputError if the input is too small
     params = sum(ls.params or 0 for ls in chain.layers)
     params += sum(2 * (ls.channels or 0) for ls in chain.layers if ls.kind == "bn")
@@ -361,8 +367,7 @@ def _resnet_footprint(config: Any, shape: tuple[int, ...], classes: int) -> Foot
     from dlcli.calculators.featsize import chain_output
     from dlcli.layers import parse_layers
 
-    if len(shape) != 3:
-        raise InputError(f"the resnet takes images (C, H, W); this input has shape {list(shape)}")
+    _dims("resnet", shape, 3, "images (C, H, W)")
     chain = chain_output(parse_layers(",".join(config.specs())), shape[1:], shape[0])
     params = sum((ls.params or 0) + 2 * (ls.channels or 0) for ls in chain.layers)  # conv + bn
     w = config.width  # the 1x1 projections (and their bn) into stages 2 and 3
@@ -373,6 +378,10 @@ def _resnet_footprint(config: Any, shape: tuple[int, ...], classes: int) -> Foot
 
 
 def _recurrent_footprint(config: Any, shape: tuple[int, ...], classes: int) -> Footprint:
+    if config.vocab:
+        _dims("lstm", shape, 1, "token ids (T,)")
+    else:
+        _dims("lstm", shape, 2, "sequences (T, F)")
     gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(config.cell, 4)
     dirs = 2 if config.bidirectional else 1
     h, steps = config.hidden_size, shape[0]
