@@ -71,6 +71,12 @@ def options(names: list[str], values=VALUES, flags: tuple[str, ...] = ()):
     return st.lists(st.one_of(pair, flag), max_size=4).map(lambda ps: [a for p in ps for a in p])
 
 
+@pytest.fixture(autouse=True)
+def _in_a_scratch_folder(tmp_path, monkeypatch):
+    """Whatever a random argument list writes (compare --plot 1, a run folder) lands here."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """Good inputs the random arguments can point at."""
@@ -184,8 +190,6 @@ def test_data_list_and_compare(data, files, run, tmp_path):
     env = {"DLCLI_DATA_DIR": str(tmp_path / "cache")}
     assert_clean(CliRunner().invoke(app, ["data", "list", *args[:2]], env=env))
     runs = data.draw(st.lists(st.one_of(st.just(str(run)), paths(files)), min_size=1, max_size=3))
-    if "--plot" in args:  # write pictures only into the test's folder
-        args[args.index("--plot") + 1 : args.index("--plot") + 2] = [str(tmp_path / "c.png")]
     assert_clean(cli("compare", *runs, *args))
 
 
