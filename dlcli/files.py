@@ -9,7 +9,10 @@ whole and on disk, and at no moment does a reader (or a crash) see half a file.
 device such as /dev/zero, a FIFO or a folder): the one reader of run-folder files.
 
 `open_binary(path)` opens a file for reading, decompressing `.gz`, `.bz2` and `.xz` by suffix;
-`open_text` wraps it as UTF-8 text. Only the standard library is imported here.
+`open_text` wraps it as UTF-8 text. `check_regular(path, what)` is the gate every reader of
+user input passes first: a regular file no larger than the machine's memory (a FIFO, a device
+such as /dev/zero, a folder or a dangling link is an `InputError` naming it). Only the standard
+library and `dlcli.errors` are imported here.
 
 Fault injection (tests only): `before_rename`, when set, is called with the target path just
 before each rename of `atomic_write`; the environment variable DLCLI_TEST_KILL_AT_RENAME=K makes
@@ -27,6 +30,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+from dlcli.errors import InputError
 
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .NAME.XXXXXXXX.tmp beside NAME
@@ -148,17 +153,6 @@ def read_regular(path: Path | str, max_bytes: int, what: str = "file") -> bytes:
     return data
 
 
-def check_regular(path: Path | str, what: str = "file") -> os.stat_result:
-    """`path`'s status if it is a regular file (for files that a library maps or reads itself,
-    such as safetensors); InputError naming it if it is a device, FIFO or folder."""
-    from dlcli.errors import InputError
-
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path}: not a regular file; a {what} must be one")
-    return info
-
-
 def atomic_write_bytes(
     path: Path | str,
     data: bytes,
@@ -216,3 +210,54 @@ def read_errors() -> tuple[type[BaseException], ...]:
     import zlib
 
     return (OSError, EOFError, lzma.LZMAError, zlib.error)
+
+
+def memory_bytes() -> int | None:
+    """The machine's physical memory in bytes (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 kB', 4e12 -> '4.0 TB' (decimal units, as disks and `ls -h --si` count)."""
+    if n >= 1e18:
+        return f"{float(n):.1e} bytes"
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def check_regular(path: Path | str, what: str) -> os.stat_result:
+    """`path`'s status if it is a regular file (through symlinks) that fits in memory, else an
+    InputError that starts with `what` and the path: "no such file", "is a folder", "is a link
+    to a missing file", "is not a regular file (a FIFO, a device or a socket)", or too large.
+
+    Readers call it before they open a user's file, so that a FIFO does not block forever and a
+    link to /dev/zero does not read until memory runs out."""
+    path = Path(path)
+    where = f"{what} '{path}'"
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise InputError(f"{where} is a link to a missing file ({os.readlink(path)})") from None
+        raise InputError(f"{where}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    except ValueError:  # a NUL byte in the name
+        raise InputError(f"{where}: not a valid file name (it holds a NUL byte)") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{where} is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{where} is not a regular file (a FIFO, a device or a socket)")
+    memory = memory_bytes()
+    if memory is not None and info.st_size > memory:
+        raise InputError(
+            f"{where} is {human_bytes(info.st_size)}, more than this machine's memory "
+            f"({human_bytes(memory)}); dlcli reads such files whole"
+        )
+    return info

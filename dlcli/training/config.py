@@ -17,6 +17,7 @@ defaults. Pure Python (no torch, numpy): `dlcli train --help` and `import dlcli`
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -183,10 +184,14 @@ class TrainConfig:
         _check(self.epochs >= 1, f"invalid --epochs {self.epochs}: expected at least 1")
         _check(self.batch_size >= 1, f"invalid --batch-size {self.batch_size}: expected at least 1")
         _check(
-            self.lr is None or self.lr > 0, f"invalid --lr {self.lr}: expected a positive number"
+            self.lr is None or 0 < self.lr < math.inf,
+            f"invalid --lr {self.lr}: expected a positive finite number",
         )
         _check(0 <= self.momentum < 1, f"invalid --momentum {self.momentum}: expected 0 <= M < 1")
-        _check(self.weight_decay >= 0, f"invalid --weight-decay {self.weight_decay}: expected >= 0")
+        _check(
+            0 <= self.weight_decay < math.inf,
+            f"invalid --weight-decay {self.weight_decay}: expected a finite number >= 0",
+        )
         _check(self.patience >= 0, f"invalid --patience {self.patience}: expected >= 0")
         _check(
             self.threads is None or 1 <= self.threads <= MAX_THREADS,

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
-from dlcli.files import open_binary, open_text, read_errors, strip_compression
+from dlcli.files import check_regular, open_binary, open_text, read_errors, strip_compression
 from dlcli.training.config import DataConfig  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -49,6 +49,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 DEFAULT_IMAGE_SIZE = (32, 32)
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 BUILTIN = ("digits", "spiral")
+# spiral:n=...,classes=...: bounds far above any lesson, far below what exhausts memory
+MAX_SPIRAL_POINTS = 10_000_000
+MAX_SPIRAL_CLASSES = 1000
 
 
 @dataclass
@@ -175,16 +178,9 @@ def split_indices(
     split = Split(**{k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in parts.items()})
     if len(split.train) == 0:
         raise InputError(f"{len(y)} samples leave none for training; use smaller fractions")
-    if test_fraction > 0 and len(split.test) == 0:
-        raise InputError(
-            f"{len(y)} samples are too few for a test split of {test_fraction}: "
-            "give more data or --test-fraction 0"
-        )
-    if val_fraction > 0 and len(split.val) == 0:
-        raise InputError(
-            f"{len(y)} samples are too few for a validation split of {val_fraction}: "
-            "give more data or --val-fraction 0"
-        )
+    for part, fraction in (("test", test_fraction), ("validation", val_fraction)):
+        if fraction > 0 and len(getattr(split, "val" if part == "validation" else part)) == 0:
+            raise InputError(_too_few(y, part, fraction))
     return split
 
 
@@ -232,6 +228,24 @@ class Rows:
         import numpy as np
 
         return np.ascontiguousarray(self.base[self.index[positions]])
+
+
+def _too_few(y: np.ndarray, part: str, fraction: float) -> str:
+    """Why the stratified split left `part` empty: it takes round(n_c * fraction) samples of
+    each class c, so a class needs `need` samples to give it one."""
+    import numpy as np
+
+    need = 1
+    while round(need * fraction) == 0:
+        need += 1
+    largest = int(np.bincount(np.unique(y, return_inverse=True)[1].ravel()).max())
+    option = "--test-fraction" if part == "test" else "--val-fraction"
+    return (
+        f"{len(y)} samples in {len(np.unique(y))} classes are too few for a {part} split of "
+        f"{fraction}: the split takes {fraction} of each class, so a class needs at least {need} "
+        f"samples to give it one, and the largest has {largest}; give more data per class or "
+        f"{option} 0"
+    )
 
 
 # --- standardisation ----------------------------------------------------------------------------
@@ -349,6 +363,56 @@ def load_dataset(config: DataConfig, seed: int = 0) -> Dataset:
     source = config.source.strip()
     path = Path(source).expanduser()
     kind = input_kind(source)
+    _check_options(config, kind)
+    dataset = _load(config, source, path, kind, seed)
+    check_dataset(dataset)
+    return dataset
+
+
+def _check_options(config: DataConfig, kind: str) -> None:
+    """Options that only some sources read are an error elsewhere, not silently ignored."""
+    if config.target is not None and kind not in ("csv", "missing", "unknown"):
+        raise InputError(
+            f"--target names the label column of a CSV file; '{config.source}' is not one "
+            "(its labels are part of the data): drop --target"
+        )
+    if config.image_size is not None and kind not in ("folder", "named", "missing", "unknown"):
+        raise InputError(
+            f"--image-size resizes the images of an image folder; '{config.source}' is not one: "
+            "drop --image-size"
+        )
+
+
+def check_dataset(dataset: Dataset) -> None:
+    """What every training set needs, whatever read it: two classes or more, at least one value
+    per sample, and finite values (float32 overflows to infinity above 3.4e38)."""
+    import numpy as np
+
+    if dataset.num_classes < 2:
+        only = f" ('{dataset.class_names[0]}')" if dataset.class_names else ""
+        raise InputError(
+            f"{dataset.name}: every sample has the same label{only}; "
+            "a classifier needs at least 2 classes"
+        )
+    if math.prod(dataset.sample_shape) == 0:
+        raise InputError(
+            f"{dataset.name}: the samples have shape {dataset.sample_shape}, "
+            "no values to learn from"
+        )
+    if dataset.x.dtype.kind == "f" and not np.isfinite(dataset.x).all():
+        sample, *index = np.argwhere(~np.isfinite(dataset.x))[0].tolist()
+        column = (
+            f"column '{dataset.feature_names[index[0]]}'"
+            if dataset.feature_names and len(index) == 1
+            else f"index {tuple(index)}"
+        )
+        raise InputError(
+            f"{dataset.name}: sample {sample + 1}, {column}: the value is beyond float32's range "
+            "(about ±3.4e38, the precision dlcli trains in); rescale the data"
+        )
+
+
+def _load(config: DataConfig, source: str, path: Path, kind: str, seed: int) -> Dataset:
     if kind == "builtin":
         if source.lower() == "digits":
             return load_digits()
@@ -367,6 +431,7 @@ def load_dataset(config: DataConfig, seed: int = 0) -> Dataset:
         return load_csv(path, config.target or "label")
     if kind == "npz":
         return load_npz(path)
+    check_regular(path, "data file")  # a FIFO or a device says so, not "unknown type"
     raise InputError(
         f"data file '{path}': unknown type '{path.suffix.lower()}'; expected .csv, .npz or a folder"
     )
@@ -444,10 +509,16 @@ def make_spiral(n: int = 100, classes: int = 3, noise: float = 0.2, seed: int = 
     """
     import numpy as np
 
-    if n < 2 or classes < 2 or noise < 0:
+    if not (
+        2 <= n
+        and 2 <= classes <= MAX_SPIRAL_CLASSES
+        and n * classes <= MAX_SPIRAL_POINTS
+        and 0 <= noise < math.inf
+    ):
         raise InputError(
-            f"invalid spiral n={n}, classes={classes}, noise={noise}: need n >= 2, classes >= 2, "
-            "noise >= 0"
+            f"invalid spiral n={n}, classes={classes}, noise={noise}: need n >= 2, "
+            f"2 <= classes <= {MAX_SPIRAL_CLASSES}, n * classes <= {MAX_SPIRAL_POINTS:,} points "
+            "and a finite noise >= 0"
         )
     rng = np.random.default_rng(seed)
     xs, ys = [], []
@@ -647,8 +718,27 @@ def _canonical_label(label: str) -> str:
     return str(int(value)) if value.is_integer() else label
 
 
+def csv_table(
+    path: Path, target: str | None, feature_names: list[str] | None = None
+) -> tuple[np.ndarray, list[str] | None, list[str]]:
+    """`read_csv_table` for a user's file: a regular file first, and numbers beyond float32's
+    range (which the cast turns into infinity, with numpy's warning) an error naming them."""
+    import numpy as np
+
+    check_regular(path, "data file")
+    with np.errstate(over="ignore", invalid="ignore"):
+        x, labels, features = read_csv_table(path, target, feature_names)
+    if not np.isfinite(x).all():
+        row, column = np.argwhere(~np.isfinite(x))[0].tolist()
+        raise InputError(
+            f"{path}: data row {row + 1}, column '{features[column]}': the value is beyond "
+            "float32's range (about ±3.4e38, the precision dlcli computes in); rescale the data"
+        )
+    return x, labels, features
+
+
 def load_csv(path: Path, target: str) -> Dataset:
-    x, labels, features = read_csv_table(path, target)
+    x, labels, features = csv_table(path, target)
     assert labels is not None
     names = _class_names(labels)
     return Dataset(
@@ -683,32 +773,9 @@ def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | N
     Other arrays come back as float32. (N, H, W) gets a channel axis: (N, 1, H, W). Never
     unpickles.
     """
-    import zipfile
-
     import numpy as np
 
-    try:
-        if path.suffix.lower() == ".npy":
-            x = np.load(path, mmap_mode="r", allow_pickle=False)
-            labels_path = path.with_name(path.name[: -len(".npy")] + ".labels.npy")
-            y = np.load(labels_path, allow_pickle=False) if labels_path.exists() else None
-            if need_y and y is None:
-                raise InputError(
-                    f"{path}: no labels: save them beside it as {labels_path.name} "
-                    "(np.save, one label per row of x)"
-                )
-        else:
-            with np.load(path, allow_pickle=False) as archive:
-                if "x" not in archive.files:
-                    raise InputError(
-                        f"{path}: no array 'x' (arrays: {', '.join(archive.files) or 'none'})"
-                    )
-                x = _map_npz_member(path, "x")
-                if x is None:
-                    x = archive["x"]
-                y = archive["y"] if "y" in archive.files else None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"{path}: not a readable {path.suffix.lower()} file ({exc})") from None
+    x, y = _load_arrays(path, need_y)
     if need_y and y is None:
         raise InputError(f"{path}: no array 'y' with the labels")
     if x.dtype.kind not in "biuf":
@@ -732,6 +799,51 @@ def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | N
             )
         labels = [_canonical_label(str(v)) for v in y.tolist()]
     return (x[:, None] if x.ndim == 3 else x), labels
+
+
+def _load_arrays(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(x, y or None) of an .npz (x memory-mapped where stored uncompressed) or of a .npy with
+    its NAME.labels.npy; never unpickles, every failure an InputError naming the file."""
+    import zipfile
+
+    import numpy as np
+
+    check_regular(path, "data file")
+    try:
+        if path.suffix.lower() == ".npy":
+            x = np.load(path, mmap_mode="r", allow_pickle=False)
+            labels_path = path.with_name(path.name[: -len(".npy")] + ".labels.npy")
+            y = np.load(labels_path, allow_pickle=False) if labels_path.exists() else None
+            if need_y and y is None:
+                raise InputError(
+                    f"{path}: no labels: save them beside it as {labels_path.name} "
+                    "(np.save, one label per row of x)"
+                )
+        else:
+            with np.load(path, allow_pickle=False) as archive:
+                if not isinstance(archive, np.lib.npyio.NpzFile):
+                    raise InputError(f"{path}: a single .npy array, not an .npz archive of x and y")
+                if "x" not in archive.files:
+                    raise InputError(
+                        f"{path}: no array 'x' (arrays: {', '.join(archive.files) or 'none'})"
+                    )
+                x = _map_npz_member(path, "x")
+                if x is None:
+                    x = archive["x"]
+                y = archive["y"] if "y" in archive.files else None
+    except InputError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, *read_errors()) as exc:
+        # numpy's messages advise allow_pickle=True: never (unpickling can run any code)
+        if "Object arrays" in str(exc):
+            raise InputError(
+                f"{path}: holds Python objects (pickled data), not plain numeric arrays; "
+                "dlcli never unpickles a file (it can run any code): save x and y as numbers"
+            ) from None
+        if "pickle" in str(exc):  # neither a zip nor a .npy: numpy would try it as a pickle
+            exc = "neither a zip archive nor a .npy array"  # type: ignore[assignment]
+        raise InputError(f"{path}: not a readable {path.suffix.lower()} file ({exc})") from None
+    return x, y
 
 
 def npz_pixel_max(x: np.ndarray) -> int | None:
@@ -801,10 +913,63 @@ def load_npz(path: Path) -> Dataset:
     )
 
 
-def image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+def image_files(folder: Path, skipped: list[str] | None = None) -> list[Path]:
+    """The image files of a folder, sorted. Entries with an image's name that are not regular
+    files (a dangling link, a FIFO, a device) are left out, and named in `skipped` if given."""
+    import stat
+
+    found = []
+    for p in folder.iterdir():
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        try:
+            regular = stat.S_ISREG(p.stat().st_mode)
+        except OSError:  # a link to nothing (or a loop of links)
+            regular, what = False, "a link to a missing file"
+        else:
+            what = "a folder" if p.is_dir() else "not a regular file (a FIFO, device or socket)"
+        if regular:
+            found.append(p)
+        elif skipped is not None:
+            skipped.append(f"{p}: {what}")
+    return sorted(found)
+
+
+# Pillow's decompression-bomb guard: it warns above MAX_IMAGE_PIXELS and refuses above twice
+# that. dlcli refuses above the limit itself (an input error naming the file), so no library
+# warning reaches the terminal and nothing between the two limits is decoded half-trusted.
+def _open_image(path: Path, load: bool = False, guard: bool = True):
+    """Image.open (and with `load`, the decoding) with every failure an InputError naming the
+    file: the decompression-bomb guard, and Pillow's warnings about a damaged file ("Corrupt
+    EXIF data", which would otherwise print as a raw line), treated as the damage they report.
+
+    guard=False: the caller has set the warning filters already (`_pillow_warnings`), as the
+    decoding threads of `read_images` need: `warnings.catch_warnings` is process-wide state,
+    not safe to enter from several threads at once."""
+    from PIL import Image
+
+    check_regular(path, "image")
+    try:
+        with _pillow_warnings() if guard else contextlib.nullcontext():
+            img = Image.open(path)
+            if load:
+                try:
+                    img.load()
+                except BaseException:
+                    img.close()
+                    raise
+            return img
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        limit = Image.MAX_IMAGE_PIXELS
+        raise InputError(
+            f"{path}: the image has more pixels than Pillow's decompression-bomb limit "
+            f"({limit:,} pixels); shrink it before use"
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a decoder fed a damaged file fails in many ways (OSError,
+        # SyntaxError, struct.error, IndexError, ...): each means this file cannot be read
+        raise InputError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass
@@ -864,6 +1029,12 @@ def read_images(
     def decode(i: int) -> None:
         out[i] = _decode_image(paths[i], (h, w), mode)
 
+    with _pillow_warnings():  # set once here: the decoding threads share the filters
+        return _decode_all(decode, total, workers, report, source, out)
+
+
+def _decode_all(decode, total: int, workers: int, report, source: str, out: np.ndarray):
+    """Run `decode(i)` for every image, serially or in `workers` threads, reporting progress."""
     if workers == 1 or total < 2 * DECODE_REPORT_EVERY:
         for i in range(total):
             decode(i)
@@ -888,34 +1059,41 @@ def read_images(
     return out
 
 
+@contextlib.contextmanager
+def _pillow_warnings() -> Iterator[None]:
+    """Pillow's warnings as errors (a decompression bomb, a damaged file's "Corrupt EXIF data"),
+    except its note on palette transparency, which only concerns the conversion we make."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="Palette images with Transparency")
+        yield
+
+
 def _decode_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
     """One image as uint8 (C, H, W)."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     h, w = size
     try:
-        with Image.open(path) as img:
+        with _open_image(path, load=True, guard=False) as img:
             img = img.convert(mode)
             if img.size != (w, h):  # (resize to the same size is a copy)
                 img = img.resize((w, h), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (OSError, ValueError, Warning) as exc:  # e.g. a mode Pillow cannot convert
         raise InputError(f"{path}: cannot read the image ({exc})") from None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def image_mode(paths: list[Path]) -> str:
     """'L' when every image is greyscale, else 'RGB'."""
-    from PIL import Image, UnidentifiedImageError
-
     for p in paths:
-        try:
-            with Image.open(p) as img:
-                if img.mode not in ("1", "L", "LA", "I", "I;16", "F"):
-                    return "RGB"
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputError(f"{p}: cannot read the image ({exc})") from None
+        with _open_image(p) as img:
+            if img.mode not in ("1", "L", "LA", "I", "I;16", "F"):
+                return "RGB"
     return "L"
 
 
@@ -925,7 +1103,8 @@ def load_image_folder(folder: Path, size: tuple[int, int]) -> Dataset:
     if size[0] < 1 or size[1] < 1:
         raise InputError(f"invalid --image-size {size[0]}x{size[1]}: expected positive sizes")
     classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    per_class = [(d.name, image_files(d)) for d in classes]
+    skipped: list[str] = []
+    per_class = [(d.name, image_files(d, skipped)) for d in classes]
     per_class = [(name, files) for name, files in per_class if files]
     if not per_class:
         raise InputError(
@@ -947,6 +1126,14 @@ def load_image_folder(folder: Path, size: tuple[int, int]) -> Dataset:
         class_names=[n for n, _ in per_class],
         name=str(folder),
         image_mode=mode,
-        extra={"image_size": list(size)},
+        extra={"image_size": list(size), "notes": _skipped_note(skipped)},
         pixel_max=255,
     )
+
+
+def _skipped_note(skipped: list[str]) -> list[str]:
+    if not skipped:
+        return []
+    shown = "; ".join(skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
+    return [f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that are not "
+            f"image files: {shown}"]  # fmt: skip

@@ -59,6 +59,9 @@ def set_threads(threads: int | None) -> int:
     """Fix torch's intra-op threads (results may depend on the count); recorded in config.json."""
     import torch
 
+    if threads is not None and not (isinstance(threads, int) and 1 <= threads <= 1024):
+        # from a damaged config.json (the command line's --threads is checked in TrainConfig)
+        raise InputError(f"invalid thread count {threads!r}: expected 1 to 1024")
     n = threads or default_threads()
     torch.set_num_threads(n)
     return n

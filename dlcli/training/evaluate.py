@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
+from dlcli.files import check_regular
 from dlcli.training import run_dir as rd
 from dlcli.training.batches import inputs_for
 from dlcli.training.data import (
@@ -21,16 +22,16 @@ from dlcli.training.data import (
     IMAGE_EXTENSIONS,
     DataConfig,
     as_model_values,
+    csv_table,
     image_files,
     input_kind,
     load_dataset,
     open_csv,
-    read_csv_table,
     read_images,
     read_npz,
 )
 from dlcli.training.device import resolve_device, set_threads
-from dlcli.training.metrics import loss_function, scores_of
+from dlcli.training.metrics import accuracy, loss_function, scores_of
 from dlcli.training.models import get_family
 from dlcli.training.spec import RunSpec, load_split, read_spec
 
@@ -135,7 +136,7 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
     elif kind == "csv":
         if spec.feature_names is None:
             raise InputError(f"{path}: the model was not trained on CSV features")
-        x, labels, _ = read_csv_table(path, label or "label", feature_names=spec.feature_names)
+        x, labels, _ = csv_table(path, label or "label", feature_names=spec.feature_names)
         if labels is None:
             raise InputError(f"{path}: no label column '{label or 'label'}'")
     elif kind == "npz":
@@ -230,8 +231,8 @@ def evaluate(
         run=str(run),
         data=source,
         model=spec.model,
-        # the same float32 reduction as the loop's, so the run's test_accuracy comes back exactly
-        accuracy=float((scores.argmax(1) == yt).float().mean()),
+        # metrics.accuracy, as the loop scores, so the run's test_accuracy comes back exactly
+        accuracy=accuracy(scores, yt) if len(y) else float("nan"),
         loss=loss,
         n=int(len(y)),
         classes=spec.class_names,
@@ -276,6 +277,8 @@ def read_inputs(spec: RunSpec, inputs: list[str]) -> tuple[list[str], np.ndarray
     for item in inputs:
         path = Path(item).expanduser()
         kind = input_kind(path)
+        if kind not in ("folder", "missing"):
+            check_regular(path, "input")  # a FIFO or a device: say so, and never read it
         if kind == "folder":
             found = image_files(path)
             if not found:
@@ -283,7 +286,7 @@ def read_inputs(spec: RunSpec, inputs: list[str]) -> tuple[list[str], np.ndarray
                     f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
                 )
             images += found
-        elif kind == "missing" or not path.is_file():
+        elif kind == "missing":
             raise InputError(f"input '{item}' not found")
         elif reader and (own := reader(spec.model_config, path, spec.sample_shape, None)):
             batches.append(own[0])  # the family's own kind of input (lstm: lines of text)
@@ -291,7 +294,7 @@ def read_inputs(spec: RunSpec, inputs: list[str]) -> tuple[list[str], np.ndarray
         elif kind == "image":
             images.append(path)
         elif kind == "csv":
-            x, _, _ = read_csv_table(path, None, feature_names=_csv_features(spec, path))
+            x, _, _ = csv_table(path, None, feature_names=_csv_features(spec, path))
             x = x.reshape(len(x), *spec.sample_shape)  # images given as one row of pixels each
             batches.append(x)
             names += [f"{path}:{i + 1}" for i in range(len(x))]

@@ -440,10 +440,27 @@ def _on_device(run: Run, x, y) -> tuple[Inputs, torch.Tensor]:
 
 def _diverged(run: Run, epoch: int, loss: float) -> None:
     run.spec.save(run.folder, "diverged")
-    raise RunFailure(
-        f"training diverged in epoch {epoch + 1} (loss {loss}): "
-        f"lower --lr (now {run.spec.train.lr}) or standardise the inputs"
-    )
+    raise RunFailure(diverged_message(run.spec, run.data.x_train, epoch, loss))
+
+
+def diverged_message(spec: RunSpec, x_train: Any, epoch: int, loss: float) -> str:
+    """Why the loss left the numbers, as far as the run can tell: inputs too large for float32
+    arithmetic (only where they were not standardised), else the learning rate."""
+    import numpy as np
+
+    head = f"training diverged in epoch {epoch + 1} (loss {loss})"
+    lr = f"lower --lr (now {spec.train.lr:g})"
+    if x_train.dtype.kind != "f" or x_train.size == 0:
+        return f"{head}: {lr}"
+    largest = float(np.abs(x_train).max())
+    if spec.standardizer is None and largest > 1e6:
+        return (
+            f"{head}: the inputs reach {largest:.3g}, and sums of such values overflow float32 "
+            f"(3.4e38); standardise them (drop --no-standardize) or {lr}"
+        )
+    if spec.standardizer is None:
+        return f"{head}: {lr}, or standardise the inputs (drop --no-standardize)"
+    return f"{head}: {lr}; the inputs are standardised (largest {largest:.3g})"
 
 
 def _write_history(run: Run, history: list[dict]) -> None:
@@ -451,7 +468,7 @@ def _write_history(run: Run, history: list[dict]) -> None:
     from dlcli.training.plots import curves_png
 
     rd.write_history(run.folder / rd.HISTORY, history)
-    rd.atomic_write_bytes(run.folder / rd.CURVES, curves_png(history))
+    rd.atomic_write_bytes(run.folder / rd.CURVES, curves_png(history, run.spec.train.loss))
 
 
 def _interrupted(

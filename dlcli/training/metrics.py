@@ -60,4 +60,10 @@ def measure(
         return None, None
     scores = scores_of(model, x)
     loss = loss_function(loss_name)(scores, y)
-    return float(loss), float((scores.argmax(1) == y).float().mean())
+    return float(loss), accuracy(scores, y)
+
+
+def accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:
+    """The fraction of correct predictions, as the float64 nearest to correct / n (a float32
+    mean would print as 0.9720670580863953 beside the exact 0.9720670391061452)."""
+    return int((scores.argmax(1) == y).sum()) / len(y)

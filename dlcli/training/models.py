@@ -14,6 +14,7 @@ they load on the first `get_family`, which only code that trains or rebuilds a m
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -270,6 +271,138 @@ def build_cnn(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int)
     modules.append(nn.Flatten())
     modules += _classifier(features, config.hidden, num_classes, config.activation, config.dropout)
     return nn.Sequential(*modules)
+
+
+# --- size, before anything is built -------------------------------------------------------------
+
+# A model is refused before it is built when its float32 weights pass MAX_WEIGHT_BYTES (a
+# billion parameters: far beyond a lesson, and training keeps three more copies for the
+# gradients and Adam's moments) or one batch's layer outputs pass MAX_ACTIVATION_BYTES. Without
+# this a size of 10**30 reached torch as a 1,500-character C++ overflow error, and 10**9 tried to
+# allocate terabytes.
+MAX_WEIGHT_BYTES = 4 * 10**9
+MAX_ACTIVATION_BYTES = 16 * 10**9
+FLOAT_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a model of a family needs, counted in Python integers (never overflows)."""
+
+    params: int
+    activations: int  # values per sample in the layer outputs (kept for the backward pass)
+
+
+def footprint(
+    model: str, config: Any, input_shape: tuple[int, ...], num_classes: int
+) -> Footprint | None:
+    """Parameters and per-sample activations of family `model`, without building it (None for
+    a family this function does not know)."""
+    count = _FOOTPRINTS.get(model)
+    return count(config, tuple(input_shape), num_classes) if count else None
+
+
+def check_model_size(
+    model: str, config: Any, input_shape: tuple[int, ...], num_classes: int, batch_size: int
+) -> Footprint | None:
+    """Refuse (InputError, one line) a model whose weights or one batch's activations would not
+    fit; every path that builds a model (train, resume, evaluate, predict) passes here first."""
+    from dlcli.files import human_bytes
+
+    shape_ok = bool(input_shape) and all(isinstance(d, int) and d >= 1 for d in input_shape)
+    if not shape_ok or num_classes < 1:
+        raise InputError(
+            f"invalid model input: shape {list(input_shape)} with {num_classes} classes "
+            "(expected positive integer sizes)"
+        )
+    size = footprint(model, config, input_shape, num_classes)
+    if size is None:
+        return None
+    weights = size.params * FLOAT_BYTES
+    if weights > MAX_WEIGHT_BYTES:
+        raise InputError(
+            f"this {model} model needs {human_bytes(weights)} of weights ({size.params:.3g} "
+            f"parameters for inputs of shape {'x'.join(map(str, input_shape))}); dlcli builds "
+            f"models of up to {human_bytes(MAX_WEIGHT_BYTES)}: choose smaller layers"
+        )
+    batch = size.activations * FLOAT_BYTES * batch_size
+    if batch > MAX_ACTIVATION_BYTES:
+        raise InputError(
+            f"one batch of {batch_size} through this {model} model needs {human_bytes(batch)} "
+            f"for its layer outputs; dlcli's limit is {human_bytes(MAX_ACTIVATION_BYTES)}: lower "
+            "--batch-size, the layer sizes or the input size"
+        )
+    return size
+
+
+def _dense(widths: list[int]) -> tuple[int, int]:
+    """(params, outputs) of Linear layers between consecutive widths."""
+    params = sum((a + 1) * b for a, b in zip(widths, widths[1:], strict=False))
+    return params, sum(widths[1:])
+
+
+def _dims(model: str, shape: tuple[int, ...], want: int, what: str) -> None:
+    if len(shape) != want:
+        raise InputError(f"the {model} takes {what}; this input has shape {list(shape)}")
+
+
+def _mlp_footprint(config: MLPConfig, shape: tuple[int, ...], classes: int) -> Footprint:
+    _dims("mlp", shape, 1, "flat features (F,)")
+    params, outputs = _dense([math.prod(shape), *config.hidden, classes])
+    return Footprint(params, outputs)
+
+
+def _cnn_footprint(config: CNNConfig, shape: tuple[int, ...], classes: int) -> Footprint:
+    _dims("cnn", shape, 3, "images (C, H, W)")
+    _, chain = cnn_chain(config, shape)  # raises InputError if the input is too small
+    params = sum(ls.params or 0 for ls in chain.layers)
+    params += sum(2 * (ls.channels or 0) for ls in chain.layers if ls.kind == "bn")
+    outputs = sum((ls.channels or shape[0]) * math.prod(ls.output) for ls in chain.layers)
+    flat = (chain.out_channels or shape[0]) * math.prod(chain.output)
+    dense_params, dense_outputs = _dense([flat, *config.hidden, classes])
+    return Footprint(params + dense_params, 2 * outputs + dense_outputs)  # 2: conv + activation
+
+
+def _resnet_footprint(config: Any, shape: tuple[int, ...], classes: int) -> Footprint:
+    from dlcli.calculators.featsize import chain_output
+    from dlcli.layers import parse_layers
+
+    _dims("resnet", shape, 3, "images (C, H, W)")
+    chain = chain_output(parse_layers(",".join(config.specs())), shape[1:], shape[0])
+    params = sum((ls.params or 0) + 2 * (ls.channels or 0) for ls in chain.layers)  # conv + bn
+    w = config.width  # the 1x1 projections (and their bn) into stages 2 and 3
+    params += (w * 2 * w + 2 * 2 * w) + (2 * w * 4 * w + 2 * 4 * w)
+    outputs = sum((ls.channels or 0) * math.prod(ls.output) for ls in chain.layers)
+    last = chain.out_channels or 0
+    return Footprint(params + (last + 1) * classes, 3 * outputs)  # 3: conv, bn, relu
+
+
+def _recurrent_footprint(config: Any, shape: tuple[int, ...], classes: int) -> Footprint:
+    if config.vocab:
+        _dims("lstm", shape, 1, "token ids (T,)")
+    else:
+        _dims("lstm", shape, 2, "sequences (T, F)")
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(config.cell, 4)
+    dirs = 2 if config.bidirectional else 1
+    h, steps = config.hidden_size, shape[0]
+    params = 0
+    width = shape[-1] if len(shape) > 1 else 1
+    if config.vocab:
+        params += len(config.vocab) * config.embedding_dim
+        width = config.embedding_dim
+    for layer in range(config.num_layers):
+        inputs = width if layer == 0 else dirs * h
+        params += dirs * gates * h * (inputs + h + 2)  # weights and both biases
+    outputs = steps * width + config.num_layers * steps * dirs * h * (gates + 1)
+    return Footprint(params + (dirs * h + 1) * classes, outputs + classes)
+
+
+_FOOTPRINTS: dict[str, Callable[..., Footprint]] = {
+    "mlp": _mlp_footprint,
+    "cnn": _cnn_footprint,
+    "resnet": _resnet_footprint,
+    "lstm": _recurrent_footprint,
+}
 
 
 # --- initialisation -----------------------------------------------------------------------------

@@ -154,6 +154,8 @@ def safetensors_metadata(path: Path) -> dict[str, Any]:
     def damaged(why: str) -> InputError:
         return InputError(f"{path}: not a complete safetensors file ({why})")
 
+    if not Path(path).exists():
+        raise InputError(f"{path}: not found; is this a dlcli run folder?")
     try:
         size = check_regular(path, "safetensors file").st_size
         with open(path, "rb") as fh:

@@ -34,6 +34,7 @@ from dlcli.training.data import (
     to_layout,
 )
 from dlcli.training.models import (
+    check_model_size,
     config_from_dict,
     config_to_dict,
     get_family,
@@ -135,6 +136,13 @@ class RunSpec:
         """The family's model for this run; `init` (train time only) goes to the builder as
         keyword arguments (lstm: `embeddings`, a pretrained table; see `Dataset.init`)."""
         family = get_family(self.model)
+        check_model_size(
+            self.model,
+            self.model_config,
+            self.input_shape,
+            len(self.class_names),
+            self.train.batch_size,
+        )
         return family.build(
             self.model_config, self.input_shape, len(self.class_names), **(init or {})
         )

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlcli.errors import InputError
-from dlcli.files import open_binary, read_errors
+from dlcli.files import check_regular, open_binary, read_errors
 from dlcli.tokens import tokenize as tokenize  # re-exported: recurrent.py imports it from here
 from dlcli.wordvec.vecfile import read_word2vec as read_word2vec  # re-exported likewise
 
@@ -44,15 +44,10 @@ class TextTable:
 
 
 def _decode(path: Path) -> str:
+    check_regular(path, "text CSV")
     try:
         with open_binary(path) as f:
             raw = f.read()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(
-            f"{path}: is a folder; expected a CSV file with text and label columns"
-        ) from None
     except read_errors() as exc:
         raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlcli.errors import InputError
-from dlcli.files import is_compressed, open_binary, read_errors
+from dlcli.files import check_regular, open_binary, read_errors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,10 +33,7 @@ def read_word2vec(path: str | Path, label: str = "--embeddings") -> tuple[list[s
     path = Path(path)
     where = f"{label} {path}"
     not_w2v = f"{where} is not a word2vec vectors file (expected a 'COUNT DIM' header line)"
-    if not path.exists():
-        raise InputError(f"{where}: no such file")
-    if path.is_dir():
-        raise InputError(f"{where} is a folder, not a vectors file")
+    check_regular(path, label)
     try:
         with open_binary(path) as f:
             raw = f.read()
@@ -49,7 +46,7 @@ def read_word2vec(path: str | Path, label: str = "--embeddings") -> tuple[list[s
         if count < 1 or dim < 1:
             raise InputError(f"{where}: the header '{count} {dim}' announces no vectors")
         body = raw[end + 1 :] if end >= 0 else b""
-        if count * dim * 2 > len(body) and not is_compressed(path):
+        if count * dim * 2 > len(body):
             # each number takes at least 2 bytes in text ('0 '), 4 in binary
             raise InputError(
                 f"{where}: its header promises {count} vectors of {dim} numbers; "

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
-from dlcli.files import atomic_write, is_temporary
+from dlcli.files import atomic_write, check_regular, is_temporary
 from dlcli.lock import Lock
 
 if TYPE_CHECKING:
@@ -384,8 +384,7 @@ def evaluate_vectors(
     analogies = str(analogies or default_analogies())
     pairs = str(pairs or default_pairs())
     for flag, path in (("--analogies", analogies), ("--pairs", pairs)):
-        if not Path(path).is_file():
-            raise InputError(f"{flag} {path} does not exist")
+        check_regular(path, flag)
     return Evaluation(
         analogies=analogies,
         pairs=pairs,
