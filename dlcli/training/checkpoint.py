@@ -11,7 +11,7 @@ torch is imported inside the functions.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,10 @@ class TrainState:
         return improved
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # The history's rows are never changed once recorded, so a new list is copy enough:
+        # dataclasses.asdict would deep-copy every row at every epoch (quadratic in epochs).
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        return state | {"history": list(self.history), "optimizer": dict(self.optimizer)}
 
     @classmethod
     def from_dict(cls, d: Any, where: Path) -> TrainState:
