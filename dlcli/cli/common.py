@@ -90,10 +90,12 @@ class DlcliGroup(TyperGroup):
             print(error_line("aborted"), file=sys.stderr)
             code = 130
         except DlcliError as exc:
-            print(error_line(str(exc)), file=sys.stderr)
+            if str(exc) and not _follower(exc):  # empty: another rank reports it (torchrun)
+                print(error_line(str(exc)), file=sys.stderr)
             code = exc.exit_code
         except (KeyboardInterrupt, _Interrupted) as exc:  # a backend may say what it saved
-            print(error_line(str(exc) or "interrupted"), file=sys.stderr)
+            if not _follower(exc):
+                print(error_line(str(exc) or "interrupted"), file=sys.stderr)
             code = 130
         except BrokenPipeError:
             # `dlcli featsize - < sizes | head`: the reader left; that is not our failure.
@@ -115,6 +117,17 @@ class DlcliGroup(TyperGroup):
             print(error_line(f"{name}: {exc} (set DLCLI_DEBUG=1 for a traceback)"), file=sys.stderr)
             code = 1
         sys.exit(code)
+
+
+def _follower(exc: BaseException) -> bool:
+    """Under torchrun, a rank other than 0 keeps quiet about what every rank sees alike (a bad
+    option, Ctrl-C): rank 0 prints the one line. Its own failures it still reports."""
+    rank = os.environ.get("RANK", "0")
+    return (
+        rank != "0"
+        and "WORLD_SIZE" in os.environ
+        and isinstance(exc, InputError | KeyboardInterrupt | _Interrupted)
+    )
 
 
 PIPE_CLOSED_STATUS = 0  # documented in the README: a reader that leaves early is not a failure

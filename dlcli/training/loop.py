@@ -8,8 +8,10 @@ scores every split and writes the run folder. Batches are slices of tensors alre
 device (no DataLoader). Progress goes out through `Callback` hooks (Keras style), so the loop
 never prints; a callback may ask it to stop (`stop_training`).
 
-Data-parallel training (DDP under torchrun) stays one change here: shard the permutation in
-`_epoch_order`, all-reduce the sums in `_reduce`, and let rank 0 alone save and write.
+Data-parallel training (DDP under torchrun, distributed.py) touches the loop in a few marked
+places: `_epoch_order` takes this rank's share of every global batch, `_reduce` all-reduces the
+epoch's sums, `fit` wraps the model and scores validation in shares, and rank 0 alone calls the
+callbacks, checkpoints and writes the run folder (`dist.is_main()`); the others receive its result.
 
     spec.py        the run's config (config.json) and the split it trains on
     checkpoint.py  TrainState (the checkpoint's metadata) and the checkpoint's tensors
@@ -27,12 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
+from dlcli.training import distributed as dist
 from dlcli.training import run_dir as rd
 from dlcli.training.checkpoint import Checkpoint, TrainState, capture, restore
 from dlcli.training.checkpoint import load as load_checkpoint
 from dlcli.training.config import DataConfig, TrainConfig
 from dlcli.training.data import Dataset
 from dlcli.training.device import resolve_device, set_threads
+from dlcli.training.distributed import Share
 from dlcli.training.metrics import loss_function, measure, multiclass_hinge, scores_of
 from dlcli.training.models import apply_init, get_family, load_family_data
 from dlcli.training.spec import Prepared, RunSpec, load_split, make_spec, prepare, read_spec
@@ -151,7 +155,7 @@ def train(
     import torch  # noqa: F401 (before the clock starts: `seconds` times the run, not the import)
 
     start = time.perf_counter()
-    device = resolve_device(train_config.device)
+    device = dist.setup(train_config.device)
     threads = set_threads(train_config.threads)
     dataset = load_family_data(model, model_config, data, train_config.seed)
     spec = make_spec(model, model_config, data, train_config, dataset, threads)
@@ -159,7 +163,9 @@ def train(
     if train_config.patience and len(prepared.y_val) == 0:
         raise InputError("--patience needs a validation split: give --val-fraction above 0")
     net = _fresh_model(spec, dataset)
-    folder = rd.new_run_dir(out, model)  # only now, with the data and model known good
+    # only now, with the data and model known good; rank 0 names it (runs/MODEL-TIME)
+    folder = Path(dist.from_main(lambda: str(rd.new_run_dir(out, model))))
+    callbacks = callbacks if dist.is_main() else ()  # rank 0 alone reports progress
     return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net)
 
 
@@ -170,7 +176,7 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
     spec, _ = read_spec(folder)
     if epochs is not None:
         spec.train.epochs = epochs
-    device = resolve_device(spec.train.device)
+    device = dist.setup(spec.train.device)
     set_threads(spec.threads)
     checkpoint = load_checkpoint(folder)
     if checkpoint is not None:
@@ -187,6 +193,7 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
             )
     dataset, prepared = load_split(spec)
     net = _fresh_model(spec, dataset)
+    callbacks = callbacks if dist.is_main() else ()
     return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net, checkpoint)
 
 
@@ -221,7 +228,7 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
     """Train `net` for the run's epochs (on from `checkpoint` when resuming), then finish the run
     folder. Ctrl-C saves the last finished epoch and re-raises with one line saying so."""
     cfg = run.spec.train
-    net.to(run.device)
+    net = dist.sync_batchnorm(net.to(run.device))  # CUDA under DDP only
     opt = make_optimizer(net, cfg)
     state, best = TrainState(), None  # best: the best epoch's weights (kept with --patience)
     if checkpoint is not None:
@@ -229,18 +236,20 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
         state = checkpoint.state
     train_split = _on_device(run, run.data.x_train, run.data.y_train)
     val_split = _on_device(run, run.data.x_val, run.data.y_val)
-    run.spec.save(run.folder, "running")
+    if dist.is_main():
+        run.spec.save(run.folder, "running")
     _begin(run, net, state)
-    saver = _Checkpointer(run.folder, run.device)
+    saver = _Checkpointer(run.folder, run.device, enabled=dist.is_main())
+    model = dist.wrap(net, run.device)  # DDP under torchrun (the one that trains), else net
     try:
         for epoch in range(state.epoch, cfg.epochs):
             t0 = time.perf_counter()
             for cb in run.callbacks:
                 cb.on_epoch_begin(epoch, {"batches": _batches(run), "epochs": cfg.epochs})
-            loss, accuracy = _train_epoch(run, net, opt, train_split, epoch)
+            loss, accuracy = _train_epoch(run, model, opt, train_split, epoch)
             if not math.isfinite(loss):
                 _diverged(run, epoch, loss)
-            val_loss, val_accuracy = measure(net, *val_split, cfg.loss)
+            val_loss, val_accuracy = dist.measure(net, *val_split, cfg.loss)  # DDP: in shares
             row = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}
             row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
             row["seconds"] = time.perf_counter() - t0
@@ -250,16 +259,22 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
             saver.snapshot(net, opt, best, state)
             for cb in run.callbacks:
                 cb.on_epoch_end(epoch, row | {"epochs": cfg.epochs, "improved": improved})
-            stop = state.stopped_early or _stop_requested(run.callbacks)
+            stop = state.stopped_early or dist.any_rank(_stop_requested(run.callbacks))
             saver.save(final=stop or state.epoch == cfg.epochs)
             if stop:
                 break
     except KeyboardInterrupt:
         saver.save(final=True)  # the last finished epoch, if not on disk yet
         _interrupted(run, state)
+    except RuntimeError as exc:  # under DDP: a rank died, or a collective timed out
+        if isinstance(exc, RunFailure) or not dist.peer_lost(exc):
+            raise
+        saver.save(final=True)
+        _interrupted(run, state, lost=exc)
     if cfg.patience and best is not None:
         net.load_state_dict(best)  # restore the best validation loss
-    result = _finish(run, net, state)
+    # rank 0 scores the splits and writes the folder; every rank returns its result
+    result = RunResult(**dist.from_main(lambda: _finish(run, net, state).to_dict()))
     for cb in run.callbacks:
         cb.on_train_end(result.to_dict())
     return result
@@ -275,30 +290,32 @@ def _train_epoch(
     loss_fn = loss_function(cfg.loss)
     hooks = [cb for cb in run.callbacks if _overrides(cb, "on_batch_end")]
     x, y = split
-    n, bs, batches = len(y), cfg.batch_size, _batches(run)
+    batches = _batches(run)
     net.train()
-    order = _epoch_order(n, cfg.seed, epoch, run.device)
+    order, shares = _epoch_order(len(y), cfg.batch_size, cfg.seed, epoch, run.device)
     xs, ys = x[order], y[order]  # one gather per epoch, then views
     losses, hits = [], []  # per batch; summed once at the end of the epoch
-    for b in range(batches):
+    for b, share in enumerate(shares):
         if cfg.lr_schedule != "constant":  # a function of the step alone: resume needs no state
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(epoch * batches + b, cfg.epochs * batches)
-        xb, yb = xs[b * bs : (b + 1) * bs], ys[b * bs : (b + 1) * bs]
+        xb, yb = xs[share.start : share.stop], ys[share.start : share.stop]
         scores = net(xb)  # (B, C)
         loss = loss_fn(scores, yb)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        # DDP averages gradients over ranks: scaled, they are the whole batch's mean
+        (loss if share.weight is None else loss * share.weight).backward()
         opt.step()
         with torch.no_grad():
             losses.append(loss.detach())
-            hits.append((scores.argmax(1) == yb).sum())
+            hit = (scores.argmax(1) == yb).sum()
+            hits.append(hit if share.count else hit * 0)  # DDP: a share counted by rank 0
         if hooks:
             logs = {"batch": b + 1, "batches": batches, "loss": float(loss.detach())}
             for cb in hooks:
                 cb.on_batch_end(b, logs)
-    sizes = torch.full((batches,), float(bs), dtype=torch.float64, device=run.device)
-    sizes[-1] = n - (batches - 1) * bs  # the last batch may be short
+    # examples per batch (this rank's under DDP; the last batch may be short)
+    sizes = torch.tensor([s.count for s in shares], dtype=torch.float64, device=run.device)
     sums = torch.stack(
         [
             (torch.stack(losses).double() * sizes).sum(),  # loss summed over examples
@@ -310,18 +327,23 @@ def _train_epoch(
     return loss_sum / seen, correct / seen
 
 
-def _epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
-    """A fresh permutation per epoch from (seed, epoch) alone, so a resumed run shuffles alike.
-    Under DDP: keep this rank's share."""
+def _epoch_order(
+    n: int, batch_size: int, seed: int, epoch: int, device
+) -> tuple[torch.Tensor, list[Share]]:
+    """A fresh permutation per epoch from (seed, epoch) alone, so a resumed run shuffles alike,
+    and where each batch lies in it. Under DDP every rank draws the same permutation and keeps
+    its share of each global batch (`dist.shares`)."""
     import torch
 
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g).to(device)
+    dist.seed_epoch(seed, epoch)
+    order, shares = dist.shares(torch.randperm(n, generator=g), batch_size)
+    return order.to(device), shares
 
 
 def _reduce(sums: torch.Tensor) -> list[float]:
-    """Epoch totals -> Python numbers. Under DDP: all_reduce(sums) here."""
-    return sums.tolist()
+    """Epoch totals -> Python numbers, summed over ranks under DDP."""
+    return dist.all_reduce_sums(sums).tolist()
 
 
 class _Checkpointer:
@@ -330,13 +352,14 @@ class _Checkpointer:
     fast epochs do not pay a file write each (a hard kill loses at most those seconds).
     """
 
-    def __init__(self, folder: Path, device: torch.device) -> None:
-        self.folder, self.device = folder, device
+    def __init__(self, folder: Path, device: torch.device, enabled: bool = True) -> None:
+        self.folder, self.device, self.enabled = folder, device, enabled  # DDP: rank 0 alone
         self.pending: tuple[dict, dict] | None = None  # (tensors, metadata) not yet on disk
         self.last_write = time.perf_counter()
 
     def snapshot(self, net: nn.Module, opt, best: dict | None, state: TrainState) -> None:
-        self.pending = capture(net, opt, best, state, self.device)
+        if self.enabled:
+            self.pending = capture(net, opt, best, state, self.device)
 
     def save(self, final: bool) -> None:
         """Write the snapshot if it is due, or if `final` (the run's last epoch, Ctrl-C)."""
@@ -402,7 +425,8 @@ def _on_device(run: Run, x, y) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _diverged(run: Run, epoch: int, loss: float) -> None:
-    run.spec.save(run.folder, "diverged")
+    if dist.is_main():
+        run.spec.save(run.folder, "diverged")
     raise RunFailure(
         f"training diverged in epoch {epoch + 1} (loss {loss}): "
         f"lower --lr (now {run.spec.train.lr}) or standardise the inputs"
@@ -417,10 +441,16 @@ def _write_history(run: Run, history: list[dict]) -> None:
     rd.atomic_write_bytes(run.folder / rd.CURVES, curves_png(history))
 
 
-def _interrupted(run: Run, state: TrainState) -> None:
-    run.spec.save(run.folder, "interrupted")
-    if state.history:
-        _write_history(run, state.history)
+def _interrupted(run: Run, state: TrainState, lost: BaseException | None = None) -> None:
+    """Ctrl-C (or SIGTERM, or under DDP a lost rank: `lost`): mark the folder resumable."""
+    if dist.is_main():
+        run.spec.save(run.folder, "interrupted")
+        if state.history:
+            _write_history(run, state.history)
+    if lost is not None:
+        raise dist.Follower(1) if not dist.is_main() else dist.lost_failure(lost, run.folder)
+    if not dist.is_main():
+        raise dist.Follower(130)  # rank 0 says what was saved
     raise KeyboardInterrupt(
         f"interrupted after {len(state.history)} of {run.spec.train.epochs} epochs; the "
         f"checkpoint is saved: continue with --resume {run.folder}"
