@@ -35,7 +35,15 @@ from dlcli.training.checkpoint import Checkpoint, TrainState, capture, restore
 from dlcli.training.checkpoint import load as load_checkpoint
 from dlcli.training.config import DataConfig, TrainConfig
 from dlcli.training.data import Dataset
-from dlcli.training.device import resolve_device, set_threads
+from dlcli.training.device import (
+    autocast,
+    check_compile,
+    check_precision,
+    compiled,
+    grad_scaler,
+    resolve_device,
+    set_threads,
+)
 from dlcli.training.distributed import Share
 from dlcli.training.metrics import loss_function, measure, multiclass_hinge, scores_of
 from dlcli.training.models import apply_init, get_family, load_family_data
@@ -156,13 +164,15 @@ def train(
 
     start = time.perf_counter()
     device = dist.setup(train_config.device)
-    threads = set_threads(train_config.threads)
+    _check_accelerators(train_config, device)
     dataset = load_family_data(model, model_config, data, train_config.seed)
-    spec = make_spec(model, model_config, data, train_config, dataset, threads)
+    spec = make_spec(model, model_config, data, train_config, dataset)
     prepared = prepare(dataset, spec, train_config.seed)
     if train_config.patience and len(prepared.y_val) == 0:
         raise InputError("--patience needs a validation split: give --val-fraction above 0")
     net = _fresh_model(spec, dataset)
+    # threads: given, or the rule of device.py, which times a batch of this model
+    spec.threads = set_threads(train_config.threads, _batch_timer(net, prepared, spec, device))
     # only now, with the data and model known good; rank 0 names it (runs/MODEL-TIME)
     folder = Path(dist.from_main(lambda: str(rd.new_run_dir(out, model))))
     callbacks = callbacks if dist.is_main() else ()  # rank 0 alone reports progress
@@ -177,6 +187,7 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
     if epochs is not None:
         spec.train.epochs = epochs
     device = dist.setup(spec.train.device)
+    _check_accelerators(spec.train, device)
     set_threads(spec.threads)
     checkpoint = load_checkpoint(folder)
     if checkpoint is not None:
@@ -205,6 +216,32 @@ def _fresh_model(spec: RunSpec, dataset: Dataset) -> nn.Module:
     net = spec.build_model(dataset.init)
     apply_init(net, spec.train.init)
     return net
+
+
+def _check_accelerators(cfg: TrainConfig, device: torch.device) -> None:
+    """--precision and --compile where this device can run them, else one line (exit 2)."""
+    check_precision(cfg.precision, device)
+    if cfg.compile:
+        check_compile(device)
+
+
+def _batch_timer(net: nn.Module, data: Prepared, spec: RunSpec, device) -> Any:
+    """Seconds of one batch's forward pass in eval mode (no effect on the run's numbers), for
+    the default thread rule; None off the CPU."""
+    import torch
+
+    def seconds() -> float:
+        x = torch.from_numpy(data.x_train[: spec.train.batch_size])
+        net.eval()
+        with torch.no_grad():
+            times = []
+            for _ in range(3):  # the first warms up
+                t0 = time.perf_counter()
+                net(x)
+                times.append(time.perf_counter() - t0)
+        return min(times[1:])
+
+    return seconds if device.type == "cpu" else None
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -241,15 +278,18 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
     _begin(run, net, state)
     saver = _Checkpointer(run.folder, run.device, enabled=dist.is_main())
     model = dist.wrap(net, run.device)  # DDP under torchrun (the one that trains), else net
+    model = compiled(model, cfg.compile)  # --compile
+    scaler = grad_scaler(cfg.precision, run.device)  # --precision 16-mixed
     try:
         for epoch in range(state.epoch, cfg.epochs):
             t0 = time.perf_counter()
             for cb in run.callbacks:
                 cb.on_epoch_begin(epoch, {"batches": _batches(run), "epochs": cfg.epochs})
-            loss, accuracy = _train_epoch(run, model, opt, train_split, epoch)
+            loss, accuracy = _train_epoch(run, model, opt, train_split, epoch, scaler)
             if not math.isfinite(loss):
                 _diverged(run, epoch, loss)
-            val_loss, val_accuracy = dist.measure(net, *val_split, cfg.loss)  # DDP: in shares
+            with autocast(cfg.precision, run.device):  # DDP: scored in shares
+                val_loss, val_accuracy = dist.measure(net, *val_split, cfg.loss)
             row = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}
             row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
             row["seconds"] = time.perf_counter() - t0
@@ -274,14 +314,15 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
     if cfg.patience and best is not None:
         net.load_state_dict(best)  # restore the best validation loss
     # rank 0 scores the splits and writes the folder; every rank returns its result
-    result = RunResult(**dist.from_main(lambda: _finish(run, net, state).to_dict()))
+    with autocast(cfg.precision, run.device):  # scored in the run's precision, as evaluate does
+        result = RunResult(**dist.from_main(lambda: _finish(run, net, state).to_dict()))
     for cb in run.callbacks:
         cb.on_train_end(result.to_dict())
     return result
 
 
 def _train_epoch(
-    run: Run, net: nn.Module, opt: torch.optim.Optimizer, split: tuple, epoch: int
+    run: Run, net: nn.Module, opt: torch.optim.Optimizer, split: tuple, epoch: int, scaler=None
 ) -> tuple[float, float]:
     """One pass over the training split in a fresh seeded order: (mean loss, accuracy)."""
     import torch
@@ -300,12 +341,19 @@ def _train_epoch(
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(epoch * batches + b, cfg.epochs * batches)
         xb, yb = xs[share.start : share.stop], ys[share.start : share.stop]
-        scores = net(xb)  # (B, C)
-        loss = loss_fn(scores, yb)
+        with autocast(cfg.precision, run.device):  # --precision (32: no-op)
+            scores = net(xb)  # (B, C)
+            loss = loss_fn(scores, yb)
         opt.zero_grad(set_to_none=True)
         # DDP averages gradients over ranks: scaled, they are the whole batch's mean
-        (loss if share.weight is None else loss * share.weight).backward()
-        opt.step()
+        scaled = loss if share.weight is None else loss * share.weight
+        if scaler is None:
+            scaled.backward()
+            opt.step()
+        else:  # float16: scale the loss, skip steps whose gradients overflowed
+            scaler.scale(scaled).backward()
+            scaler.step(opt)
+            scaler.update()
         with torch.no_grad():
             losses.append(loss.detach())
             hit = (scores.argmax(1) == yb).sum()
