@@ -50,6 +50,7 @@ def test_compile_without_a_compiler_is_refused(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile imports torch.jit
 @pytest.mark.skipif(
     not os.environ.get("DLCLI_TEST_COMPILE"),
     reason="torch.compile takes 30-60 s on a 2-core machine: set DLCLI_TEST_COMPILE=1",
