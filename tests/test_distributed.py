@@ -124,3 +124,37 @@ def test_nproc_launches_torchrun_and_ctrl_c_leaves_a_resumable_run(tmp_path):
     finished = len((out / "history.csv").read_text().splitlines()) - 1
     resumed = dlcli.resume(out, epochs=finished + 1)  # a plain process continues it
     assert resumed.epochs == finished + 1 and (out / "model.safetensors").exists()
+
+
+def _rank_one(out: Path) -> int | None:
+    """The pid of rank 1 of the run writing `out` (its environment says RANK=1)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if str(out) in (proc / "cmdline").read_text() and "\0RANK=1\0" in (
+                "\0" + (proc / "environ").read_text()
+            ):
+                return int(proc.name)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
+def test_a_dead_rank_ends_the_run_with_one_line_and_a_resumable_folder(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "mlp", "--nproc", "2", "--epochs", "400", "--threads", "1", "--out", out]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlcli", *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "checkpoint.safetensors").exists():
+        time.sleep(0.2)
+    pid = _rank_one(out)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    errors = [line for line in stderr.splitlines() if line.startswith("dlcli: error")]
+    assert len(errors) == 1 and f"--resume {out}" in errors[0], stderr
+    assert json.loads((out / "config.json").read_text())["status"] == "interrupted"

@@ -133,6 +133,13 @@ def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt("terminated")
 
 
+def finishing() -> None:
+    """The run is ending (Ctrl-C, SIGTERM, a lost rank): let no second SIGTERM from torchrun
+    cut short the checkpoint and the one line being written."""
+    if _world > 1:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def teardown() -> None:
     """Leave the process group (the end of a run under torchrun)."""
     global _rank, _world
@@ -311,7 +318,8 @@ def peer_lost(exc: BaseException) -> bool:
 
 def lost_failure(exc: BaseException, folder: Any) -> RunFailure:
     """The one line for a lost rank."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = re.sub(r"^\[[^\]]*\] ", "", first)[:120]  # gloo's [source:line] prefix
     return RunFailure(
         f"a rank of the data-parallel run was lost ({first}); the checkpoint is saved: "
         f"continue with --resume {folder}"

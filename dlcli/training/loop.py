@@ -304,11 +304,13 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
             if stop:
                 break
     except KeyboardInterrupt:
+        dist.finishing()
         saver.save(final=True)  # the last finished epoch, if not on disk yet
         _interrupted(run, state)
     except RuntimeError as exc:  # under DDP: a rank died, or a collective timed out
         if isinstance(exc, RunFailure) or not dist.peer_lost(exc):
             raise
+        dist.finishing()
         saver.save(final=True)
         _interrupted(run, state, lost=exc)
     if cfg.patience and best is not None:

@@ -267,13 +267,17 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     parallel, animate = knobs.pop("parallel"), knobs.pop("animate")
     nproc = knobs.pop("nproc")
     if nproc != 1:
-        return _launch(nproc)
+        return _launch(nproc)  # the same command under torchrun (which sees --nproc no more)
     if any(isinstance(v, list) and len(set(map(str, v))) > 1 for v in knobs.values()):
         if resume is not None:
             fail(
                 "--resume continues one run; a sweep continues by running the same command "
                 "again with the same --out"
             )
+        from dlcli.training.distributed import launched
+
+        if launched():
+            fail("a sweep trains its runs one by one: run it without torchrun (or --nproc)")
         return sweep(model, knobs, parallel, animate, json_out, quiet)
     # one run: a flag given once (or the same value repeated) is that value
     knobs = {k: (v[0] if v else None) if isinstance(v, list) else v for k, v in knobs.items()}
