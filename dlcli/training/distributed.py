@@ -190,7 +190,7 @@ def shares_of(
         parts.append(part)
         out.append(Share(at, at + len(part), count, weight))
         at += len(part)
-    return (torch.cat(parts) if parts else order), out
+    return (torch.cat(parts) if parts and world > 1 else order), out
 
 
 # --- the model and the collectives ----------------------------------------------------------------
