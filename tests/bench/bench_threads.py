@@ -27,6 +27,7 @@ import _results  # noqa: E402
 
 EPOCHS = {"mlp": 10, "cnn": 3, "lstm": 2, "resnet": 1}
 TARGET = 1.15
+CHOSEN: dict[str, set[int]] = {}  # the thread counts the default chose, per model
 
 
 def cores() -> int:
@@ -43,6 +44,9 @@ def train_seconds(model: str, threads: int | None, out: Path) -> float:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    if threads is None:  # what the rule chose
+        chosen = json.loads((out / "config.json").read_text())["threads"]
+        CHOSEN.setdefault(model, set()).add(chosen)
     return float(json.loads(proc.stdout)["seconds"])
 
 
@@ -50,12 +54,16 @@ def measure(models: list[str], repeats: int, tmp: Path, label: str) -> dict[str,
     n = cores()
     variants = {"default": None, "1": 1, str(n): n}
     times = {m: {v: [] for v in variants} for m in models}
+    CHOSEN.clear()
     for r in range(repeats):
         for model in models:
             for name, threads in variants.items():
                 out = tmp / f"{label}-{model}-{name}-{r}"
                 times[model][name].append(train_seconds(model, threads, out))
-    return {m: {v: min(t) for v, t in per.items()} for m, per in times.items()}
+    best = {m: {v: min(t) for v, t in per.items()} for m, per in times.items()}
+    for m in models:
+        best[m]["chose"] = "/".join(map(str, sorted(CHOSEN.get(m, ()))))
+    return best
 
 
 def main() -> int:
@@ -83,7 +91,7 @@ def main() -> int:
                 p.kill()
                 p.wait()
     print(f"{n} threads = PyTorch's default here; best seconds of {args.repeats} runs")
-    print(f"{'condition':9} {'model':7} {'default':>8} {'1':>8} {str(n):>8} {'ratio':>6}")
+    print(f"{'condition':9} {'model':7} {'default':>8} {'1':>8} {str(n):>8} {'ratio':>6} chose")
     for label, (best, load) in conditions.items():
         for model, m in best.items():
             best = min(m["1"], m[str(n)])
@@ -91,9 +99,12 @@ def main() -> int:
             ok &= ratio <= TARGET
             print(
                 f"{label:9} {model:7} {m['default']:8.2f} {m['1']:8.2f} {m[str(n)]:8.2f} "
-                f"{ratio:6.2f}"
+                f"{ratio:6.2f} {m['chose']}"
             )
-            detail = f"{m['default']:.2f} s; 1: {m['1']:.2f} s, {n}: {m[str(n)]:.2f} s"
+            detail = (
+                f"default {m['default']:.2f} s (chose {m['chose']} threads); "
+                f"1: {m['1']:.2f} s, {n}: {m[str(n)]:.2f} s"
+            )
             what = f"{model} ({label}, load {load[0]:.1f}): default vs best of 1 and {n} threads"
             rows.append(
                 _results.row("threads", what, ratio, f"<= {TARGET}", ratio <= TARGET, detail)
