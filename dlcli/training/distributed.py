@@ -140,13 +140,17 @@ def finishing() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def teardown() -> None:
-    """Leave the process group (the end of a run under torchrun)."""
+def teardown(sync: bool = False) -> None:
+    """Leave the process group: `sync` at the end of a run (every rank waits for the others
+    first: a rank that left while a peer was still tearing down made gloo abort that peer at
+    exit, 1 run in 4 here), else (atexit, after a failure) at once."""
     global _rank, _world
     if _world > 1:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            if sync:
+                dist.barrier()
             dist.destroy_process_group()
     _rank, _world = 0, 1
 

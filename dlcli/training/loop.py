@@ -318,6 +318,7 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
     # rank 0 scores the splits and writes the folder; every rank returns its result
     with autocast(cfg.precision, run.device):  # scored in the run's precision, as evaluate does
         result = RunResult(**dist.from_main(lambda: _finish(run, net, state).to_dict()))
+    dist.teardown(sync=True)  # every rank has the result: leave the process group together
     for cb in run.callbacks:
         cb.on_train_end(result.to_dict())
     return result
