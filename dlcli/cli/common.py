@@ -98,12 +98,10 @@ class DlcliGroup(TyperGroup):
             if isinstance(exc, SystemExit) and exc.code != 1:
                 raise
             code = _pipe_closed()
-        except Exception as exc:  # every error ends here: one line, never a traceback
+        except (Exception, KeyboardInterrupt) as exc:  # one line, never a traceback
             message, code = _describe(exc)
-            print(error_line(message), file=sys.stderr)
-        except KeyboardInterrupt as exc:
-            message, code = _describe(exc)
-            print(error_line(message), file=sys.stderr)
+            if message and not _follower(exc):  # empty: another rank reports it (torchrun)
+                print(error_line(message), file=sys.stderr)
         sys.exit(code)
 
 
@@ -118,6 +116,8 @@ def _describe(exc: BaseException) -> tuple[str, int]:
         return str(exc), exc.code
     if isinstance(exc, KeyboardInterrupt):
         return interrupts.message(exc), interrupts.exit_status(exc)
+    if isinstance(exc, DlcliError) and not str(exc):  # another rank reports it (torchrun)
+        return "", exc.exit_code
     if interrupts.received:  # the error is the signal's doing (e.g. a module half imported)
         return interrupts.message(), interrupts.exit_status()
     if isinstance(exc, DlcliError):
@@ -127,6 +127,17 @@ def _describe(exc: BaseException) -> tuple[str, int]:
     if os.environ.get("DLCLI_DEBUG"):
         raise exc
     return f"{type(exc).__name__}: {exc} (set DLCLI_DEBUG=1 for a traceback)", 1
+
+
+def _follower(exc: BaseException) -> bool:
+    """Under torchrun, a rank other than 0 keeps quiet about what every rank sees alike (a bad
+    option, Ctrl-C): rank 0 prints the one line. Its own failures it still reports."""
+    rank = os.environ.get("RANK", "0")
+    return (
+        rank != "0"
+        and "WORLD_SIZE" in os.environ
+        and isinstance(exc, InputError | KeyboardInterrupt | _Interrupted)
+    )
 
 
 PIPE_CLOSED_STATUS = 0  # documented in the README: a reader that leaves early is not a failure

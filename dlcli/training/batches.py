@@ -11,7 +11,7 @@ torch is imported inside functions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from dlcli.training.data import Rows, stored_per_batch
@@ -50,16 +50,28 @@ class Inputs:
         xb = torch.from_numpy(stored).to(self.device, non_blocking=True)
         return self.convert(xb) if self.convert else xb
 
-    def batches(self, order: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
-        """The split in `order` (positions, a permutation), `size` samples a batch."""
+    def batches(
+        self, order: torch.Tensor, spans: int | Iterable[tuple[int, int]]
+    ) -> Iterator[torch.Tensor]:
+        """The split in `order` (positions, a permutation) cut into batches: `spans` is the
+        batch size, or the (start, stop) of each batch in `order` (a rank's shares under DDP)."""
+        if isinstance(spans, int):
+            spans = [(lo, lo + spans) for lo in range(0, len(order), spans)]
         if not isinstance(self.x, Rows):
             xs = self.x[order]  # on the device: one gather per epoch, then views
-            for start in range(0, len(xs), size):
-                yield xs[start : start + size]
+            for start, stop in spans:
+                yield xs[start:stop]
             return
         positions = order.cpu().numpy()
-        for start in range(0, len(positions), size):
-            yield self._take(positions[start : start + size])
+        for start, stop in spans:
+            yield self._take(positions[start:stop])
+
+    def strided(self, start: int, step: int) -> Inputs:
+        """Every `step`-th sample from `start` (a rank's share of a split under DDP); stored
+        rows are not copied."""
+        if isinstance(self.x, Rows):
+            return Inputs(Rows(self.x.base, self.x.index[start::step]), self.device, self.convert)
+        return Inputs(self.x[start::step], self.device, self.convert)
 
     def chunks(self, size: int) -> Iterator[torch.Tensor]:
         """The split in order, `size` samples a chunk (scoring)."""

@@ -29,6 +29,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("default", "small")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 CELLS = ("lstm", "gru", "rnn")
+PRECISIONS = ("32", "bf16", "16-mixed")
 MAX_SEED = 2**63 - 1  # torch.manual_seed and numpy's generators take any of these
 MAX_THREADS = 1024
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}  # per optimizer, unless a family says otherwise
@@ -139,7 +140,9 @@ class TrainConfig:
     """Hyperparameters of the loop (the same for every model family; see `for_model`)."""
 
     epochs: int = knob(50, "Training epochs.")
-    batch_size: int = knob(64, "Examples per optimizer step.")
+    batch_size: int = knob(
+        64, "Examples per optimizer step (under torchrun: the global batch, split across ranks)."
+    )
     lr: float | None = knob(None, "Learning rate.")  # None: DEFAULT_LR[optimizer]
     optimizer: str = knob("adam", "Optimizer.", choices=OPTIMIZERS)
     lr_schedule: str = knob(
@@ -171,13 +174,28 @@ class TrainConfig:
     device: str = knob("auto", "Where to run (auto: cuda, else mps, else cpu).", choices=DEVICES)
     threads: int | None = knob(
         None,
-        "CPU threads for torch (default: PyTorch's, one per physical core; on a busy machine "
-        "--threads 1 is often much faster for small models).",
+        "CPU threads for torch. Default: 1 if a batch is small work (its forward pass under "
+        "0.7 ms), else the cores idle right now, at most one per physical core (per rank under "
+        "torchrun); config.json records the count. Give N to repeat a run bit for bit.",
+    )
+
+    precision: str = knob(
+        "32",
+        "Arithmetic: 32 (float32); bf16 (autocast to bfloat16: CPU, or a GPU that has it); "
+        "16-mixed (autocast to float16 with loss scaling: CUDA only). evaluate and predict use "
+        "the run's.",
+        choices=PRECISIONS,
+    )
+    compile: bool = knob(
+        False,
+        "torch.compile the model for training (needs a C++ compiler on CPU, Triton on CUDA; "
+        "the first epoch pays the compilation).",
     )
 
     # The family's own defaults win over the field defaults above (see `for_model`).
     def __post_init__(self) -> None:
         self.optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.precision = _choice("precision", self.precision, PRECISIONS)
         self.loss = _choice("loss", self.loss, LOSSES)
         self.init = _choice("init", self.init, INITS)
         self.device = _choice("device", self.device, DEVICES)

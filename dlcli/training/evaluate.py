@@ -30,7 +30,7 @@ from dlcli.training.data import (
     read_images,
     read_npz,
 )
-from dlcli.training.device import resolve_device, set_threads
+from dlcli.training.device import autocast, check_precision, resolve_device, set_threads
 from dlcli.training.metrics import accuracy, loss_function, scores_of
 from dlcli.training.models import get_family
 from dlcli.training.spec import RunSpec, load_split, read_spec
@@ -95,6 +95,7 @@ def load_run(run: Path, device: str = "auto") -> LoadedRun:
             "checkpoint): train it again"
         )
     dev = resolve_device(device)
+    check_precision(spec.train.precision, dev)  # evaluate in the run's precision
     set_threads(spec.threads)
     model = spec.build_model()
     tensors, _ = rd.load_tensors(run / rd.WEIGHTS)
@@ -210,8 +211,9 @@ def evaluate(
         y = np.array([index[v] for v in labels], dtype=np.int64)
         source = data
     yt = torch.from_numpy(y).to(loaded.device)
-    scores = scores_of(loaded.model, xt)
-    loss = float(loss_function(spec.train.loss)(scores, yt))
+    with autocast(spec.train.precision, loaded.device):  # the run's precision, as it scored
+        scores = scores_of(loaded.model, xt)
+        loss = float(loss_function(spec.train.loss)(scores, yt))
     pred = scores.argmax(1).cpu().numpy()
     k = len(spec.class_names)
     confusion = np.zeros((k, k), dtype=np.int64)  # rows: true class, columns: predicted
@@ -250,7 +252,9 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
     spec = loaded.spec
     names, x = read_inputs(spec, inputs)
     xt = inputs_for(spec, x, loaded.device, raw=True)
-    probs = torch.softmax(scores_of(loaded.model, xt), dim=1).cpu()  # (N, C)
+    with autocast(spec.train.precision, loaded.device):
+        scores = scores_of(loaded.model, xt)
+    probs = torch.softmax(scores.float(), dim=1).cpu()  # (N, C)
     k = max(1, min(top, len(spec.class_names)))
     values, indices = probs.topk(k, dim=1)  # (N, k) each
     predictions = []

@@ -8,8 +8,10 @@ scores every split and writes the run folder. Batches are slices of tensors alre
 device (no DataLoader). Progress goes out through `Callback` hooks (Keras style), so the loop
 never prints; a callback may ask it to stop (`stop_training`).
 
-Data-parallel training (DDP under torchrun) stays one change here: shard the permutation in
-`_epoch_order`, all-reduce the sums in `_reduce`, and let rank 0 alone save and write.
+Data-parallel training (DDP under torchrun, distributed.py) touches the loop in a few marked
+places: `_epoch_order` takes this rank's share of every global batch, `_reduce` all-reduces the
+epoch's sums, `fit` wraps the model and scores validation in shares, and rank 0 alone calls the
+callbacks, checkpoints and writes the run folder (`dist.is_main()`); the others receive its result.
 
     spec.py        the run's config (config.json) and the split it trains on
     checkpoint.py  TrainState (the checkpoint's metadata) and the checkpoint's tensors
@@ -19,6 +21,7 @@ Data-parallel training (DDP under torchrun) stays one change here: shard the per
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -28,13 +31,23 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from dlcli import interrupts
 from dlcli.errors import InputError, RunFailure
+from dlcli.training import distributed as dist
 from dlcli.training import run_dir as rd
 from dlcli.training.batches import Inputs, inputs_for
 from dlcli.training.checkpoint import Checkpoint, TrainState, capture, restore
 from dlcli.training.checkpoint import load as load_checkpoint
 from dlcli.training.config import DataConfig, TrainConfig
 from dlcli.training.data import Dataset
-from dlcli.training.device import resolve_device, set_threads
+from dlcli.training.device import (
+    autocast,
+    check_compile,
+    check_precision,
+    compiled,
+    grad_scaler,
+    resolve_device,
+    set_threads,
+)
+from dlcli.training.distributed import Share
 from dlcli.training.metrics import loss_function, measure, multiclass_hinge, scores_of
 from dlcli.training.models import apply_init, get_family, load_family_data
 from dlcli.training.spec import Prepared, RunSpec, load_split, make_spec, prepare, read_spec
@@ -153,17 +166,29 @@ def train(
     import torch  # noqa: F401 (before the clock starts: `seconds` times the run, not the import)
 
     start = time.perf_counter()
-    device = resolve_device(train_config.device)
-    threads = set_threads(train_config.threads)
+    device = dist.setup(train_config.device)
+    _check_accelerators(train_config, device)
     dataset = load_family_data(model, model_config, data, train_config.seed)
-    spec = make_spec(model, model_config, data, train_config, dataset, threads)
+    spec = make_spec(model, model_config, data, train_config, dataset)
     prepared = prepare(dataset, spec, train_config.seed)
     if train_config.patience and len(prepared.y_val) == 0:
         raise InputError("--patience needs a validation split: give --val-fraction above 0")
     net = _fresh_model(spec, dataset)
     interrupts.raise_if_received()  # a signal during the imports above: start nothing
-    folder, lock = rd.new_run_dir(out, model)  # only now, with the data and model known good
-    with lock:  # one writer at a time (see run_dir: states, locks, leftovers)
+    # threads: given, or the rule of device.py, which times a batch of this model
+    spec.threads = set_threads(train_config.threads, _batch_timer(net, prepared, spec, device))
+    # only now, with the data and model known good; rank 0 names it (runs/MODEL-TIME) and holds
+    # the writer's lock (see run_dir: states, locks, leftovers)
+    held: list[Any] = []
+
+    def make_folder() -> str:
+        folder, lock = rd.new_run_dir(out, model)
+        held.append(lock)
+        return str(folder)
+
+    folder = Path(dist.from_main(make_folder))
+    callbacks = callbacks if dist.is_main() else ()  # rank 0 alone reports progress
+    with held[0] if held else contextlib.nullcontext():
         return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net)
 
 
@@ -175,8 +200,9 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
     folder = Path(run)
     if not folder.is_dir():
         raise InputError(f"run folder '{folder}' not found")
-    with rd.lock_run_dir(folder):
-        rd.remove_leftovers(folder)
+    with rd.lock_run_dir(folder) if dist.launched_as_main() else contextlib.nullcontext():
+        if dist.launched_as_main():
+            rd.remove_leftovers(folder)
         spec, _ = read_spec(folder)
         state = rd.run_state(folder)
         if epochs is not None:
@@ -189,10 +215,12 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
                 f"run '{folder}' is finished and has no checkpoint to continue from "
                 f"({rd.CHECKPOINT} was deleted)"
             )
-        device = resolve_device(spec.train.device)
+        device = dist.setup(spec.train.device)
+        _check_accelerators(spec.train, device)
         set_threads(spec.threads)
         dataset, prepared = load_split(spec)
         net = _fresh_model(spec, dataset)
+        callbacks = callbacks if dist.is_main() else ()
         return fit(Run(folder, spec, dataset, prepared, device, callbacks, start), net, checkpoint)
 
 
@@ -231,6 +259,33 @@ def _fresh_model(spec: RunSpec, dataset: Dataset) -> nn.Module:
     return net
 
 
+def _check_accelerators(cfg: TrainConfig, device: torch.device) -> None:
+    """--precision and --compile where this device can run them, else one line (exit 2)."""
+    check_precision(cfg.precision, device)
+    if cfg.compile:
+        check_compile(device)
+
+
+def _batch_timer(net: nn.Module, data: Prepared, spec: RunSpec, device) -> Any:
+    """Seconds of one batch's forward pass in eval mode (no effect on the run's numbers), for
+    the default thread rule; None off the CPU."""
+    import torch
+
+    def seconds() -> float:
+        # the first batch as the model sees it (stored uint8 rows are converted, as in training)
+        x = next(inputs_for(spec, data.x_train, device).chunks(spec.train.batch_size))
+        net.eval()
+        with torch.no_grad():
+            times = []
+            for _ in range(3):  # the first warms up
+                t0 = time.perf_counter()
+                net(x)
+                times.append(time.perf_counter() - t0)
+        return min(times[1:])
+
+    return seconds if device.type == "cpu" else None
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     import torch
 
@@ -252,7 +307,7 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
     """Train `net` for the run's epochs (on from `checkpoint` when resuming), then finish the run
     folder. Ctrl-C saves the last finished epoch and re-raises with one line saying so."""
     cfg = run.spec.train
-    net.to(run.device)
+    net = dist.sync_batchnorm(net.to(run.device))  # CUDA under DDP only
     opt = make_optimizer(net, cfg)
     state, best = TrainState(), None  # best: the best epoch's weights (kept with --patience)
     if checkpoint is not None:
@@ -260,20 +315,25 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
         state = checkpoint.state
     train_split = _on_device(run, run.data.x_train, run.data.y_train)
     val_split = _on_device(run, run.data.x_val, run.data.y_val)
-    run.spec.save(run.folder, "running")
+    if dist.is_main():
+        run.spec.save(run.folder, "running")
     _begin(run, net, state)
-    saver = _Checkpointer(run.folder, run.device)
+    saver = _Checkpointer(run.folder, run.device, enabled=dist.is_main())
     last = state.epoch if state.stopped_early else cfg.epochs  # resuming a finished training
+    model = dist.wrap(net, run.device)  # DDP under torchrun (the one that trains), else net
+    model = compiled(model, cfg.compile)  # --compile
+    scaler = grad_scaler(cfg.precision, run.device)  # --precision 16-mixed
     try:
         for epoch in range(state.epoch, last):
             interrupts.raise_if_received()  # one that something swallowed on its way
             t0 = time.perf_counter()
             for cb in run.callbacks:
                 cb.on_epoch_begin(epoch, {"batches": _batches(run), "epochs": cfg.epochs})
-            loss, accuracy = _train_epoch(run, net, opt, train_split, epoch)
+            loss, accuracy = _train_epoch(run, model, opt, train_split, epoch, scaler)
             if not math.isfinite(loss):
                 _diverged(run, epoch, loss)
-            val_loss, val_accuracy = measure(net, *val_split, cfg.loss)
+            with autocast(cfg.precision, run.device):  # DDP: scored in shares
+                val_loss, val_accuracy = dist.measure(net, *val_split, cfg.loss)
             row = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}
             row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
             row["seconds"] = time.perf_counter() - t0
@@ -283,26 +343,32 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
             saver.snapshot(net, opt, best, state)
             for cb in run.callbacks:
                 cb.on_epoch_end(epoch, row | {"epochs": cfg.epochs, "improved": improved})
-            stop = state.stopped_early or _stop_requested(run.callbacks)
+            stop = state.stopped_early or dist.any_rank(_stop_requested(run.callbacks))
             saver.save(final=stop or state.epoch == cfg.epochs)
             if stop:
                 break
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (dlcli.interrupts.Terminated)
-        saver.save(final=True)  # the last finished epoch, if not on disk yet
-        _interrupted(run, state, exc)
+        _save_and_stop(run, saver, state, exc)
+    except RuntimeError as exc:  # under DDP: a rank died, or a collective timed out
+        if isinstance(exc, RunFailure) or not dist.peer_lost(exc):
+            raise
+        _save_and_stop(run, saver, state, lost=exc)
     if cfg.patience and best is not None:
         net.load_state_dict(best)  # restore the best validation loss
     try:  # the checkpoint holds every epoch now: an interrupted finish is finished by --resume
-        result = _finish(run, net, state)
+        # rank 0 scores the splits and writes the folder; every rank returns its result
+        with autocast(cfg.precision, run.device):  # the run's precision, as evaluate scores
+            result = RunResult(**dist.from_main(lambda: _finish(run, net, state).to_dict()))
     except KeyboardInterrupt as exc:
         _interrupted(run, state, exc, finishing=True)
+    dist.teardown(sync=True)  # every rank has the result: leave the process group together
     for cb in run.callbacks:
         cb.on_train_end(result.to_dict())
     return result
 
 
 def _train_epoch(
-    run: Run, net: nn.Module, opt: torch.optim.Optimizer, split: tuple, epoch: int
+    run: Run, net: nn.Module, opt: torch.optim.Optimizer, split: tuple, epoch: int, scaler=None
 ) -> tuple[float, float]:
     """One pass over the training split in a fresh seeded order: (mean loss, accuracy)."""
     import torch
@@ -311,30 +377,40 @@ def _train_epoch(
     loss_fn = loss_function(cfg.loss)
     hooks = [cb for cb in run.callbacks if _overrides(cb, "on_batch_end")]
     x, y = split
-    n, bs, batches = len(y), cfg.batch_size, _batches(run)
+    batches = _batches(run)
     net.train()
-    order = _epoch_order(n, cfg.seed, epoch, run.device)
+    order, shares = _epoch_order(len(y), cfg.batch_size, cfg.seed, epoch, run.device)
     ys = y[order]  # one gather per epoch, then views
     losses, hits = [], []  # per batch; summed once at the end of the epoch
-    for b, xb in enumerate(x.batches(order, bs)):  # the model's input (batches.Inputs)
+    inputs = x.batches(order, [(s.start, s.stop) for s in shares])  # batches.Inputs
+    for b, (share, xb) in enumerate(zip(shares, inputs, strict=True)):
         if cfg.lr_schedule != "constant":  # a function of the step alone: resume needs no state
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(epoch * batches + b, cfg.epochs * batches)
-        yb = ys[b * bs : (b + 1) * bs]
-        scores = net(xb)  # (B, C)
-        loss = loss_fn(scores, yb)
+        yb = ys[share.start : share.stop]
+        with autocast(cfg.precision, run.device):  # --precision (32: no-op)
+            scores = net(xb)  # (B, C)
+            loss = loss_fn(scores, yb)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        # DDP averages gradients over ranks: scaled, they are the whole batch's mean
+        scaled = loss if share.weight is None else loss * share.weight
+        if scaler is None:
+            scaled.backward()
+            opt.step()
+        else:  # float16: scale the loss, skip steps whose gradients overflowed
+            scaler.scale(scaled).backward()
+            scaler.step(opt)
+            scaler.update()
         with torch.no_grad():
             losses.append(loss.detach())
-            hits.append((scores.argmax(1) == yb).sum())
+            hit = (scores.argmax(1) == yb).sum()
+            hits.append(hit if share.count else hit * 0)  # DDP: a share counted by rank 0
         if hooks:
             logs = {"batch": b + 1, "batches": batches, "loss": float(loss.detach())}
             for cb in hooks:
                 cb.on_batch_end(b, logs)
-    sizes = torch.full((batches,), float(bs), dtype=torch.float64, device=run.device)
-    sizes[-1] = n - (batches - 1) * bs  # the last batch may be short
+    # examples per batch (this rank's under DDP; the last batch may be short)
+    sizes = torch.tensor([s.count for s in shares], dtype=torch.float64, device=run.device)
     sums = torch.stack(
         [
             (torch.stack(losses).double() * sizes).sum(),  # loss summed over examples
@@ -346,18 +422,23 @@ def _train_epoch(
     return loss_sum / seen, correct / seen
 
 
-def _epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
-    """A fresh permutation per epoch from (seed, epoch) alone, so a resumed run shuffles alike.
-    Under DDP: keep this rank's share."""
+def _epoch_order(
+    n: int, batch_size: int, seed: int, epoch: int, device
+) -> tuple[torch.Tensor, list[Share]]:
+    """A fresh permutation per epoch from (seed, epoch) alone, so a resumed run shuffles alike,
+    and where each batch lies in it. Under DDP every rank draws the same permutation and keeps
+    its share of each global batch (`dist.shares`)."""
     import torch
 
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g).to(device)
+    dist.seed_epoch(seed, epoch)
+    order, shares = dist.shares(torch.randperm(n, generator=g), batch_size)
+    return order.to(device), shares
 
 
 def _reduce(sums: torch.Tensor) -> list[float]:
-    """Epoch totals -> Python numbers. Under DDP: all_reduce(sums) here."""
-    return sums.tolist()
+    """Epoch totals -> Python numbers, summed over ranks under DDP."""
+    return dist.all_reduce_sums(sums).tolist()
 
 
 class _Checkpointer:
@@ -366,13 +447,14 @@ class _Checkpointer:
     fast epochs do not pay a file write each (a hard kill loses at most those seconds).
     """
 
-    def __init__(self, folder: Path, device: torch.device) -> None:
-        self.folder, self.device = folder, device
+    def __init__(self, folder: Path, device: torch.device, enabled: bool = True) -> None:
+        self.folder, self.device, self.enabled = folder, device, enabled  # DDP: rank 0 alone
         self.pending: tuple[dict, dict] | None = None  # (tensors, metadata) not yet on disk
         self.last_write = time.perf_counter()
 
     def snapshot(self, net: nn.Module, opt, best: dict | None, state: TrainState) -> None:
-        self.pending = capture(net, opt, best, state, self.device)
+        if self.enabled:
+            self.pending = capture(net, opt, best, state, self.device)
 
     def save(self, final: bool) -> None:
         """Write the snapshot if it is due, or if `final` (the run's last epoch, Ctrl-C)."""
@@ -439,7 +521,8 @@ def _on_device(run: Run, x, y) -> tuple[Inputs, torch.Tensor]:
 
 
 def _diverged(run: Run, epoch: int, loss: float) -> None:
-    run.spec.save(run.folder, "diverged")
+    if dist.is_main():
+        run.spec.save(run.folder, "diverged")
     raise RunFailure(diverged_message(run.spec, run.data.x_train, epoch, loss))
 
 
@@ -450,8 +533,8 @@ def diverged_message(spec: RunSpec, x_train: Any, epoch: int, loss: float) -> st
 
     head = f"training diverged in epoch {epoch + 1} (loss {loss})"
     lr = f"lower --lr (now {spec.train.lr:g})"
-    if x_train.dtype.kind != "f" or x_train.size == 0:
-        return f"{head}: {lr}"
+    if getattr(x_train, "dtype", None) is None or x_train.dtype.kind != "f" or x_train.size == 0:
+        return f"{head}: {lr}"  # token ids, stored pixels (Rows): small numbers by nature
     largest = float(np.abs(x_train).max())
     if spec.standardizer is None and largest > 1e6:
         return (
@@ -471,23 +554,48 @@ def _write_history(run: Run, history: list[dict]) -> None:
     rd.atomic_write_bytes(run.folder / rd.CURVES, curves_png(history, run.spec.train.loss))
 
 
+def _save_and_stop(
+    run: Run,
+    saver: _Checkpointer,
+    state: TrainState,
+    exc: KeyboardInterrupt | None = None,
+    lost: BaseException | None = None,
+) -> NoReturn:
+    """Training stopped between epochs: save the last finished epoch (if not on disk yet) and
+    end with one line (`_interrupted`)."""
+    dist.finishing()
+    saver.save(final=True)
+    _interrupted(run, state, exc, lost=lost)
+
+
 def _interrupted(
-    run: Run, state: TrainState, exc: KeyboardInterrupt, finishing: bool = False
+    run: Run,
+    state: TrainState,
+    exc: KeyboardInterrupt | None = None,
+    finishing: bool = False,
+    lost: BaseException | None = None,
 ) -> NoReturn:
     """Mark the run interrupted and re-raise (the same type: SIGTERM stays `Terminated`) with
-    one line saying what was saved and how to go on."""
-    run.spec.save(run.folder, "interrupted")
-    if state.history:
-        _write_history(run, state.history)
+    one line saying what was saved and how to go on. Under DDP rank 0 says it; a lost rank
+    (`lost`) ends every rank with a RunFailure naming --resume."""
+    if dist.is_main():
+        run.spec.save(run.folder, "interrupted")
+        if state.history:
+            _write_history(run, state.history)
+    if lost is not None:
+        raise dist.Follower(1) if not dist.is_main() else dist.lost_failure(lost, run.folder)
+    if not dist.is_main():
+        raise dist.Follower(130)  # rank 0 says what was saved
     if finishing:
         what = f"interrupted while writing the results of {len(state.history)} epochs"
         then = "finish it with"
     else:
         what = f"interrupted after {len(state.history)} of {run.spec.train.epochs} epochs"
         then = "continue with"
-    if type(exc) is not KeyboardInterrupt:
+    kind = type(exc) if exc is not None else KeyboardInterrupt
+    if kind is not KeyboardInterrupt:
         what = what.replace("interrupted", "terminated (SIGTERM)", 1)
-    raise type(exc)(f"{what}; the checkpoint is saved: {then} --resume {run.folder}") from None
+    raise kind(f"{what}; the checkpoint is saved: {then} --resume {run.folder}") from None
 
 
 def _row_of_weights(run: Run, state: TrainState) -> dict[str, Any] | None:

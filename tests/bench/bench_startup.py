@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 MINIMAL_APP = """
 import typer
 app = typer.Typer()
@@ -33,6 +36,7 @@ if __name__ == "__main__":
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    _results.add_argument(parser)
     args = parser.parse_args()
     # An installed package has its bytecode compiled at install time; an editable checkout under
     # PYTHONDONTWRITEBYTECODE would recompile dlcli's sources in every process. Measure the former.
@@ -92,6 +96,19 @@ def main() -> int:
     featsize_ms = medians["dlcli featsize --arch resnet50 --json"]
     ok = featsize_ms <= 150 and featsize_ms / anchor <= 1.25
     print(f"target (<= 150 ms and <= 1.25x anchor): {'met' if ok else 'MISSED'}")
+    rows = [
+        _results.row(
+            "startup",
+            f"{name} / minimal Typer app",
+            medians[name] / anchor,
+            "<= 1.25" if "resnet50" in name else None,
+            ok if "resnet50" in name else None,
+            f"{medians[name]:.0f} ms vs {anchor:.0f} ms",
+        )
+        for name in medians
+        if name.startswith("dlcli")
+    ]
+    _results.write(args.results, rows)
     return 0 if ok else 1
 
 

@@ -25,6 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "dlcli" / "sample_data" / "digits.csv.gz"
 
@@ -114,6 +117,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--no-quality", action="store_true", help="skip the quality runs")
+    _results.add_argument(parser)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dlcli-bench-"))
     (tmp / "hand.py").write_text(HAND)
@@ -173,6 +177,23 @@ def main() -> None:
             f"x{med / base:.2f} | cpu {cpu:5.2f} s x{cpu / base_cpu:.2f} | "
             f"test acc {accuracy.get(name, '-')}"
         )
+    rows = []
+    for name, values in times.items():
+        if name == "hand-written loop":
+            continue
+        ratio = statistics.median(values) / base
+        target = "<= 1.10" if name == "dlcli train mlp --json" else None
+        rows.append(
+            _results.row(
+                "train",
+                f"{name} / hand-written loop ({args.epochs} epochs, {args.threads} threads)",
+                ratio,
+                target,
+                ratio <= 1.10 if target else None,
+                f"{statistics.median(values):.2f} s vs {base:.2f} s",
+            )
+        )
+    _results.write(args.results, rows)
     if args.no_quality:
         return
     print("\nquality bars, defaults on digits (seed 0):")

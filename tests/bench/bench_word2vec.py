@@ -35,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -114,6 +117,7 @@ def main() -> None:
     ap.add_argument("--tokens")
     ap.add_argument("--out")
     ap.add_argument("--seed", type=int, default=1)
+    _results.add_argument(ap)
     args = ap.parse_args()
     if args.plain:
         plain_gensim(args)
@@ -122,6 +126,7 @@ def main() -> None:
     from dlcli.wordvec.corpus import iter_sentences
 
     py = sys.executable
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tokens = os.path.join(tmp, "tokens.txt")
         words = 0
@@ -206,6 +211,11 @@ def main() -> None:
                     f"| {statistics.mean(rho):.3f}{spread(rho)} |"
                 )
             print(flush=True)
+            ratio = statistics.median(seconds["dlcli"]) / med_base
+            detail = f"median {statistics.median(seconds['dlcli']):.1f} s vs {med_base:.1f} s"
+            what = f"word2vec {model} / gensim script (whole process, {args.workers} workers)"
+            rows.append(_results.row("word2vec", what, ratio, None, None, detail))
+    _results.write(args.results, rows)
 
 
 if __name__ == "__main__":

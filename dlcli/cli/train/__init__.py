@@ -135,6 +135,18 @@ ParallelOpt = Annotated[
         rich_help_panel=OUTPUT_PANEL,
     ),
 ]
+NprocOpt = Annotated[
+    int,
+    typer.Option(
+        "--nproc",
+        metavar="N",
+        help="Data-parallel on this machine: start N ranks with torchrun (python -m "
+        "torch.distributed.run --standalone --nproc-per-node N -m dlcli train ..., the other "
+        "arguments unchanged); --batch-size stays the global batch. Across machines run "
+        "torchrun yourself (README: Data-parallel training).",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
 AnimateOpt = Annotated[
     bool,
     typer.Option(
@@ -231,6 +243,7 @@ def _parameters(model: str) -> list[inspect.Parameter]:
         ("out", OutOpt, None),
         ("resume", ResumeOpt, None),
         ("parallel", ParallelOpt, 1),
+        ("nproc", NprocOpt, 1),
         ("animate", AnimateOpt, False),
         ("json_out", TrainJson, False),
         ("quiet", TRAIN_QUIET, False),
@@ -252,19 +265,26 @@ def run(model: str, knobs: dict[str, Any]) -> None:
 
     resume, json_out, quiet = knobs.pop("resume"), knobs.pop("json_out"), knobs.pop("quiet")
     parallel, animate = knobs.pop("parallel"), knobs.pop("animate")
+    nproc = knobs.pop("nproc")
+    if nproc != 1:
+        return _launch(nproc)  # the same command under torchrun (which sees --nproc no more)
     if any(isinstance(v, list) and len(set(map(str, v))) > 1 for v in knobs.values()):
         if resume is not None:
             fail(
                 "--resume continues one run; a sweep continues by running the same command "
                 "again with the same --out"
             )
+        from dlcli.training.distributed import launched
+
+        if launched():
+            fail("a sweep trains its runs one by one: run it without torchrun (or --nproc)")
         return sweep(model, knobs, parallel, animate, json_out, quiet)
     # one run: a flag given once (or the same value repeated) is that value
     knobs = {k: (v[0] if v else None) if isinstance(v, list) else v for k, v in knobs.items()}
     if resume is not None:
         _check_resume(model, resume, knobs)
     out = knobs.pop("out")
-    callbacks = [] if quiet else [progress(sys.stderr.isatty())]
+    callbacks = [] if quiet else [progress(sys.stderr.isatty())]  # (rank 0 alone calls them)
     try:
         # a standard dataset's first use downloads it; an image folder is decoded
         with download_progress(quiet):
@@ -279,12 +299,35 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     finally:  # a terminal progress bar must give the screen back, whatever happened
         for callback in callbacks:
             callback.close()
+    from dlcli.training.distributed import is_main
+
+    if not is_main():  # under torchrun rank 0 alone prints the result
+        return
     if json_out:
         print_json(result.to_dict())
     elif quiet:
         print(result.out)
     else:
         render_result(result.to_dict())
+
+
+def _launch(nproc: int) -> None:
+    """`--nproc N`: this same command line, minus --nproc, under torchrun with N ranks."""
+    from dlcli.training.distributed import launch, launched
+
+    if nproc < 1:
+        fail(f"invalid --nproc {nproc}: expected at least 1")
+    if launched():
+        fail("--nproc starts torchrun itself: leave it out when running under torchrun")
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg == "--nproc" or arg.startswith("--nproc="):
+            skip = arg == "--nproc"
+            continue
+        args.append(arg)
+    code = launch(nproc, args)
+    if code:
+        raise typer.Exit(code)
 
 
 def sweep(
