@@ -27,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
@@ -172,6 +175,7 @@ def main() -> None:
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--data-dir", type=Path, help="reuse the data generated there")
+    _results.add_argument(parser)
     args = parser.parse_args()
     tmp = args.data_dir or Path(tempfile.mkdtemp(prefix="dlcli-bench-data-"))
     if args.data_dir is None:
@@ -194,13 +198,15 @@ def main() -> None:
         for mode, data in modes.items():
             _, _, out = run([sys.executable, str(tmp / "child.py"), mode, str(paths[data])])
             results[mode].append(json.loads(out))
+    rows: list[dict] = []
     if not args.skip_load:
-        report_loads(results, args.repeats)
+        rows += report_loads(results, args.repeats)
     if not args.skip_train:
-        train_vs_hand(tmp, paths, args.repeats)
+        rows += train_vs_hand(tmp, paths, args.repeats)
+    _results.write(args.results, rows)
 
 
-def report_loads(results: dict[str, list[dict]], repeats: int) -> None:
+def report_loads(results: dict[str, list[dict]], repeats: int) -> list[dict]:
     print(f"\nload average: {os.getloadavg()}; median of {repeats}, fresh processes")
     for mode, rs in results.items():
         n, secs, peak = rs[0]["n"], median_of(rs, "seconds"), median_of(rs, "peak_mib")
@@ -222,9 +228,36 @@ def report_loads(results: dict[str, list[dict]], repeats: int) -> None:
     )
     print(f"  CIFAR-shaped: peak x{cif_m:.2f} its uint8 size (target <= 1.5)")
     print(f"  image folder: x{pil:.2f} the images/s of a plain PIL loop")
+    csv_cpu = median_of(results["csv-dlcli"], "cpu") / median_of(results["csv-loadtxt"], "cpu")
+    return [
+        _results.row(
+            "data",
+            "CSV 200,000 x 64: dlcli / np.loadtxt, wall",
+            csv_t,
+            "<= 1.2",
+            csv_t <= 1.2,
+            f"cpu x{csv_cpu:.2f}",
+        ),  # fmt: skip
+        _results.row("data", "CSV: peak RSS / its float32 array", csv_m, "<= 3", csv_m <= 3),
+        _results.row(
+            "data",
+            "CIFAR-shaped 50,000 uint8: peak RSS / its uint8 size",
+            cif_m,
+            "<= 1.5",
+            cif_m <= 1.5,
+        ),  # fmt: skip
+        _results.row(
+            "data",
+            "10,000 PNGs: dlcli images/s / a plain PIL loop's",
+            pil,
+            None,
+            None,
+            "higher is better",
+        ),  # fmt: skip
+    ]
 
 
-def train_vs_hand(tmp: Path, paths: dict[str, Path], repeats: int) -> None:
+def train_vs_hand(tmp: Path, paths: dict[str, Path], repeats: int) -> list[dict]:
     dlcli = [
         sys.executable,
         "-m",
@@ -258,6 +291,17 @@ def train_vs_hand(tmp: Path, paths: dict[str, Path], repeats: int) -> None:
             f"{max(t[0] for t in ts):.2f}) x{wall / base:.2f} | cpu {cpu:6.2f} s "
             f"x{cpu / base_cpu:.2f}"
         )
+    ratio = wall / base  # the last name: dlcli
+    return [
+        _results.row(
+            "data",
+            "train cnn on 10,000 uint8 images, 2 epochs / hand loop, wall",
+            ratio,
+            "<= 1.2",
+            ratio <= 1.2,
+            f"cpu x{cpu / base_cpu:.2f}",
+        ),  # fmt: skip
+    ]
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
 
 DLCLI = [sys.executable, "-m", "dlcli"]
 
@@ -35,6 +39,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=200)
+    _results.add_argument(ap)
     args = ap.parse_args()
     load = os.getloadavg()
     base = ["train", "mlp", "--data", "spiral", "--epochs", str(args.epochs), "--threads", "1"]
@@ -67,6 +72,14 @@ def main() -> int:
         f"sweep of 4 runs: serial {med['serial']:.2f} s, --parallel 2 {med['parallel']:.2f} s "
         f"({med['parallel'] / med['serial']:.2f}x)"
     )
+    animate = med["animate"] / med["plain"]
+    _results.write(args.results, [
+        _results.row("sweep", f"train mlp --data spiral --epochs {args.epochs}: with --animate / "
+                     "without (whole process)", animate, "<= 1.10", animate <= 1.10,
+                     f"{med['animate']:.2f} s vs {med['plain']:.2f} s"),
+        _results.row("sweep", "4-run sweep: --parallel 2 / serial", med["parallel"] / med["serial"],
+                     None, None, f"{med['parallel']:.2f} s vs {med['serial']:.2f} s"),
+    ])  # fmt: skip
     return 0
 
 

@@ -29,6 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -60,7 +63,7 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def bench_prepare(corpus: str, repeat: int) -> None:
+def bench_prepare(corpus: str, repeat: int) -> dict:
     seconds: dict[int, list[float]] = {1: [], 2: []}
     cpu: dict[int, list[float]] = {1: [], 2: []}
     words = 0
@@ -82,6 +85,12 @@ def bench_prepare(corpus: str, repeat: int) -> None:
             f"| {statistics.median(cpu[workers]):.1f} | {load()} |",
             flush=True,
         )
+    speedup = best[2] / best[1]  # words/s: higher is better
+    return _results.row(
+        "word2vec", f"prepare words/s, 2 workers / 1 ({Path(corpus).name}, best of {repeat})",
+        speedup, ">= 1.6", speedup >= 1.6, f"{best[2] / 1e6:.2f}M vs {best[1] / 1e6:.2f}M words/s "
+        "(higher is better)",
+    )  # fmt: skip
 
 
 def bench_train(corpus: str) -> None:
@@ -107,12 +116,13 @@ def main() -> None:
     ap.add_argument("--no-gz", action="store_true", help="skip the gzipped corpus")
     ap.add_argument("--prepare-only")  # internal: one run in a fresh process
     ap.add_argument("--workers", type=int, default=1)
+    _results.add_argument(ap)
     args = ap.parse_args()
     if args.prepare_only:
         prepare_once(args.prepare_only, args.workers)
         return
 
-    sample = ROOT / "sample_data" / "kjv.txt.gz"
+    sample = ROOT / "dlcli" / "sample_data" / "kjv.txt.gz"
     with tempfile.TemporaryDirectory() as tmp:
         text = gzip.decompress(sample.read_bytes())
         plain = os.path.join(tmp, "kjv-copies.txt")
@@ -132,9 +142,10 @@ def main() -> None:
             "| input | workers | words/s, best (median) | vs 1 worker | CPU s (median) | load avg |"
         )
         print("|---|---:|---:|---:|---:|---|")
-        bench_prepare(plain, args.repeat)
+        rows = [bench_prepare(plain, args.repeat)]
         if not args.no_gz:
-            bench_prepare(packed, args.repeat)
+            rows.append(bench_prepare(packed, args.repeat))
+        _results.write(args.results, rows)
         if args.train:
             print("\n`dlcli word2vec cbow` on the plain corpus, one run each:\n")
             print(

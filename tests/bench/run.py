@@ -6,8 +6,11 @@ Runs, as child processes, each writing its figures through `--results` (`_result
 
     startup    bench_startup.py    the calculators' start-up against a minimal Typer app
     train      bench_train.py      `dlcli train mlp` against a hand-written loop (and Keras)
-    data       bench_data.py       the data loaders (when the file exists; else a note)
+    data       bench_data.py       the data loaders (CSV, image folder, CIFAR-shaped array) and
+                                   `train cnn` on uint8 images against a hand-written loop
     word2vec   bench_word2vec.py   `dlcli word2vec` against a plain gensim script
+    w2v-prepare bench_w2v_prepare.py  word2vec's tokenising pass, 2 worker processes against 1
+    sweep      bench_sweep.py      the cost of --animate, and --parallel 2 against a serial sweep
     ddp        bench_ddp.py        2 ranks under torchrun against 1 process (throughput)
     threads    bench_threads.py    the default thread count, quiet and with a competing process
 
@@ -42,12 +45,18 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
         ["--repeats", "5", "--threads", "1"],
         ["--repeats", "2", "--epochs", "10", "--threads", "1", "--no-quality"],
     ),
-    "data": ("bench_data.py", [], []),  # another engineer's: its own defaults
+    "data": ("bench_data.py", ["--repeats", "3"], ["--repeats", "1"]),
     "word2vec": (
         "bench_word2vec.py",
         ["--repeat", "3"],
         ["--repeat", "1", "--epochs", "1", "--models", "skipgram"],
     ),
+    "w2v-prepare": (
+        "bench_w2v_prepare.py",
+        ["--repeat", "3", "--copies", "26"],
+        ["--repeat", "1", "--copies", "8", "--no-gz"],
+    ),
+    "sweep": ("bench_sweep.py", ["--repeats", "5"], ["--repeats", "1", "--epochs", "100"]),
     "ddp": ("bench_ddp.py", ["--repeats", "3"], ["--repeats", "1", "--epochs", "1"]),
     "threads": (
         "bench_threads.py",
