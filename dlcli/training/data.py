@@ -1000,8 +1000,20 @@ def reporting_decode(callback: DecodeCallback | None) -> Iterator[None]:
         _DECODE_REPORT.reset(token)
 
 
-def decode_workers() -> int:
-    """Threads that decode images: Pillow releases the GIL while it decodes and resizes."""
+THREADED_PIXELS = 128 * 128  # below this, an image decodes in ~50 us of mostly GIL-held Python
+
+
+def decode_workers(first: Path | None = None) -> int:
+    """Threads that decode images: Pillow releases the GIL while it decodes and resizes, which
+    pays for images of THREADED_PIXELS or more (judged by the first image's header); smaller ones
+    decode faster in one thread (measured: 2,000 32x32 PNGs, 0.11 s in one, 0.24 s in two)."""
+    if first is not None:
+        try:
+            with _open_image(first) as img:
+                if img.size[0] * img.size[1] < THREADED_PIXELS:
+                    return 1
+        except InputError:
+            return 1  # the decode itself will say what is wrong with it
     return max(1, min(8, os.cpu_count() or 1))
 
 
@@ -1023,7 +1035,9 @@ def read_images(
     channels = 1 if mode == "L" else 3
     out = np.empty((len(paths), channels, h, w), dtype=np.uint8)
     report = on_progress or _DECODE_REPORT.get()
-    workers = decode_workers() if workers is None else max(1, workers)
+    if workers is None:
+        workers = decode_workers(paths[0] if paths else None)
+    workers = max(1, workers)
     total = len(paths)
 
     def decode(i: int) -> None:
