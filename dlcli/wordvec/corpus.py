@@ -112,18 +112,23 @@ def refuse_binary(name: str, head: bytes) -> None:
         raise InputError(f"{name} looks like a binary file (NUL bytes), not text")
 
 
-def _text_stream(name: str) -> tuple[IO[str], IO[bytes]]:
-    """A UTF-8 text reader over one input (with our counting 'replace'); refuses binary data."""
-    register_handler()
+def open_input(name: str) -> IO[bytes]:
+    """One input of a corpus as bytes: stdin for '-' (not a terminal), else the file,
+    decompressed by suffix; an InputError naming it when it cannot be opened."""
     if name == "-":
         if sys.stdin.isatty():
             raise InputError("corpus '-' reads stdin, which is a terminal: pipe a corpus in")
-        raw: IO[bytes] = sys.stdin.buffer
-    else:
-        try:
-            raw = open_binary(name)
-        except OSError as exc:
-            raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+        return sys.stdin.buffer
+    try:
+        return open_binary(name)
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+
+def _text_stream(name: str) -> tuple[IO[str], IO[bytes]]:
+    """A UTF-8 text reader over one input (with our counting 'replace'); refuses binary data."""
+    register_handler()
+    raw = open_input(name)
     buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
     try:
         refuse_binary(name, buffered.peek(HEAD)[:HEAD])  # type: ignore[attr-defined]

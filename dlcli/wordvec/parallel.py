@@ -43,13 +43,14 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from dlcli.errors import InputError, RunFailure
-from dlcli.files import is_compressed, open_binary, read_errors
+from dlcli.files import is_compressed, read_errors
 from dlcli.tokens import tokenizer
 from dlcli.wordvec import corpus
 from dlcli.wordvec.corpus import (
     ERRORS,
     HEAD,
     Tally,
+    open_input,
     refuse_binary,
     register_handler,
     write_sentences,
@@ -140,15 +141,7 @@ def _line_end(f: IO[bytes], offset: int, size: int) -> int:
 
 def _stream_parts(name: str, folder: str, spools: Iterator[int]) -> Iterator[Part]:
     """Blocks of whole lines read from stdin or a compressed file (decompressed here)."""
-    if name == "-":
-        if sys.stdin.isatty():
-            raise InputError("corpus '-' reads stdin, which is a terminal: pipe a corpus in")
-        raw: IO[bytes] = sys.stdin.buffer
-    else:
-        try:
-            raw = open_binary(name)
-        except OSError as exc:
-            raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    raw = open_input(name)
     try:
         first = True
         pending: list[bytes] = []  # the start of a line not yet ended

@@ -53,7 +53,7 @@ elif mode == "csv-loadtxt":
 elif mode == "folder-dlcli":
     x = d.load_image_folder(path, (32, 32)).x
 elif mode == "folder-dlcli-serial":
-    d.decode_workers = lambda: 1
+    d.decode_workers = lambda first=None: 1
     x = d.load_image_folder(path, (32, 32)).x
 elif mode == "folder-pil":
     from PIL import Image

@@ -63,7 +63,7 @@ def main() -> int:
             f"test accuracy {accuracy[name]:.4f}"
         )
     print(f"  2 ranks / 1 process throughput: {two / one:.2f}x")
-    detail = f"{one:.0f} vs {two:.0f} examples/s (higher is better)"
+    detail = f"1 process {one:.0f}, 2 ranks {two:.0f} examples/s (higher is better)"
     what = f"DDP {args.model}: throughput of 2 ranks / 1 process"
     _results.write(args.results, [_results.row("ddp", what, two / one, None, None, detail)])
     return 0
