@@ -100,3 +100,16 @@ def blobs_csv(tmp_path_factory) -> Path:
             )
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def readme_commands(section: str) -> list[str]:
+    """The `dlcli ...` lines of the ```sh blocks of README section `section` (between
+    `<!-- section:NAME -->` and `<!-- /section:NAME -->`), in order."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    body = text[
+        text.index(f"<!-- section:{section} -->") : text.index(f"<!-- /section:{section} -->")
+    ]
+    blocks = re.findall(r"```sh\n(.*?)```", body, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.startswith("dlcli ")]

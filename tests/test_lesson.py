@@ -6,7 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
-from conftest import cli
+from conftest import cli, readme_commands
 
 from dlcli.training import device
 
@@ -14,10 +14,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def lesson_commands() -> list[str]:
-    text = README.read_text()
-    section = text[text.index("<!-- section:lesson -->") : text.index("<!-- /section:lesson -->")]
-    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
-    return [line for block in blocks for line in block.splitlines() if line.startswith("dlcli ")]
+    return readme_commands("lesson")
 
 
 def test_lesson_commands_run_and_draw_their_pictures(tmp_path, monkeypatch):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from pathlib import Path
 
-from conftest import cli
+from conftest import cli, readme_commands
 
 from dlcli.training import device
 
@@ -15,10 +14,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def _section_commands() -> list[str]:
-    text = README.read_text()
-    section = text[text.index("<!-- section:train -->") : text.index("<!-- /section:train -->")]
-    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
-    return [line for block in blocks for line in block.splitlines() if line.startswith("dlcli ")]
+    return readme_commands("train")
 
 
 def test_readme_training_examples_run(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dlcli.cli.common import print_json, stdout_console
+from dlcli.cli.common import print_json, show_table
 from dlcli.cli.options import JsonOpt
 
 # metric -> column header, in the order the table shows them
@@ -56,10 +56,7 @@ def render_rows(title: str, knobs: list[str], rows: list[dict[str, Any]]) -> Non
         else:
             cells += [_cell(row, m) for m in COLUMNS]
         table.add_row(*cells)
-    console = stdout_console()
-    if not console.is_terminal:  # a log or a pipe: whole numbers rather than 80 columns
-        console.width = max(console.width, 160)
-    console.print(table)
+    show_table(table)  # never cuts a number: plain columns where the table cannot fit
 
 
 def compare(

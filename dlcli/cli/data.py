@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dlcli.cli.common import make_app, print_json, stderr_console, stdout_console
+from dlcli.cli.common import make_app, print_json, show_table, stderr_console
 from dlcli.cli.options import JsonOpt, QuietOpt
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ def list_(json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
             counts,
             "yes" if d.cached else "no",
         )
-    stdout_console().print(table)
+    show_table(table)
 
 
 @data_app.command(no_args_is_help=True)

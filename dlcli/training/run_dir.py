@@ -323,6 +323,16 @@ def remove_leftovers(folder: Path) -> None:
                     os.unlink(Path(folder) / name)
 
 
+def make_folder(out: Path, what: str) -> None:
+    """Create `out` (and its parents); an unwritable place is the user's to change (exit 2)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the {what} '{out}' ({exc.strerror or exc}); choose another --out"
+        ) from None
+
+
 def new_run_dir(out: Path | None, model: str) -> tuple[Path, Lock]:
     """Create and lock the run folder: `out` or runs/<model>-<timestamp>. An existing `out` is
     reused when it holds no run that was started (NEW, nothing else in it); a run in it that
@@ -339,12 +349,7 @@ def new_run_dir(out: Path | None, model: str) -> tuple[Path, Lock]:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out '{out}' exists and is not a folder; choose a new one")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"cannot create the run folder '{out}' ({exc.strerror or exc}); choose another --out"
-        ) from None
+    make_folder(out, "run folder")
     lock = lock_run_dir(out)
     try:
         state = run_state(out)

@@ -193,12 +193,7 @@ def sweep(
         jobs.append(Job(i, name, combo, varying, out / name))
     for job, want in zip(jobs, requested, strict=True):
         job.action = _state(job, want)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"cannot create the sweep folder '{out}' ({exc.strerror or exc}); choose another --out"
-        ) from None
+    rd.make_folder(out, "sweep folder")
     with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
         for job, want in zip(jobs, requested, strict=True):
             job.action = _state(job, want)  # again, under the lock
