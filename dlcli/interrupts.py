@@ -45,6 +45,11 @@ def install() -> None:
     _installed = True
 
 
+def installed() -> bool:
+    """Whether `install` has run in this process."""
+    return _installed
+
+
 def settle() -> None:
     """The command is over: ignore SIGINT and SIGTERM from now on (if `install` ran)."""
     if _installed and threading.current_thread() is threading.main_thread():

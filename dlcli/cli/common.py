@@ -101,7 +101,7 @@ class DlcliGroup(TyperGroup):
         except (Exception, KeyboardInterrupt) as exc:  # one line, never a traceback
             message, code = _describe(exc)
             if message and not _follower(exc):  # empty: another rank reports it (torchrun)
-                print(error_line(message), file=sys.stderr)
+                print(error_line(_rank_tag() + message), file=sys.stderr)
         sys.exit(code)
 
 
@@ -138,6 +138,14 @@ def _follower(exc: BaseException) -> bool:
         and "WORLD_SIZE" in os.environ
         and isinstance(exc, InputError | KeyboardInterrupt | _Interrupted)
     )
+
+
+def _rank_tag() -> str:
+    """Under torchrun, a rank other than 0 says which it is: `[rank 1] ...` (the `--nproc`
+    launcher reads it to name the rank that failed)."""
+    rank = os.environ.get("RANK", "0")
+    several = os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1")
+    return f"[rank {rank}] " if rank != "0" and several else ""
 
 
 PIPE_CLOSED_STATUS = 0  # documented in the README: a reader that leaves early is not a failure

@@ -43,6 +43,7 @@ import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dlcli import interrupts
 from dlcli.errors import DlcliError, InputError, RunFailure
 
 if TYPE_CHECKING:
@@ -129,15 +130,14 @@ def setup(device_name: str) -> torch.device:
         timeout = float(os.environ.get("DLCLI_DIST_TIMEOUT", TIMEOUT_SECONDS))
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
-        # torchrun ends the other ranks with SIGTERM when one fails: save as for Ctrl-C
-        signal.signal(signal.SIGTERM, _terminated)
+        # torchrun passes SIGINT/SIGTERM on to the ranks (and sends SIGTERM when a rank fails):
+        # save as for Ctrl-C, and report SIGTERM as SIGTERM (143); the command line installed
+        # these already, a library caller under torchrun gets them here
+        if not interrupts.installed():
+            interrupts.install()
         atexit.register(teardown)
     _rank, _world = dist.get_rank(), dist.get_world_size()
     return device
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt("terminated")
 
 
 def finishing() -> None:
@@ -330,42 +330,10 @@ def peer_lost(exc: BaseException) -> bool:
 def lost_failure(exc: BaseException, folder: Any) -> RunFailure:
     """The one line for a lost rank."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    first = re.sub(r"^\[[^\]]*\] ", "", first)[:120]  # gloo's [source:line] prefix
+    first = re.sub(r"^\[[^\]]*\] ", "", first)  # gloo's [source:line] prefix
+    if len(first) > 120:  # a long first line: cut at a word, and say so
+        first = first[:120].rsplit(" ", 1)[0].rstrip(" ,;:") + " ..."
     return RunFailure(
         f"a rank of the data-parallel run was lost ({first}); the checkpoint is saved: "
         f"continue with --resume {folder}"
     )
-
-
-# torchrun's banner and log lines (W1127 17:16:50.204000 ...), a C++ abort note of a rank it ended
-_TORCHRUN_NOISE = re.compile(r"\*{5}|[WEI]\d{4} \d\d:\d\d:|terminate called without")
-
-
-def launch(nproc: int, args: list[str]) -> int:
-    """Run `dlcli ARGS` under torchrun with `nproc` ranks on this machine; its exit status.
-
-    Ctrl-C reaches every rank (the terminal signals the whole process group): wait for them to
-    save and end rather than kill them. torchrun's own noise on stderr (the OMP_NUM_THREADS
-    banner, its traceback and failure report after a rank has said what happened in its one
-    `dlcli: error:` line) is dropped; everything else passes through."""
-    import subprocess
-    import sys
-
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", str(nproc), "-m", "dlcli", *args]
-    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, bufsize=1)
-    assert child.stderr is not None
-    said = interrupted = False  # a rank printed its one error line: the rest is torchrun's
-    while True:
-        try:
-            for line in child.stderr:
-                said = said or line.startswith("dlcli: error:")
-                interrupted = interrupted or line.startswith("dlcli: error: interrupted")
-                noise = _TORCHRUN_NOISE.match(line) or "OMP_NUM_THREADS" in line
-                if not noise and (not said or line.startswith("dlcli:")):
-                    sys.stderr.write(line)
-            code = child.wait()
-            break
-        except KeyboardInterrupt:
-            continue
-    return 130 if interrupted and code else code  # torchrun itself says 1

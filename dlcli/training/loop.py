@@ -585,7 +585,7 @@ def _interrupted(
     if lost is not None:
         raise dist.Follower(1) if not dist.is_main() else dist.lost_failure(lost, run.folder)
     if not dist.is_main():
-        raise dist.Follower(130)  # rank 0 says what was saved
+        raise dist.Follower(interrupts.exit_status(exc))  # rank 0 says what was saved
     if finishing:
         what = f"interrupted while writing the results of {len(state.history)} epochs"
         then = "finish it with"

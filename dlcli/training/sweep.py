@@ -19,9 +19,11 @@ each with its share of the CPU threads.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import signal
 import statistics
 import time
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlcli import interrupts
 from dlcli.errors import DlcliError, InputError, RunFailure
 from dlcli.files import atomic_write_bytes
 from dlcli.lock import LOCK_NAME, Lock
@@ -47,6 +50,7 @@ from dlcli.training.compare import (
 from dlcli.training.loop import Callback
 
 SWEEP_CSV = "sweep.csv"
+ORPHAN_GRACE_SECONDS = 10.0  # a worker whose parent died: time to save before it is killed
 
 
 class SweepCallback(Callback):
@@ -290,7 +294,9 @@ def _run_parallel(model, pending, results, parallel, animate, hooks, total) -> N
         if job.action == "train":
             job.knobs = job.knobs | {"threads": threads}
     workers = min(parallel, len(pending))
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+    )
     try:
         futures = {pool.submit(_worker, model, job, animate): job for job in pending}
         waiting = set(futures)
@@ -304,10 +310,56 @@ def _run_parallel(model, pending, results, parallel, animate, hooks, total) -> N
                 results[index] = document
                 for cb in hooks:
                     cb.on_run_end(job.index, total, job.name, {"result": document})
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # the workers save their checkpoints
+    except BaseException as exc:
+        # the workers are in a session of their own (no terminal signal reaches them): pass on
+        # Ctrl-C or SIGTERM once, so that they save their checkpoints, and wait for them (after
+        # an error, the other runs finish)
+        if isinstance(exc, KeyboardInterrupt):
+            terminated = interrupts.exit_status(exc) == interrupts.TERMINATED
+            _signal_workers(pool, signal.SIGTERM if terminated else signal.SIGINT)
+            interrupts.settle()  # a second signal must not cut the wait for their checkpoints
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _signal_workers(pool: Any, signum: int) -> None:
+    """Send `signum` to the pool's live worker processes."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signum)
+
+
+def _worker_start(parent: int) -> None:
+    """A sweep worker's first act: leave the terminal's process group (the parent forwards
+    signals, once), take Ctrl-C and SIGTERM as the command line does (the run saves its
+    checkpoint), and die with the parent: a thread waits on the pipe that the parent holds
+    open while it lives (`multiprocessing.parent_process().sentinel`; the worker's own parent
+    is the fork server) and, when it breaks, terminates this process as SIGTERM would, then
+    kills it if the run has not ended within ORPHAN_GRACE_SECONDS."""
+    import multiprocessing
+    import threading
+
+    with contextlib.suppress(OSError):
+        os.setsid()
+    interrupts.install()
+    sentinel = multiprocessing.parent_process().sentinel  # type: ignore[union-attr]
+
+    def watch() -> None:
+        from multiprocessing.connection import wait
+
+        wait([sentinel])  # returns when the parent's end closes: the parent is gone
+        try:
+            os.kill(parent, 0)
+            return  # alive: the pool closed the pipe as it shut down (we are ending anyway)
+        except ProcessLookupError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(ORPHAN_GRACE_SECONDS)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="dlcli-parent-watch", daemon=True).start()
 
 
 def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any]]:

@@ -267,7 +267,7 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     parallel, animate = knobs.pop("parallel"), knobs.pop("animate")
     nproc = knobs.pop("nproc")
     if nproc != 1:
-        return _launch(nproc)  # the same command under torchrun (which sees --nproc no more)
+        return _launch(nproc, knobs, resume)  # the same command under torchrun (no --nproc)
     if any(isinstance(v, list) and len(set(map(str, v))) > 1 for v in knobs.values()):
         if resume is not None:
             fail(
@@ -311,23 +311,24 @@ def run(model: str, knobs: dict[str, Any]) -> None:
         render_result(result.to_dict())
 
 
-def _launch(nproc: int) -> None:
-    """`--nproc N`: this same command line, minus --nproc, under torchrun with N ranks."""
-    from dlcli.training.distributed import launch, launched
+def _launch(nproc: int, knobs: dict[str, Any], resume: Any) -> None:
+    """`--nproc N`: this same command line, minus --nproc, under torchrun with N ranks (its
+    failures raised as one error: `dlcli.training.launcher`)."""
+    from dlcli.training.distributed import launched
+    from dlcli.training.launcher import check_inputs, launch
 
     if nproc < 1:
         fail(f"invalid --nproc {nproc}: expected at least 1")
     if launched():
         fail("--nproc starts torchrun itself: leave it out when running under torchrun")
+    check_inputs(knobs, resume)
     args, skip = [], False
     for arg in sys.argv[1:]:
         if skip or arg == "--nproc" or arg.startswith("--nproc="):
             skip = arg == "--nproc"
             continue
         args.append(arg)
-    code = launch(nproc, args)
-    if code:
-        raise typer.Exit(code)
+    launch(nproc, args)
 
 
 def sweep(
