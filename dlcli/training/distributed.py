@@ -76,6 +76,7 @@ class Follower(DlcliError):
 
 
 _rank, _world = 0, 1
+_joined = False  # this process joined a process group (it is a rank under torchrun)
 
 
 def launched() -> bool:
@@ -136,6 +137,8 @@ def setup(device_name: str) -> torch.device:
         if not interrupts.installed():
             interrupts.install()
         atexit.register(teardown)
+        global _joined
+        _joined = True
     _rank, _world = dist.get_rank(), dist.get_world_size()
     return device
 
@@ -148,18 +151,44 @@ def finishing() -> None:
 
 
 def teardown(sync: bool = False) -> None:
-    """Leave the process group: `sync` at the end of a run (every rank waits for the others
-    first: a rank that left while a peer was still tearing down made gloo abort that peer at
-    exit, 1 run in 4 here), else (atexit, after a failure) at once."""
+    """Leave the process group, once: `sync` at the end of a run (every rank waits for the
+    others first: a rank that left while a peer was still in a collective made gloo fail that
+    peer; after it no signal changes the result), else (atexit, or `leave`, after a failure or
+    a signal) at once. The process then ends through `leave` (see there why)."""
     global _rank, _world
     if _world > 1:
         import torch.distributed as dist
 
         if dist.is_initialized():
             if sync:
-                dist.barrier()
+                dist.barrier()  # the last collective
+                interrupts.settle()  # the run is over on every rank: its result stands
             dist.destroy_process_group()
     _rank, _world = 0, 1
+
+
+def leave(code: int) -> None:
+    """End a rank's process with `code` (the command line's last act under torchrun): leave the
+    group if a failure left it joined, flush stdout and stderr, and `os._exit`.
+
+    Why not a normal exit: DDP's reducer keeps the ProcessGroupGloo alive after
+    `destroy_process_group` (a C++ reference no collection frees: its two worker threads and
+    gloo's tcp loop are still running after `teardown`, tests/test_processes.py counts them), and
+    a normal exit runs the interpreter's finalization and the C++ static destructors while those
+    threads run. Now and then that aborted a rank at exit ("terminate called without an active
+    exception", SIGABRT; rank 1 of `train --nproc 2` in about 1 run in 5 on a busy machine),
+    after the run was written, and torchrun then failed the whole run. Every file of the run is
+    written, fsynced and closed before this point; nothing is left for exit handlers to do."""
+    if not _joined:
+        return
+    import contextlib
+    import sys
+
+    teardown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 # --- the epoch's shares ---------------------------------------------------------------------------

@@ -112,11 +112,11 @@ def signal_name(number: int) -> str:
 
 def verdict(output: _Output, code: int, received: int | None, nproc: int) -> BaseException | None:
     """What ends the launcher: None (success), the signal's interrupt, or a RankFailure."""
+    if code == 0:  # a signal after the ranks had their result changes nothing
+        return None
     if received is not None:
         kind = interrupts.Terminated if received == signal.SIGTERM else KeyboardInterrupt
         return kind(output.errors.get(0) or interrupts.message(kind()))
-    if code == 0:
-        return None
     failures = output.failures()
     status_of = dict(reversed(failures))  # the first failure of each rank
     # a rank killed by a signal (not torchrun's SIGTERM) is the cause: the others' ends (a lost
