@@ -228,6 +228,41 @@ def test_torchruns_report_of_an_aborted_rank_becomes_one_line(tmp_path):
     assert outcome.exit_code == 128 + signal.SIGABRT
 
 
+GLOO_THREADS_AFTER_TEARDOWN = textwrap.dedent(
+    """
+    import os, sys
+    import dlcli
+    from dlcli.training import distributed
+    dlcli.train("mlp", epochs=1, threads=1, out=sys.argv[1])  # ends with teardown(sync=True)
+    tasks = os.listdir("/proc/self/task")
+    names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in tasks]
+    print(os.environ["RANK"], distributed._joined, " ".join(sorted(names)), flush=True)
+    distributed.leave(0)
+    """
+)
+
+
+@LINUX
+def test_gloo_threads_outlive_the_process_group_so_ranks_leave_by_os_exit(tmp_path):
+    """Why `distributed.leave` ends a rank with os._exit: after `destroy_process_group`, DDP
+    still holds the ProcessGroupGloo, whose threads run on (if a PyTorch release frees it, this
+    fails, and a normal exit may do again)."""
+    script = tmp_path / "threads.py"
+    script.write_text(GLOO_THREADS_AFTER_TEARDOWN)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+        + [str(script), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = sorted(line for line in proc.stdout.splitlines() if line[:1] in "01")
+    assert [line.split()[:2] for line in lines] == [["0", "True"], ["1", "True"]], proc.stdout
+    assert all("pt_gloo_runloop" in line and "gloo_tcp_loop" in line for line in lines)
+
+
 def test_the_lost_rank_message_is_cut_at_a_word():
     from dlcli.training.distributed import lost_failure
 
