@@ -298,8 +298,14 @@ def test_a_killed_sweep_parent_takes_its_workers_and_fork_server_along(tmp_path)
     children = _descendants(proc.pid)  # fork server, resource tracker, two workers
     assert len(children) >= 3, children
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
-    assert _until_gone(children, 60) == set()
+    proc.wait(timeout=60)  # (not communicate: its pipes stay open while a child holds them)
+    try:
+        assert _until_gone(children, 60) == set()
+    finally:
+        for pid in _alive(children):  # a failed test leaves nothing running either
+            os.kill(pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

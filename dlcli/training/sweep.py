@@ -294,9 +294,7 @@ def _run_parallel(model, pending, results, parallel, animate, hooks, total) -> N
         if job.action == "train":
             job.knobs = job.knobs | {"threads": threads}
     workers = min(parallel, len(pending))
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
-    )
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start)
     try:
         futures = {pool.submit(_worker, model, job, animate): job for job in pending}
         waiting = set(futures)
@@ -331,7 +329,7 @@ def _signal_workers(pool: Any, signum: int) -> None:
                 os.kill(proc.pid, signum)
 
 
-def _worker_start(parent: int) -> None:
+def _worker_start() -> None:
     """A sweep worker's first act: leave the terminal's process group (the parent forwards
     signals, once), take Ctrl-C and SIGTERM as the command line does (the run saves its
     checkpoint), and die with the parent: a thread waits on the pipe that the parent holds
@@ -349,12 +347,10 @@ def _worker_start(parent: int) -> None:
     def watch() -> None:
         from multiprocessing.connection import wait
 
-        wait([sentinel])  # returns when the parent's end closes: the parent is gone
-        try:
-            os.kill(parent, 0)
-            return  # alive: the pool closed the pipe as it shut down (we are ending anyway)
-        except ProcessLookupError:
-            pass
+        # returns when the parent's end closes: the parent is gone (a pool that shuts down
+        # closes it only after this worker has ended; a dead parent may linger as a zombie, so
+        # no test of its PID would tell)
+        wait([sentinel])
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(ORPHAN_GRACE_SECONDS)
         os.kill(os.getpid(), signal.SIGKILL)
