@@ -19,6 +19,8 @@ for bit. What the loop asks of this module:
     is_main, from_main   rank 0 alone prints, writes and checkpoints; others receive results
     any_rank             a stop request seen by rank 0's callbacks stops every rank
     peer_lost            a collective failed because a rank died or timed out
+    teardown, leave      leave the group once, after the last collective; end the rank's
+                         process (`leave`, from the command line: why os._exit, see there)
 
 Why the shares make the gradient exact: DDP averages gradients over the W ranks. Rank r sees
 n_r of a global batch of L examples and scales its mean loss by n_r * W / L, so the average is
@@ -153,8 +155,8 @@ def finishing() -> None:
 def teardown(sync: bool = False) -> None:
     """Leave the process group, once: `sync` at the end of a run (every rank waits for the
     others first: a rank that left while a peer was still in a collective made gloo fail that
-    peer; after it no signal changes the result), else (atexit, or `leave`, after a failure or
-    a signal) at once. The process then ends through `leave` (see there why)."""
+    peer), else (atexit, or `leave`, after a failure or a signal) at once. The command line
+    then ends the process through `leave` (see there why)."""
     global _rank, _world
     if _world > 1:
         import torch.distributed as dist
@@ -162,7 +164,6 @@ def teardown(sync: bool = False) -> None:
         if dist.is_initialized():
             if sync:
                 dist.barrier()  # the last collective
-                interrupts.settle()  # the run is over on every rank: its result stands
             dist.destroy_process_group()
     _rank, _world = 0, 1
 
