@@ -12,12 +12,12 @@ and every case where PyTorch raises is an `InputError` here. Pure Python: no hea
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from math import prod
 from typing import NamedTuple
 
 from dlcli.errors import InputError
-from dlcli.layers import Dims, Layer, LayerDims
+from dlcli.layers import MAX_NUMBER, Dims, Layer, LayerDims
 
 
 class LayerSize(NamedTuple):
@@ -87,6 +87,8 @@ def _one_dim(
         out = (n - 1) * s - pl - pr + span - 1 + op + 1
         if out < 1:
             raise InputError(f"input {n} gives output size {out}; the padding is too large")
+        if out > MAX_NUMBER:
+            raise InputError(f"input {n} gives output size {out}, over 2**63 - 1 (PyTorch's limit)")
         return out, 0
     if layer.is_pool:
         if pl > k // 2:
@@ -111,6 +113,8 @@ def _one_dim(
                 f"input {n} padded to {n + pl + pr} is smaller than the {what} ({span})"
             )
         out = _floor_div(n + pl + pr - span, s) + 1
+    if out > MAX_NUMBER:  # a padding near 2**63 grows the size past it
+        raise InputError(f"input {n} gives output size {out}, over 2**63 - 1 (PyTorch's limit)")
     last_covered = (out - 1) * s - pl + span - 1  # in input coordinates
     return out, max(0, (n - 1) - last_covered)
 
@@ -162,29 +166,162 @@ def _params(layer: Layer, in_channels: int | None, out_channels: int, ndim: int)
     return weights + (out_channels if layer.bias else 0)
 
 
+def _check_in_channels(in_channels: int | None) -> None:
+    if in_channels is not None and not 1 <= in_channels <= MAX_NUMBER:
+        raise InputError(
+            f"invalid --in-channels {in_channels}: expected a positive integer up to 2**63 - 1"
+        )
+
+
+def channel_counts(
+    layers: Sequence[Layer], ndim: int, in_channels: int | None = None
+) -> list[tuple[int | None, int | None]]:
+    """(output channels, parameter count) of each layer; they depend on the number of spatial
+    dimensions (the kernel's volume) but not on the size."""
+    _check_in_channels(in_channels)
+    counts: list[tuple[int | None, int | None]] = []
+    channels = in_channels
+    for layer in layers:
+        params = None
+        if layer.kind in ("conv", "deconv"):
+            if layer.channels is not None:
+                params = _params(layer, channels, layer.channels, ndim)
+                channels = layer.channels
+            else:
+                params = _params(layer, channels, channels, ndim) if channels else None
+        counts.append((channels, params))
+    return counts
+
+
 def chain_output(layers: Sequence[Layer], size: Dims, in_channels: int | None = None) -> ChainSize:
     """Walk the chain; each layer's output size, channels and parameter count."""
-    if in_channels is not None and in_channels < 1:
-        raise InputError(f"invalid --in-channels {in_channels}: expected a positive integer")
+    _check_in_channels(in_channels)
     sizes: list[LayerSize] = []
-    current, channels = tuple(size), in_channels
+    current = tuple(size)
     for index, layer in enumerate(layers, start=1):
         try:
             out, dropped = layer_output(layer, current)
         except InputError as exc:
             raise InputError(f"layer {index} {exc}") from None
-        params = None
-        if layer.kind in ("conv", "deconv"):
-            if layer.channels is not None:
-                params = _params(layer, channels, layer.channels, len(size))
-                channels = layer.channels
-            else:
-                params = _params(layer, channels, channels, len(size)) if channels else None
-        sizes.append(
-            LayerSize(index, layer.spec, layer.kind, current, out, channels, params, dropped)
-        )
+        sizes.append(LayerSize(index, layer.spec, layer.kind, current, out, None, None, dropped))
         current = out
-    return ChainSize(tuple(size), current, sizes, in_channels, channels)
+    counts = channel_counts(layers, len(size), in_channels)
+    sizes = [
+        entry._replace(channels=channels, params=params)
+        for entry, (channels, params) in zip(sizes, counts, strict=True)
+    ]
+    out_channels = counts[-1][0] if counts else in_channels
+    return ChainSize(tuple(size), current, sizes, in_channels, out_channels)
+
+
+# --- many sizes through one chain (`featsize -`) ---------------------------------------------
+
+
+class _Invalid(Exception):
+    """A layer that refuses every size (checked on the layer alone): chain_output says why."""
+
+
+def _layer_code(layer: Layer, dims: LayerDims, i: int, n: str, o: str, d: str) -> list[str]:
+    """Python lines that compute, from the size `n` along dimension `i`, the layer's output
+    `o` and dropped rows `d`, or `return None` wherever `_one_dim` raises an InputError. Only
+    integers from the parsed layer are written into the code (the tests hold it to
+    `chain_output`). Raises _Invalid where every size fails (checks on the layer alone)."""
+    k, s, dil = dims.kernel[i], dims.stride[i], dims.dilation[i]
+    pl, pr, op = dims.pad_left[i], dims.pad_right[i], dims.output_padding[i]
+    span = dil * (k - 1) + 1
+    if layer.kind == "deconv":
+        if not (op < s or op < dil):
+            raise _Invalid
+        # out = (n - 1) s - pl - pr + span + op
+        return [
+            f"{o} = {n} * {s} + {span - pl - pr + op - s}",
+            f"if {o} < 1 or {o} > {MAX_NUMBER}: return None",
+            f"{d} = 0",
+        ]
+    if layer.is_pool and pl > k // 2:
+        raise _Invalid
+    if layer.is_pool and layer.ceil_mode:
+        lines = [
+            f"{o} = ({n} + {pl + pr - span + s - 1}) // {s} + 1",
+            f"if ({o} - 1) * {s} >= {n} + {pl}: {o} -= 1",  # the last window starts in padding
+            f"if {o} < 1 or {o} > {MAX_NUMBER}: return None",
+        ]
+    else:  # m < 0: a conv's padded input is smaller than its kernel, a pool has no window
+        lines = [
+            f"m = {n} + {pl + pr - span}",
+            f"{o} = m // {s} + 1",
+            f"if m < 0 or {o} > {MAX_NUMBER}: return None",
+        ]
+    # dropped: input rows after the last window, (n - 1) - ((out - 1) s - pl + span - 1)
+    lines.append(f"{d} = {n} - 1 - ({o} - 1) * {s} - {span - 1 - pl}")
+    lines.append(f"if {d} < 0: {d} = 0")
+    return lines
+
+
+def _compile(layers: Sequence[Layer], ndim: int) -> Callable[..., tuple[int, ...] | None]:
+    """One function for the whole chain on `ndim`-dimensional sizes: f(n0[, n1, n2]) -> per
+    layer, its input, output and dropped rows (ndim values each), flat; None where
+    chain_output raises. Generated once (as dataclasses generates __init__), so a size costs
+    its arithmetic and nothing else."""
+    size = [f"n{i}" for i in range(ndim)]
+    body: list[str] = []
+    values: list[str] = []
+    for index, layer in enumerate(layers):
+        outs = [f"o{index}_{i}" for i in range(ndim)]
+        drops = [f"d{index}_{i}" for i in range(ndim)]
+        if layer.spatial:
+            dims = layer.dims(ndim)
+            for i in range(ndim):
+                body += _layer_code(layer, dims, i, size[i], outs[i], drops[i])
+        else:
+            body += [f"{o} = {n}" for o, n in zip(outs, size, strict=True)]
+            body += [f"{d} = 0" for d in drops]
+        values += [*size, *outs, *drops]
+        size = outs
+    source = f"def chain({', '.join(f'n{i}' for i in range(ndim))}):\n"
+    source += "".join(f"    {line}\n" for line in body)
+    source += f"    return ({', '.join(values)},)\n"
+    namespace: dict[str, object] = {}
+    exec(compile(source, f"<featsize chain, {ndim}-d>", "exec"), namespace)  # noqa: S102
+    return namespace["chain"]  # type: ignore[return-value]
+
+
+class CompiledChain:
+    """A chain prepared once for many sizes (`featsize -`): per number of dimensions, one
+    function with each layer's numbers written in (`_compile`), so a size costs a few integer
+    operations and no objects. `flat(ndim)(*size)` / `walk(size)` return None where
+    `chain_output` would raise; call that for the message (tests/test_featsize_stream.py holds
+    the two to each other)."""
+
+    def __init__(self, layers: Sequence[Layer], in_channels: int | None = None) -> None:
+        _check_in_channels(in_channels)
+        self.layers = list(layers)
+        self.in_channels = in_channels
+        self._flat: dict[int, Callable[..., tuple[int, ...] | None]] = {}
+
+    def flat(self, ndim: int) -> Callable[..., tuple[int, ...] | None]:
+        """f(n0[, n1, n2]) -> (input..., output..., dropped...) of every layer, flat; None
+        where chain_output raises (or must decide: a layer refused whatever the size, ATen's
+        3-D average pooling check)."""
+        if ndim not in self._flat:
+            try:
+                if ndim == 3 and any(layer.kind == "avgpool" for layer in self.layers):
+                    raise _Invalid  # avg_pool3d checks the unpadded input: chain_output does
+                self._flat[ndim] = _compile(self.layers, ndim)
+            except (_Invalid, InputError):
+                self._flat[ndim] = lambda *size: None
+        return self._flat[ndim]
+
+    def walk(self, size: Dims) -> list[tuple[Dims, Dims]] | None:
+        """(output, dropped rows) of every layer, or None where chain_output raises."""
+        values = self.flat(len(size))(*size)
+        if values is None:
+            return None
+        d = len(size)
+        return [
+            (values[at + d : at + 2 * d], values[at + 2 * d : at + 3 * d])
+            for at in range(0, len(values), 3 * d)
+        ]
 
 
 # --- solving for the missing knob -------------------------------------------------------------
