@@ -427,16 +427,10 @@ def _solve(backend, layer, size_text: str, target_text: str, json_out: bool, qui
     if size_text == "-":
         fail("--target takes one SIZE, not '-'")
     size, target = parse_size(size_text), parse_size(target_text)
-    answers = backend.solve(layer, size, target)
-    document = {
-        "input": list(size),
-        "target": list(target),
-        "layer": layer.spec,
-        "choices": [[c.to_dict() for c in per_dim] for per_dim in answers],
-    }
-    missing = [i for i, per_dim in enumerate(answers) if not per_dim]
+    solution = backend.solve_target(layer, size, target)
+    answers, missing = solution.choices, solution.missing
     if json_out:
-        print_json(document)
+        print_json(solution.to_dict())
     elif quiet:
         for per_dim in answers:
             print(
@@ -467,6 +461,15 @@ def _solve(backend, layer, size_text: str, target_text: str, json_out: bool, qui
                 row.append(str(c.dropped))
                 table.add_row(*row)
             show_table(table, console)
+    cut = [str(i + 1) for i, per_dim in enumerate(answers) if per_dim.truncated]
+    if cut:
+        where = f" in dimension {', '.join(cut)}" if len(answers) > 1 else ""
+        stderr_console().print(
+            f"note: the first {backend.MAX_CHOICES:,} choices{where} by stride; "
+            "there are more (larger strides).",
+            soft_wrap=True,
+            highlight=False,
+        )
     if missing:
         dims = ", ".join(str(i + 1) for i in missing)
         raise InputError(
