@@ -417,3 +417,59 @@ def arch_specs(name: str) -> list[str]:
 
 def arch_layers(name: str) -> list[Layer]:
     return [parse_layer(token) for token in arch_specs(name)]
+
+
+# --- what a preset has beside its main path (parameters only) ------------------------------------
+
+
+class Side(NamedTuple):
+    """A part of a standard network off its main path: it has parameters but changes no size
+    and no receptive field. `kind`: "batch norm" (BatchNorm after main-path layer `at`),
+    "projection shortcut" (a 1x1 conv without bias, then BatchNorm, from the input of layer
+    `at` to the output of layer `until`: He et al.'s option B), "classifier" (global average
+    pooling, then a linear layer from the last layer's channels to the classes). Layers are
+    numbered from 1, as featsize numbers them."""
+
+    kind: str
+    at: int
+    until: int = 0
+
+
+def arch_sides(name: str) -> list[Side]:
+    """The parts off the main path of preset `name` (its batch norms, projection shortcuts and
+    classifier), so that featsize counts every parameter of the network it names: those of
+    `train resnet --depth N` for cifar-resnetN, those of torchvision's model for resnet18-152.
+    VGG and AlexNet (torchvision's, without batch norm) have none besides their classifier,
+    whose three linear layers featsize does not count."""
+    tokens = arch_specs(name)  # validates the name
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if not key.startswith(("resnet", "cifarresnet")):
+        return []
+    sides: list[Side] = []
+    convs = [i for i, token in enumerate(tokens, start=1) if token.startswith("conv")]
+    sides += [Side("batch norm", i) for i in convs]
+    if key in _RESNET_BLOCKS:
+        block, _ = _RESNET_BLOCKS[key]
+        size = 2 if block == "basic" else 3
+        first = 3  # conv7s2p3, maxpool3s2p1, then the blocks
+    else:
+        size, first = 2, 2  # the 3x3 stem, then the basic blocks
+    channels = _channels(tokens)
+    for start in range(first, len(tokens) + 1, size):
+        end = start + size - 1
+        strided = "s2" in tokens[start - 1]
+        if strided or channels[start - 2] != channels[end - 1]:
+            sides.append(Side("projection shortcut", start, end))
+    sides.append(Side("classifier", len(tokens)))
+    return sides
+
+
+def _channels(tokens: list[str]) -> list[int | None]:
+    """The output channels after each token (a pool keeps the previous ones)."""
+    out: list[int | None] = []
+    current = None
+    for token in tokens:
+        if "-" in token:
+            current = int(token.rsplit("-", 1)[1])
+        out.append(current)
+    return out

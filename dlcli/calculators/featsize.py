@@ -17,7 +17,7 @@ from math import prod
 from typing import NamedTuple
 
 from dlcli.errors import InputError
-from dlcli.layers import MAX_NUMBER, Dims, Layer, LayerDims
+from dlcli.layers import MAX_NUMBER, Dims, Layer, LayerDims, Side
 
 
 class LayerSize(NamedTuple):
@@ -45,22 +45,35 @@ class LayerSize(NamedTuple):
         }
 
 
+class SideParams(NamedTuple):
+    """Parameters of a preset's parts off the main path, by kind (see dlcli.layers.Side)."""
+
+    kind: str
+    count: int
+    params: int | None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "count": self.count, "params": self.params}
+
+
 class ChainSize(NamedTuple):
     input: Dims
     output: Dims
     layers: list[LayerSize]
     in_channels: int | None = None
     out_channels: int | None = None
+    sides: tuple[SideParams, ...] = ()  # a preset's batch norms, shortcuts, classifier
 
     @property
     def params(self) -> int | None:
         counts = [layer.params for layer in self.layers if layer.kind in ("conv", "deconv")]
+        counts += [side.params for side in self.sides]
         if not counts or any(c is None for c in counts):
             return None
         return sum(counts)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict:
-        return {
+        document = {
             "input": list(self.input),
             "output": list(self.output),
             "in_channels": self.in_channels,
@@ -68,6 +81,9 @@ class ChainSize(NamedTuple):
             "params": self.params,
             "layers": [layer.to_dict() for layer in self.layers],
         }
+        if self.sides:
+            document["sides"] = [side.to_dict() for side in self.sides]
+        return document
 
 
 def _floor_div(a: int, b: int) -> int:
@@ -191,6 +207,50 @@ def channel_counts(
                 params = _params(layer, channels, channels, ndim) if channels else None
         counts.append((channels, params))
     return counts
+
+
+def _check_classes(sides: Sequence[Side], classes: int | None) -> None:
+    if classes is not None and not any(side.kind == "classifier" for side in sides):
+        raise InputError(
+            "--classes counts a ResNet preset's classifier (global average pooling, linear): "
+            "give --arch resnetN or cifar-resnetN"
+        )
+    if classes is not None and not 1 <= classes <= MAX_NUMBER:
+        raise InputError(f"invalid --classes {classes}: expected a positive integer")
+
+
+def check_classes(arch: str | None, classes: int | None) -> None:
+    """Refuse `classes` where preset `arch` has no classifier (before a stream starts)."""
+    from dlcli.layers import arch_sides
+
+    _check_classes(arch_sides(arch) if arch is not None else [], classes)
+
+
+def side_params(
+    sides: Sequence[Side], result: ChainSize, classes: int | None = None
+) -> tuple[SideParams, ...]:
+    """The parameters of a preset's parts off the main path, by kind, from the channels the
+    main path has (None without --in-channels); the classifier only with `classes`."""
+    _check_classes(sides, classes)
+    before = [result.in_channels, *(layer.channels for layer in result.layers)]
+    totals: dict[str, list] = {}
+    for side in sides:
+        if side.kind == "classifier" and classes is None:
+            continue
+        if side.kind == "batch norm":
+            c = before[side.at]
+            params = None if c is None else 2 * c  # weight and bias per channel
+        elif side.kind == "projection shortcut":
+            c_in, c_out = before[side.at - 1], before[side.until]
+            # 1x1 conv without bias (kernel volume 1 in any dimension), then its batch norm
+            params = None if c_in is None or c_out is None else c_in * c_out + 2 * c_out
+        else:  # classifier: linear from the last channels to the classes, with bias
+            c = before[side.at]
+            params = None if c is None else c * classes + classes  # type: ignore[operator]
+        entry = totals.setdefault(side.kind, [0, 0])
+        entry[0] += 1
+        entry[1] = None if params is None or entry[1] is None else entry[1] + params
+    return tuple(SideParams(kind, count, params) for kind, (count, params) in totals.items())
 
 
 def chain_output(layers: Sequence[Layer], size: Dims, in_channels: int | None = None) -> ChainSize:
@@ -569,10 +629,14 @@ def featsize(
     ceil: bool = False,
     channels: int | None = None,
     in_channels: int | None = None,
+    classes: int | None = None,
 ) -> ChainSize:
     """Output size of one layer, a chain (`layers='conv5,maxpool2'`) or a network (`arch=`).
 
-    `size` is 32, (32, 32) or '32x32'. `dlcli.featsize(32, 5).output == (28,)`.
+    `size` is 32, (32, 32) or '32x32'. `dlcli.featsize(32, 5).output == (28,)`. For a ResNet
+    preset, the parameters include its batch norms and projection shortcuts, and with `classes`
+    its classifier: `featsize((8, 8), arch='cifar-resnet8', in_channels=1, classes=10).params`
+    is the parameter count of `train resnet --depth 8` on 8x8 digits.
     """
     chain = resolve_chain(
         kernel,
@@ -586,7 +650,15 @@ def featsize(
         ceil=ceil,
         channels=channels,
     )
-    return chain_output(chain, as_size(size), in_channels)
+    return with_sides(chain_output(chain, as_size(size), in_channels), arch, classes)
+
+
+def with_sides(result: ChainSize, arch: str | None, classes: int | None = None) -> ChainSize:
+    """`result` (a chain's) with the parameters of preset `arch`'s parts off the main path."""
+    from dlcli.layers import arch_sides
+
+    sides = arch_sides(arch) if arch is not None else []
+    return result._replace(sides=side_params(sides, result, classes))
 
 
 def as_size(size: str | int | Sequence[int]) -> Dims:

@@ -108,6 +108,16 @@ def featsize(
             show_default=False,
         ),
     ] = None,
+    classes: Annotated[
+        int | None,
+        typer.Option(
+            "--classes",
+            metavar="N",
+            help="ResNet presets: also count the classifier (global average pooling, "
+            "linear to N classes).",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -150,12 +160,15 @@ def featsize(
         _solve(backend, chain[0], size, target, json_out, quiet)
         return
 
+    backend.check_classes(arch, classes)
     if size == "-":
-        _stream(backend, chain, in_channels, json_out, quiet)
+        _stream(backend, chain, in_channels, json_out, quiet, (arch, classes))
         return
     from dlcli.layers import parse_size
 
-    result = backend.chain_output(chain, parse_size(size), in_channels)
+    result = backend.with_sides(
+        backend.chain_output(chain, parse_size(size), in_channels), arch, classes
+    )
     if json_out:
         print_json(result.to_dict())
     elif quiet:
@@ -164,7 +177,7 @@ def featsize(
         _render_table(result, title=arch or None)
 
 
-def _stream(backend, chain, in_channels, json_out: bool, quiet: bool) -> None:
+def _stream(backend, chain, in_channels, json_out: bool, quiet: bool, preset: tuple) -> None:
     """Exactly one answer line per input line, so outputs line up with inputs (`paste`): a
     blank or #-comment line answers an empty line (JSON: "skipped"), a bad line 'error' (JSON:
     "error", and one message on stderr), and the exit status is 2 if any line was bad. A line
@@ -173,7 +186,7 @@ def _stream(backend, chain, in_channels, json_out: bool, quiet: bool) -> None:
 
     Fast because the chain is compiled once (`backend.CompiledChain`), plain sizes skip the
     general parser, and the answers are written a chunk of input at a time."""
-    answer = _Answers(backend, backend.CompiledChain(chain, in_channels), json_out, quiet)
+    answer = _Answers(backend, backend.CompiledChain(chain, in_channels), json_out, quiet, preset)
     fast = answer.fast()
     failures = lineno = 0
     for lines in _chunks(sys.stdin):
@@ -261,8 +274,8 @@ class _Answers:
     'IN -> OUT', -q the bare output, --json one JSON document per line). `line` returns None
     for a bad line and leaves its message in `error`."""
 
-    def __init__(self, backend, compiled, json_out: bool, quiet: bool) -> None:
-        self.backend, self.compiled = backend, compiled
+    def __init__(self, backend, compiled, json_out: bool, quiet: bool, preset: tuple) -> None:
+        self.backend, self.compiled, self.preset = backend, compiled, preset  # (arch, classes)
         self.json_out, self.quiet = json_out, quiet
         self.error = ""
         self._templates: dict[int, str] = {}
@@ -336,6 +349,7 @@ class _Answers:
         ]
         out_channels = counts[-1][0] if counts else compiled.in_channels
         document = self.backend.ChainSize((), (), layers, compiled.in_channels, out_channels)
+        document = self.backend.with_sides(document, *self.preset)
         document = {"line": marker, **document.to_dict(), "input": [marker], "output": [marker]}
         for entry in document["layers"]:
             entry.update(input=[marker], output=[marker], dropped=[marker])
@@ -411,6 +425,10 @@ def _render_table(result, title: str | None) -> None:
         table.add_row(*row)
     if show_params:
         table.add_section()
+        for side in result.sides:  # a preset's batch norms, shortcuts, classifier
+            name = f"{side.kind}{'s' if side.count > 1 else ''} ({side.count})"
+            row = ["", name, "", *([""] if show_channels else []), f"{side.params:,}", ""]
+            table.add_row(*row)
         table.add_row("", "total", "", *([""] if show_channels else []), f"{result.params:,}", "")
     show_table(table)
     if notes:
