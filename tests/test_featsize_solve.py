@@ -129,3 +129,16 @@ def test_sizes_past_64_bits_are_refused_everywhere(invoke):
         MAX_NUMBER - 2
     ]
     assert_input_error(invoke("featsize", top, "-k", "3", "-t", "deconv"), "2**63")  # n + 2
+    # the library's sizes too
+    import dlcli
+
+    for call in (
+        lambda: dlcli.featsize(10**30, 5),
+        lambda: dlcli.receptive_field("conv3", size=2**63),
+    ):
+        try:
+            call()
+        except InputError as exc:
+            assert "2**63" in str(exc)
+        else:
+            raise AssertionError("a size over 2**63 - 1 was accepted")

@@ -672,4 +672,6 @@ def as_size(size: str | int | Sequence[int]) -> Dims:
     values = tuple(size)
     if not values or len(values) > 3 or not all(isinstance(v, int) and v > 0 for v in values):
         raise InputError(f"invalid size {size!r}: expected 1 to 3 positive integers")
+    if any(v > MAX_NUMBER for v in values):
+        raise InputError("invalid size: at most 2**63 - 1 per dimension (PyTorch's limit)")
     return values
