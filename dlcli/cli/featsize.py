@@ -206,7 +206,7 @@ def _stream(backend, chain, in_channels, json_out: bool, quiet: bool, preset: tu
             line = answer.line(lineno, text)
             if line is None:
                 failures += 1
-                line = answer.failed(lineno, text.strip(), answer.error, parts)
+                line = answer.failed(lineno, text, answer.error, parts)
             parts.append(line)
         sys.stdout.write("".join(parts))
         sys.stdout.flush()
@@ -231,8 +231,11 @@ def _chunks(stdin) -> Iterator[list]:
     as _TOO_LONG and ends the reading: memory stays bounded whatever the input."""
     raw = getattr(stdin, "buffer", None)
     read = getattr(raw, "read1", None) or (raw.read if raw is not None else None)
-    if read is None:  # a text-only stream (an embedding caller's StringIO)
-        yield [line.rstrip("\r\n") for line in stdin]
+    if read is None:  # a text-only stream (an embedding caller's StringIO), line by line
+        for line in stdin:
+            yield [line.rstrip("\r\n") if len(line) <= MAX_LINE else _TOO_LONG]
+            if len(line) > MAX_LINE:
+                return
         return
     pending = b""
     while True:
