@@ -128,6 +128,7 @@ def featsize(
       dlcli featsize 32 -k 5                           # 28
       dlcli featsize 32 --layers conv5,conv5           # 32 -> 28 -> 24
       dlcli featsize 224x224 --arch vgg16 --in-channels 3
+      dlcli featsize 8x8 --arch cifar-resnet8 --in-channels 1 --classes 10
       dlcli featsize 7 -k 3 -s 2 --type maxpool --ceil
       dlcli featsize 32 -k 5 --target 32          # which padding keeps 32 at 32?
       seq 16 64 | dlcli featsize - --layers conv3s2p1,conv3s2p1 -q
