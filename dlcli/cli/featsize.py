@@ -1,6 +1,8 @@
-"""`dlcli featsize`: output sizes of conv / pool / transposed-conv layers and chains."""
+"""`dlcli featsize`: output sizes of conv / pool / transposed-conv layers and chains.
 
-from __future__ import annotations
+No `from __future__ import annotations` here (nor in receptive_field.py): Typer would evaluate
+every option's annotation string several times per start-up, a tenth of the calculators' time.
+"""
 
 import itertools
 import json

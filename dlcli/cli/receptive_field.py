@@ -1,7 +1,5 @@
 """`dlcli receptive-field`: receptive field, effective stride and padding of a chain or network."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
