@@ -137,14 +137,37 @@ def _broadcast(values: Dims, ndim: int) -> Dims:
     return values * ndim if len(values) == 1 else values
 
 
+# PyTorch's sizes, kernels, strides and paddings are 64-bit integers: a larger number is a typo
+# (or an attack) and is refused before Python converts it (int() of a 5,000-digit string raises,
+# and the arithmetic on it would only pretend to be PyTorch's).
+MAX_NUMBER = 2**63 - 1
+_MAX_DIGITS = len(str(MAX_NUMBER))
+
+
+def parse_int(text: str, what: str) -> int:
+    """A non-negative decimal integer up to MAX_NUMBER (`text` holds ASCII digits only)."""
+    digits = text.lstrip("0")
+    if len(digits) > _MAX_DIGITS or (digits and int(digits) > MAX_NUMBER):
+        shown = text if len(text) <= 24 else f"{text[:12]}...({len(text)} digits)"
+        raise InputError(
+            f"{what} {shown} is too large: at most {MAX_NUMBER:,} (2**63 - 1, PyTorch's limit)"
+        )
+    return int(digits or "0")
+
+
 def _dims(text: str, what: str, token: str, minimum: int) -> Dims:
-    values = tuple(int(v) for v in text.split("x"))
+    values = tuple(parse_int(v, f"layer '{_short(token)}': {what}") for v in text.split("x"))
     if len(values) > 3:
         raise InputError(f"layer '{token}': {what} has {len(values)} values; at most 3 dimensions")
     for v in values:
         if v < minimum:
             raise InputError(f"layer '{token}': {what} must be at least {minimum}, got {v}")
     return values
+
+
+def _short(text: str) -> str:
+    """`text` for a message: whole if short, else its start and its length."""
+    return text if len(text) <= 40 else f"{text[:24]}...({len(text)} characters)"
 
 
 def parse_layer(token: str) -> Layer:
@@ -161,7 +184,7 @@ def parse_layer(token: str) -> Layer:
     kind = match["kind"]
     kernel = _dims(match["kernel"], "kernel size", token, 1)
     fields = _modifiers(token, match["mods"])
-    channels = int(match["ch"]) if match["ch"] is not None else None
+    channels = parse_int(match["ch"], f"layer '{_short(token)}': channels") if match["ch"] else None
     padding = _check_modifiers(token, kind, fields, channels)
     is_pool = kind in POOL_KINDS
     layer = Layer(
@@ -270,10 +293,12 @@ def parse_size(text: str) -> Dims:
     parts = [p.strip() for p in text.lower().replace("×", "x").split("x")]
     cleaned = "x".join(parts)
     if not cleaned or len(parts) > 3 or not all(p.isascii() and p.isdigit() for p in parts):
-        raise InputError(f"invalid size '{text}': expected N, HxW or DxHxW with positive integers")
-    values = tuple(int(p) for p in parts)
+        raise InputError(
+            f"invalid size '{_short(text)}': expected N, HxW or DxHxW with positive integers"
+        )
+    values = tuple(parse_int(p, f"size '{_short(text)}': dimension") for p in parts)
     if any(v < 1 for v in values):
-        raise InputError(f"invalid size '{text}': every dimension must be at least 1")
+        raise InputError(f"invalid size '{_short(text)}': every dimension must be at least 1")
     return values
 
 
@@ -392,3 +417,59 @@ def arch_specs(name: str) -> list[str]:
 
 def arch_layers(name: str) -> list[Layer]:
     return [parse_layer(token) for token in arch_specs(name)]
+
+
+# --- what a preset has beside its main path (parameters only) ------------------------------------
+
+
+class Side(NamedTuple):
+    """A part of a standard network off its main path: it has parameters but changes no size
+    and no receptive field. `kind`: "batch norm" (BatchNorm after main-path layer `at`),
+    "projection shortcut" (a 1x1 conv without bias, then BatchNorm, from the input of layer
+    `at` to the output of layer `until`: He et al.'s option B), "classifier" (global average
+    pooling, then a linear layer from the last layer's channels to the classes). Layers are
+    numbered from 1, as featsize numbers them."""
+
+    kind: str
+    at: int
+    until: int = 0
+
+
+def arch_sides(name: str) -> list[Side]:
+    """The parts off the main path of preset `name` (its batch norms, projection shortcuts and
+    classifier), so that featsize counts every parameter of the network it names: those of
+    `train resnet --depth N` for cifar-resnetN, those of torchvision's model for resnet18-152.
+    VGG and AlexNet (torchvision's, without batch norm) have none besides their classifier,
+    whose three linear layers featsize does not count."""
+    tokens = arch_specs(name)  # validates the name
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if not key.startswith(("resnet", "cifarresnet")):
+        return []
+    sides: list[Side] = []
+    convs = [i for i, token in enumerate(tokens, start=1) if token.startswith("conv")]
+    sides += [Side("batch norm", i) for i in convs]
+    if key in _RESNET_BLOCKS:
+        block, _ = _RESNET_BLOCKS[key]
+        size = 2 if block == "basic" else 3
+        first = 3  # conv7s2p3, maxpool3s2p1, then the blocks
+    else:
+        size, first = 2, 2  # the 3x3 stem, then the basic blocks
+    channels = _channels(tokens)
+    for start in range(first, len(tokens) + 1, size):
+        end = start + size - 1
+        strided = "s2" in tokens[start - 1]
+        if strided or channels[start - 2] != channels[end - 1]:
+            sides.append(Side("projection shortcut", start, end))
+    sides.append(Side("classifier", len(tokens)))
+    return sides
+
+
+def _channels(tokens: list[str]) -> list[int | None]:
+    """The output channels after each token (a pool keeps the previous ones)."""
+    out: list[int | None] = []
+    current = None
+    for token in tokens:
+        if "-" in token:
+            current = int(token.rsplit("-", 1)[1])
+        out.append(current)
+    return out

@@ -26,17 +26,60 @@ HELP = (
     "training and word vectors."
 )
 
-# name -> (module, attribute, "command" | "group"), in the order `dlcli --help` lists them.
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "featsize": ("dlcli.cli.featsize", "featsize", "command"),
-    "receptive-field": ("dlcli.cli.receptive_field", "receptive_field", "command"),
-    "train": ("dlcli.cli.train", "train_app", "group"),
-    "evaluate": ("dlcli.cli.evaluate", "evaluate", "command"),
-    "predict": ("dlcli.cli.evaluate", "predict", "command"),
-    "compare": ("dlcli.cli.compare", "compare", "command"),
-    "word2vec": ("dlcli.cli.word2vec", "word2vec_app", "group"),
-    "data": ("dlcli.cli.data", "data_app", "group"),
-    "completion": ("dlcli.cli.completion", "completion", "command"),
+# name -> (module, attribute, "command" | "group", summary), in the order `dlcli --help` lists
+# them. The summary is the command's line in `dlcli --help`: one sentence that fits 80 columns
+# beside the longest name (Click would cut a docstring's first sentence with "..."). Root help
+# reads it from here, so `dlcli --help` imports no command module (tests/test_startup.py).
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "featsize": (
+        "dlcli.cli.featsize",
+        "featsize",
+        "command",
+        "Output size of a layer, a chain or a standard network.",
+    ),
+    "receptive-field": (
+        "dlcli.cli.receptive_field",
+        "receptive_field",
+        "command",
+        "Receptive field, effective stride and padding of a chain.",
+    ),
+    "train": ("dlcli.cli.train", "train_app", "group", "Train a model; writes a run folder."),
+    "evaluate": (
+        "dlcli.cli.evaluate",
+        "evaluate",
+        "command",
+        "Accuracy, loss and confusion matrix of a trained run.",
+    ),
+    "predict": (
+        "dlcli.cli.evaluate",
+        "predict",
+        "command",
+        "Predicted class and probability for each input.",
+    ),
+    "compare": (
+        "dlcli.cli.compare",
+        "compare",
+        "command",
+        "Compare runs: the knobs that differ, then the metrics.",
+    ),
+    "word2vec": (
+        "dlcli.cli.word2vec",
+        "word2vec_app",
+        "group",
+        "Word vectors: train, query and evaluate (gensim).",
+    ),
+    "data": (
+        "dlcli.cli.data",
+        "data_app",
+        "group",
+        "The standard datasets: list, download, show the cache.",
+    ),
+    "completion": (
+        "dlcli.cli.completion",
+        "completion",
+        "command",
+        "Print the shell completion script for dlcli.",
+    ),
 }
 
 
@@ -78,21 +121,36 @@ def _root_group() -> type:
     return RootGroup
 
 
-def build_app(only: str | None = None) -> typer.Typer:
-    """The dlcli app with every command, or with command `only` alone."""
+def build_app(only: str | None = None, listing: bool = False) -> typer.Typer:
+    """The dlcli app with every command, or with command `only` alone. With `listing`, the
+    commands are names and summaries only (no module imported): for root help and --version,
+    whose start-up must not pay for training's or word2vec's modules."""
     from dlcli.cli.common import make_app
 
     app = make_app(cls=_root_group(), help=HELP)
     app.callback()(_root_callback())
-    for name, (module, attribute, kind) in COMMANDS.items():
+    for name, (module, attribute, kind, summary) in COMMANDS.items():
         if only is not None and name != only:
+            continue
+        if listing:
+            app.command(name, help=summary, short_help=summary)(_listed_only(name))
             continue
         target = getattr(importlib.import_module(module), attribute)
         if kind == "group":
-            app.add_typer(target, name=name)
+            app.add_typer(target, name=name, short_help=summary)
         else:
-            app.command(name, no_args_is_help=True)(target)
+            app.command(name, no_args_is_help=True, short_help=summary)(target)
     return app
+
+
+def _listed_only(name: str) -> Any:
+    """A command of the listing-only app: its name and summary. `main` builds that app only when
+    no argument names a command, so Click never runs one; were it run, it runs the real one."""
+
+    def run() -> None:
+        build_app(only=name)()
+
+    return run
 
 
 def __getattr__(name: str) -> typer.Typer:
@@ -128,4 +186,7 @@ def _main() -> None:
         build_app()(prog_name="dlcli", complete_var="_DLCLI_COMPLETE")
         return
     first = sys.argv[1] if len(sys.argv) > 1 else None
-    build_app(only=first if first in COMMANDS else None)()
+    if first in COMMANDS:
+        build_app(only=first)()
+    else:  # root help, --version, a mistyped command: the listing serves unless one is named
+        build_app(listing=not any(arg in COMMANDS for arg in sys.argv[1:]))()

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from dlcli.cli.common import print_json, show_table, stdout_console
-from dlcli.cli.options import DeviceOpt, JsonOpt, QuietOpt, RunDirArg, TargetOpt
+from dlcli.cli.options import JsonOpt, QuietOpt
+from dlcli.cli.run_options import DeviceOpt, RunDirArg, TargetOpt
 
 
 def evaluate(

@@ -1,13 +1,15 @@
-"""Option aliases shared by several commands, defined once (as huggingface_hub's cli does)."""
+"""Option aliases shared by several commands, defined once (as huggingface_hub's cli does).
+
+Only aliases that need nothing beyond Typer live here: the calculators import this module, and
+their start-up must not pay for the training configs (see dlcli/cli/run_options.py for those
+of the commands that read run folders).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-import click
 import typer
-
-from dlcli.training.config import DEVICES
 
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of a table.")
@@ -44,38 +46,4 @@ ArchOpt = Annotated[
 ]
 SeedOpt = Annotated[
     int, typer.Option("--seed", help="Random seed; the same seed gives the same numbers.")
-]
-
-# --- evaluate, predict (dlcli train builds its options from dlcli/training/config.py) ----------
-# Their help texts are the config fields' own, so the two commands and `train` cannot drift.
-
-
-def _help(config: str, name: str) -> str:
-    import dataclasses
-
-    from dlcli.training import config as configs
-
-    fields = {f.name: f for f in dataclasses.fields(getattr(configs, config))}
-    return fields[name].metadata["help"]
-
-
-TargetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--target", metavar="NAME", help=_help("DataConfig", "target"), show_default=False
-    ),
-]
-DeviceOpt = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        help=_help("TrainConfig", "device"),
-        click_type=click.Choice(DEVICES, case_sensitive=False),
-    ),
-]
-RunDirArg = Annotated[
-    str,
-    typer.Argument(
-        metavar="RUN_DIR", help="A run folder written by 'dlcli train'.", show_default=False
-    ),
 ]

@@ -1,7 +1,5 @@
 """`dlcli receptive-field`: receptive field, effective stride and padding of a chain or network."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -21,7 +19,9 @@ def _parse_unit(text: str) -> tuple[int, ...]:
     parts = [p.strip() for p in text.replace("x", ",").split(",")]
     if not parts or not all(p.isdigit() for p in parts) or len(parts) > 3:
         fail(f"invalid --unit '{text}': expected I, I,J or I,J,K with non-negative integers")
-    return tuple(int(p) for p in parts)
+    from dlcli.layers import parse_int
+
+    return tuple(parse_int(p, "--unit index") for p in parts)
 
 
 def receptive_field(

@@ -5,6 +5,7 @@
 Runs, as child processes, each writing its figures through `--results` (`_results.py`):
 
     startup    bench_startup.py    the calculators' start-up against a minimal Typer app
+    stream     bench_stream.py     `featsize -` (-q and --json) against a bare Python loop
     train      bench_train.py      `dlcli train mlp` against a hand-written loop (and Keras)
     data       bench_data.py       the data loaders (CSV, image folder, CIFAR-shaped array) and
                                    `train cnn` on uint8 images against a hand-written loop
@@ -40,6 +41,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 # name -> (script, full arguments, --quick arguments)
 BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "startup": ("bench_startup.py", ["--runs", "20"], ["--runs", "5"]),
+    "stream": ("bench_stream.py", ["--runs", "5"], ["--runs", "2", "--sizes", "50000"]),
     "train": (
         "bench_train.py",
         ["--repeats", "5", "--threads", "1"],
