@@ -147,7 +147,7 @@ def refuse_special(path: Path | str, what: str = "output") -> None:
     )
     raise InputError(
         f"{what} '{path}' exists and is {kind}, not a regular file; dlcli writes "
-        "only over regular files: choose another name"
+        "only over regular files: move it away or choose another name"
     )
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcli.errors import DlcliError, InputError, RunFailure
-from dlcli.files import atomic_write_bytes, check_output_folder
+from dlcli.files import atomic_write_bytes, check_output_folder, refuse_special
 from dlcli.lock import LOCK_NAME, Lock
 from dlcli.training import run_dir as rd
 from dlcli.training.compare import (
@@ -213,6 +213,8 @@ def sweep(
         job.name, job.out = name, out / name
     for job, want in zip(jobs, requested, strict=True):
         job.action = _state(job, want)
+    for name in (SWEEP_JSON, SWEEP_CSV, SWEEP_CURVES, SWEEP_BOUNDARIES):  # before any training
+        refuse_special(out / name, "sweep file")
     rd.make_folder(out, "sweep folder")
     with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
         for job, want in zip(jobs, requested, strict=True):
