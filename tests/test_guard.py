@@ -297,3 +297,22 @@ def test_compare_on_a_plain_file_and_non_utf8_metrics(copy, tmp_path):
     (copy / "metrics.json").write_bytes(b"\xff\xfe{\x00}\x00")
     line = assert_input_error(cli("compare", copy), "metrics.json", "UTF-8")
     assert "utf-16" not in line.lower()
+
+
+def test_hypothesis_replays_the_same_examples_unless_told_to_explore():
+    """The README's Development promise: derandomised by default and under CI=true (which adds
+    print_blob), fresh examples only under HYPOTHESIS_PROFILE=explore."""
+    from hypothesis import settings
+
+    if not os.environ.get("HYPOTHESIS_PROFILE"):
+        assert settings.default.derandomize and settings.default.database is None
+    ci, explore = settings.get_profile("ci"), settings.get_profile("explore")
+    assert ci.derandomize and ci.print_blob and ci.database is None
+    assert not explore.derandomize and explore.max_examples == 400 > ci.max_examples
+    probe = subprocess.run(
+        [sys.executable, "-c", "import conftest, hypothesis; "
+         "print(hypothesis.settings.default.print_blob)"],
+        cwd=ROOT / "tests", env={**os.environ, "CI": "true", "HYPOTHESIS_PROFILE": ""},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert probe.stdout.strip() == "True", probe.stderr
