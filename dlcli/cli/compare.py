@@ -41,7 +41,7 @@ def _cell(row: dict[str, Any], metric: str) -> str:
         return "-"
     digits = 1 if metric in ("best_epoch", "seconds") else (4 if std is None else 3)
     text = _number(value, metric, digits)
-    return text if std is None else f"{text} ± {std:.{digits}f}"
+    return text if std is None else f"{text} ± {_number(std, metric, digits)}"
 
 
 def shown_metrics(rows: list[dict[str, Any]], patience: bool) -> list[str]:
