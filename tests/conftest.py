@@ -29,7 +29,9 @@ settings.register_profile(
     deadline=None,
     print_blob=True,
 )
-settings.register_profile("explore", max_examples=400, deadline=None, print_blob=True)
+settings.register_profile(
+    "explore", derandomize=False, max_examples=400, deadline=None, print_blob=True
+)
 _CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _CI else "dev"))
 

@@ -296,6 +296,11 @@ def test_vectors_and_evaluation_files(data, files, tmp_path):
     assert_clean(cli("word2vec", "evaluate", files / "vec.txt", flag, junk))
 
 
+CONFIG_FIELDS = ["input_shape", "sample_shape", "threads", "class_names", "pixel_max",
+                 "standardize", "standardize.std", "model_config.hidden", "model_config.dropout",
+                 "train.epochs", "train.lr", "data.test_fraction"]  # fmt: skip
+
+
 @FUZZ
 @given(data=st.data())
 def test_run_folder_files(data, run, tmp_path):
@@ -306,12 +311,17 @@ def test_run_folder_files(data, run, tmp_path):
                                         "checkpoint.safetensors"]))  # fmt: skip
     if target == "config.json" and data.draw(st.booleans()):
         config = json.loads((run / "config.json").read_text())
-        # the sizes (this issue); every other field's validation belongs to the run folder's
-        key = data.draw(st.sampled_from(["input_shape", "sample_shape", "threads"]))
+        # the sizes, and every field's type and range (config.json is validated when read)
+        key = data.draw(st.sampled_from(CONFIG_FIELDS))
         value = data.draw(st.one_of(st.none(), st.integers(-(10**20), 10**20), WORDS,
+                                    st.booleans(), st.floats(), st.lists(st.floats(), max_size=3),
                                     st.lists(st.integers(-5, 10**13), max_size=3)))  # fmt: skip
-        config[key] = value
-        (folder / target).write_text(json.dumps(config))
+        *parents, last = key.split(".")
+        section = config
+        for name in parents:
+            section = section[name]
+        section[last] = value
+        (folder / target).write_text(json.dumps(config))  # NaN, Infinity as Python writes them
     else:
         (folder / target).write_bytes(data.draw(JUNK))
     assert_clean(cli("evaluate", folder))
