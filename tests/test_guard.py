@@ -287,8 +287,12 @@ def test_compare_quiet_title_and_integer_epochs(run, tmp_path):
     both = run_dlcli("compare", str(run), str(patient))
     assert "2 runs" in both.stdout and "best epoch" in both.stdout
     best = json.loads((patient / "metrics.json").read_text())["best_epoch"]
-    row = next(line for line in both.stdout.splitlines() if "│ 5 " in line or " 5 " in line)
-    assert f" {best} " in row and f"{best}.0" not in both.stdout
+    row = both.stdout.splitlines()[-1].split()  # the patient run: patience 5, then metrics
+    assert row[row.index("5") + 7] == str(best)  # after 6 accuracies and losses: an integer
+    assert f" {best}.0 " not in both.stdout
+    losses = {p: json.loads((p / "metrics.json").read_text())["test_loss"] for p in (run, patient)}
+    ordered = cli("compare", run, patient, "--sort", "test_loss", "-q")
+    assert ordered.stdout.splitlines() == [str(p) for p in sorted(losses, key=losses.get)]
 
 
 def test_compare_on_a_plain_file_and_non_utf8_metrics(copy, tmp_path):
