@@ -132,19 +132,15 @@ def refuse_special(path: Path | str, what: str = "output") -> None:
         raise InputError(f"{what} '{path}': cannot check it ({_why(exc)})") from None
     if stat.S_ISREG(info.st_mode):
         return
-    kind = (
-        "a folder"
-        if stat.S_ISDIR(info.st_mode)
-        else "a link"
-        if stat.S_ISLNK(info.st_mode)
-        else "a FIFO"
-        if stat.S_ISFIFO(info.st_mode)
-        else "a device"
-        if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
-        else "a socket"
-        if stat.S_ISSOCK(info.st_mode)
-        else "not a regular file"
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
     )
+    kind = next((name for test, name in kinds if test(info.st_mode)), "something else")
     raise InputError(
         f"{what} '{path}' exists and is {kind}, not a regular file; dlcli writes "
         "only over regular files: move it away or choose another name"
