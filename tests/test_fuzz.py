@@ -3,8 +3,9 @@
 The property: dlcli succeeds, or ends with exit status 1 or 2 and exactly one `dlcli: error:`
 line on stderr (warnings before it allowed), never a traceback and never the generic
 "(set DLCLI_DEBUG=1 for a traceback)" line, which marks an exception nobody anticipated: a bug.
-A few dozen examples per command keep the file fast; under CI=true the examples are replayed
-(the conftest's hypothesis profile).
+A few dozen examples per command keep the file fast, the same ones every run (the conftest's
+derandomised "dev" and "ci" profiles); `HYPOTHESIS_PROFILE=explore` draws many new ones. Every
+failure exploring found is pinned below as an `@example`, with its fix.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import cli
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+# the number of examples and their randomness come from the loaded profile (conftest.py)
 FUZZ = settings(
-    max_examples=int(os.environ.get("DLCLI_FUZZ_EXAMPLES", "25")),
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -179,18 +178,38 @@ def test_word2vec_queries(data, files):
     assert_clean(cli("word2vec", "evaluate", vec, *small, *args))  # 19,544 default questions
 
 
+COMPARE_INPUTS = ["RUN", "ok.csv", "ok.npz", "vec.txt", "dir", "missing.csv"]  # RUN: the run
+
+
 @FUZZ
-@given(data=st.data())
-def test_data_list_and_compare(data, files, run, tmp_path):
+@given(
+    args=options(["--sort", "--plot"], VALUES, ("--json", "-q")),
+    inputs=st.lists(st.sampled_from(COMPARE_INPUTS), min_size=1, max_size=3),
+)
+# found by exploring (HYPOTHESIS_PROFILE=explore): a raw ValueError for '', a traceback for a
+# folder, a missing folder or an unwritable place; each is now one line and exit 2
+@example(args=["--plot", ""], inputs=["RUN"])
+@example(args=["--plot", "."], inputs=["RUN"])
+@example(args=["--plot", "0"], inputs=["RUN"])
+@example(args=["--plot", "nope/x.png"], inputs=["RUN"])
+@example(args=["--plot", "/proc/x.png"], inputs=["RUN"])
+@example(args=["--plot", "RUN/config.json"], inputs=["RUN"])
+def test_data_list_and_compare(args, inputs, files, run, tmp_path):
     from conftest import CliRunner
 
     from dlcli.cli.app import app
 
-    args = data.draw(options(["--sort", "--plot"], VALUES, ("--json",)))
     env = {"DLCLI_DATA_DIR": str(tmp_path / "cache")}
     assert_clean(CliRunner().invoke(app, ["data", "list", *args[:2]], env=env))
-    runs = data.draw(st.lists(st.one_of(st.just(str(run)), paths(files)), min_size=1, max_size=3))
+    runs = [str(run) if name == "RUN" else str(files / name) for name in inputs]
+    args = [a.replace("RUN", str(run)) for a in args]
+    before = _tree(run)
     assert_clean(cli("compare", *runs, *args))
+    assert _tree(run) == before  # compare never writes into a run folder
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 # --- every file reader, random bytes --------------------------------------------------------------
@@ -277,6 +296,11 @@ def test_vectors_and_evaluation_files(data, files, tmp_path):
     assert_clean(cli("word2vec", "evaluate", files / "vec.txt", flag, junk))
 
 
+CONFIG_FIELDS = ["input_shape", "sample_shape", "threads", "class_names", "pixel_max",
+                 "standardize", "standardize.std", "model_config.hidden", "model_config.dropout",
+                 "train.epochs", "train.lr", "data.test_fraction"]  # fmt: skip
+
+
 @FUZZ
 @given(data=st.data())
 def test_run_folder_files(data, run, tmp_path):
@@ -287,12 +311,17 @@ def test_run_folder_files(data, run, tmp_path):
                                         "checkpoint.safetensors"]))  # fmt: skip
     if target == "config.json" and data.draw(st.booleans()):
         config = json.loads((run / "config.json").read_text())
-        # the sizes (this issue); every other field's validation belongs to the run folder's
-        key = data.draw(st.sampled_from(["input_shape", "sample_shape", "threads"]))
+        # the sizes, and every field's type and range (config.json is validated when read)
+        key = data.draw(st.sampled_from(CONFIG_FIELDS))
         value = data.draw(st.one_of(st.none(), st.integers(-(10**20), 10**20), WORDS,
+                                    st.booleans(), st.floats(), st.lists(st.floats(), max_size=3),
                                     st.lists(st.integers(-5, 10**13), max_size=3)))  # fmt: skip
-        config[key] = value
-        (folder / target).write_text(json.dumps(config))
+        *parents, last = key.split(".")
+        section = config
+        for name in parents:
+            section = section[name]
+        section[last] = value
+        (folder / target).write_text(json.dumps(config))  # NaN, Infinity as Python writes them
     else:
         (folder / target).write_bytes(data.draw(JUNK))
     assert_clean(cli("evaluate", folder))

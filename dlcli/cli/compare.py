@@ -23,38 +23,63 @@ COLUMNS = {
 }
 
 
+def plural(n: int, noun: str) -> str:
+    """'1 run', '3 runs'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _number(value: float, metric: str, digits: int) -> str:
+    """Epochs are counts: 22, not 22.0 (a mean over seeds keeps one decimal: 12.5)."""
+    if metric == "best_epoch" and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.{digits}f}"
+
+
 def _cell(row: dict[str, Any], metric: str) -> str:
     value, std = row.get(metric), row.get(f"{metric}_std")
     if value is None:
         return "-"
     digits = 1 if metric in ("best_epoch", "seconds") else (4 if std is None else 3)
-    text = f"{value:.{digits}f}"
-    return text if std is None else f"{text} ± {std:.{digits}f}"
+    text = _number(value, metric, digits)
+    return text if std is None else f"{text} ± {_number(std, metric, digits)}"
 
 
-def render_rows(title: str, knobs: list[str], rows: list[dict[str, Any]]) -> None:
+def shown_metrics(rows: list[dict[str, Any]], patience: bool) -> list[str]:
+    """The metric columns that mean something for these rows: each with a value in some row,
+    and the best epoch only where --patience chose the weights (else it is the last epoch's)."""
+    return [
+        m
+        for m in COLUMNS
+        if any(row.get(m) is not None for row in rows) and (m != "best_epoch" or patience)
+    ]
+
+
+def render_rows(
+    title: str, knobs: list[str], rows: list[dict[str, Any]], patience: bool = False
+) -> None:
     """One row per run (or per combination, with mean ± std): its knobs, then the metrics."""
     from rich.table import Table
 
     from dlcli.training.compare import show
 
+    metrics = shown_metrics(rows, patience) or ["test_accuracy"]  # a column for the status
     table = Table(title=title, title_justify="left")
     for knob in knobs:
         table.add_column(knob.replace("_", "-"))
     seeds = any(row.get("runs", 1) > 1 for row in rows)
     if seeds:
         table.add_column("runs", justify="right")
-    for header in COLUMNS.values():
-        table.add_column(header, justify="right")
+    for metric in metrics:
+        table.add_column(COLUMNS[metric], justify="right")
     for row in rows:
         cells = [show(row["knobs"].get(k)) for k in knobs]
         if seeds:
             cells.append(str(row["runs"]))
         if row.get("status", "done") != "done":
             cells.append(row["status"])
-            cells += [""] * (len(COLUMNS) - 1)
+            cells += [""] * (len(metrics) - 1)
         else:
-            cells += [_cell(row, m) for m in COLUMNS]
+            cells += [_cell(row, m) for m in metrics]
         table.add_row(*cells)
     show_table(table)  # never cuts a number: plain columns where the table cannot fit
 
@@ -88,6 +113,15 @@ def compare(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Only the result: the run folders, one a line, in the table's order (the JSON "
+            "document with --json).",
+        ),
+    ] = False,
 ) -> None:
     """Compare runs: the knobs that differ between them as columns, then their metrics.
 
@@ -96,6 +130,7 @@ def compare(
       dlcli compare runs/neurons
       dlcli compare runs/a runs/b runs/c --sort test_accuracy --plot compare.png
       dlcli compare runs/lambda --json
+      dlcli compare runs/neurons --sort test_accuracy -q | head -1
     """
     import dlcli
 
@@ -103,6 +138,10 @@ def compare(
     if json_out:
         print_json(result.to_dict())
         return
-    render_rows(f"{len(result.runs)} runs", result.knobs, result.runs)
+    if quiet:
+        for row in result.runs:
+            print(row["out"])
+        return
+    render_rows(plural(len(result.runs), "run"), result.knobs, result.runs, result.patience)
     for path in result.plots:
         print(f"wrote {path}", file=sys.stderr)

@@ -64,6 +64,10 @@ def train(
     from dlcli.training import loop
 
     model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
+    if out is not None:  # a name dlcli cannot write is refused before any data is loaded
+        from dlcli.files import check_output_folder
+
+        out = check_output_folder(out, "--out")
     if animate:
         from dlcli.training.animate import BoundaryAnimation, check_2d
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcli.errors import InputError
-from dlcli.files import atomic_write_bytes
+from dlcli.files import atomic_write_bytes, check_output
 from dlcli.training import run_dir as rd
 
 # what a comparison shows of each run, in this order (metrics.json's names)
@@ -105,6 +105,8 @@ def run_folders(path: Path) -> list[Path]:
     if os.path.lexists(path / rd.CONFIG):  # read_run says what is wrong with it, if anything
         return [path]
     if not path.is_dir():
+        if os.path.lexists(path):
+            raise InputError(f"'{path}' is not a folder: expected a run folder or a sweep folder")
         raise InputError(f"'{path}' not found: expected a run folder or a sweep folder")
     found = sorted(p for p in path.iterdir() if os.path.lexists(p / rd.CONFIG))
     sweep = path / SWEEP_JSON
@@ -126,6 +128,7 @@ class CompareResult:
     knobs: list[str]
     runs: list[dict[str, Any]]
     plots: list[str] = field(default_factory=list)
+    patience: bool = False  # some run stopped by --patience (so its best epoch is a result)
 
     def to_dict(self) -> dict[str, Any]:
         return {"knobs": self.knobs, "runs": self.runs, "plots": self.plots}
@@ -169,6 +172,7 @@ def compare(
         paths = [paths]
     if not paths:
         raise InputError("compare needs at least one run or sweep folder")
+    figures = None if plot is None else plot_targets(plot)  # refused before anything is read
     folders = [f for p in paths for f in run_folders(Path(p))]
     runs = [read_run(f) for f in dict.fromkeys(folders)]
     configs = [flat_config(r.config) for r in runs]
@@ -177,12 +181,46 @@ def compare(
     if sort is not None:
         rows = sort_rows(rows, sort, knobs)
     plots: list[str] = []
-    if plot is not None:
+    if figures is not None:
         by_out = {str(r.out): r for r in runs}
         ordered = [(by_out[row["out"]], label(row["knobs"]) or row["out"]) for row in rows]
-        plot = Path(plot)
-        plots = write_figures(ordered, plot, plot.with_name(f"{plot.stem}-boundaries.png"))
-    return CompareResult(knobs, rows, plots)
+        try:
+            plots = write_figures(ordered, *figures)
+        except OSError as exc:  # the folder turned read-only, a full disk: nothing is left half
+            raise InputError(f"--plot '{plot}': cannot write it ({exc.strerror or exc})") from None
+    patience = any(_patience(r.config) for r in runs)
+    return CompareResult(knobs, _utf8(rows), plots, patience)
+
+
+def _patience(config: dict[str, Any]) -> bool:
+    train = config.get("train")
+    return isinstance(train, dict) and bool(train.get("patience"))
+
+
+def _utf8(value: Any) -> Any:
+    """`value` with every string valid UTF-8: a path's undecodable bytes (Python keeps them as
+    lone surrogates, which JSON cannot carry) become U+FFFD."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return value
+    if isinstance(value, dict):
+        return {_utf8(k): _utf8(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_utf8(v) for v in value]
+    return value
+
+
+def plot_targets(plot: str | Path) -> tuple[Path, Path]:
+    """--plot FILE.png and FILE-boundaries.png beside it, both past `dlcli.files.check_output`
+    (a .png name, in an existing writable folder outside any run or sweep folder, never over a
+    device, FIFO, folder or link): InputError before anything is written."""
+    curves = check_output(plot, "--plot", suffix=".png")
+    boundaries = curves.with_name(f"{curves.name[: -len('.png')]}-boundaries.png")
+    check_output(boundaries, "--plot's boundaries file")
+    return curves, boundaries
 
 
 def run_row(run: RunInfo, knobs: dict[str, Any]) -> dict[str, Any]:

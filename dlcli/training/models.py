@@ -122,17 +122,43 @@ def _jsonable(value: Any) -> Any:
 
 
 def config_from_dict(config_cls: type, data: dict) -> Any:
-    """Rebuild a config dataclass from `config_to_dict`'s output (lists back to tuples)."""
+    """Rebuild a config dataclass from `config_to_dict`'s output (lists back to tuples). Every
+    value must have its field's JSON type (an int is no float's 2.5 nor a bool's true, a float
+    is finite) before the dataclass checks its range: InputError naming the field if not."""
+    if not isinstance(data, dict):
+        raise InputError(f"a config section is {type(data).__name__}, not a JSON object")
     hints = typing.get_type_hints(config_cls)
     kwargs = {}
     for f in dataclasses.fields(config_cls):
         if f.name not in data:
             continue
         value = data[f.name]
+        if not _json_type_ok(value, str(hints.get(f.name, ""))):
+            text = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise InputError(f"'{f.name}' is {text}, not {hints.get(f.name)}")
         if isinstance(value, list) and "tuple" in str(hints.get(f.name, "")):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         kwargs[f.name] = value
     return config_cls(**kwargs)
+
+
+def _json_type_ok(value: Any, hint: str) -> bool:
+    """Whether a JSON value fits a config field's type hint (its text, e.g. 'int | None',
+    'tuple[int, ...]', "<class 'float'>"); hints it does not know pass."""
+    if value is None:
+        return "None" in hint
+    if hint.startswith("tuple["):
+        inner = "int" if "int" in hint else "str" if "str" in hint else ""
+        return isinstance(value, list) and all(_json_type_ok(v, inner) for v in value)
+    if "int" in hint:
+        return type(value) is int
+    if "float" in hint:
+        return type(value) is int or (type(value) is float and math.isfinite(value))
+    if "bool" in hint:
+        return type(value) is bool
+    if "str" in hint:
+        return type(value) is str
+    return True
 
 
 def activation_module(name: str) -> nn.Module:

@@ -40,13 +40,14 @@ import csv
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
 from dlcli.files import atomic_write_bytes as _atomic_write_bytes
-from dlcli.files import check_regular, is_temporary, read_regular
+from dlcli.files import check_output_folder, check_regular, is_temporary, read_regular
 from dlcli.lock import LOCK_NAME, Lock
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ RUN_FORMAT = "dlcli-run/1"
 RUN_FILES = (CONFIG, WEIGHTS, HISTORY, METRICS, CURVES, BOUNDARY, CHECKPOINT, PREV_CHECKPOINT)
 MAX_JSON_BYTES = 64 << 20  # config.json, metrics.json, history.csv: far below this in practice
 MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit on a header
+MAX_JSON_DEPTH = 100  # dlcli's own files nest 4 deep; json.loads recurses (RecursionError)
 
 NEW, RESUMABLE, FINISHED = "not started", "resumable", "finished"
 
@@ -87,12 +89,29 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
+    """A run folder's JSON file: a regular file of a sane size, UTF-8 (as dlcli writes it; not
+    json's guess of UTF-16 or -32), nested no deeper than MAX_JSON_DEPTH."""
     try:
-        return json.loads(read_regular(path, MAX_JSON_BYTES, "run-folder JSON file"))
+        text = read_regular(path, MAX_JSON_BYTES, "run-folder JSON file").decode("utf-8")
+        if _depth(text) > MAX_JSON_DEPTH:
+            raise InputError(f"{path}: cannot read (nested deeper than {MAX_JSON_DEPTH} levels)")
+        return json.loads(text)
     except FileNotFoundError:
         raise InputError(f"{path}: not found; is this a dlcli run folder?") from None
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError included
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read (not UTF-8 text: byte {exc.start})") from None
+    except (OSError, ValueError) as exc:  # JSONDecodeError included
         raise InputError(f"{path}: cannot read ({exc})") from None
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of brackets in a JSON text (an upper bound: brackets in strings
+    count too, which only matters for texts no dlcli writes)."""
+    depth = deepest = 0
+    for char in re.findall(r"[\[\]{}]", text):
+        depth += 1 if char in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def read_text(path: Path) -> str:
@@ -203,6 +222,8 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from safetensors import safe_open
 
     safetensors_metadata(path)  # a regular file, complete: never mmap a device or a torn file
+    if not _utf8_name(path):  # safetensors opens only UTF-8 names: read it by handle instead
+        return _load_tensors_by_handle(path)
     try:
         tensors = {}
         with safe_open(str(path), framework="pt") as fh:
@@ -211,6 +232,29 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
                 tensors[key] = fh.get_tensor(key)
     except FileNotFoundError:
         raise InputError(f"{path}: not found; is this a dlcli run folder?") from None
+    except Exception as exc:  # safetensors raises its own error types
+        raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
+    return tensors, metadata
+
+
+def _utf8_name(path: Path) -> bool:
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+        return False
+    return True
+
+
+def _load_tensors_by_handle(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """load_tensors for a file whose name is not UTF-8 (a folder made under LANG=C): read
+    through an open file, never by name, so that a good file is never called damaged."""
+    from safetensors.torch import load
+
+    try:
+        data = read_regular(path, check_regular(path, "safetensors file").st_size, "weights file")
+        tensors = load(data)
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+        metadata = json.loads((header.get("__metadata__") or {}).get("dlcli", "{}"))
     except Exception as exc:  # safetensors raises its own error types
         raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
     return tensors, metadata
@@ -301,6 +345,10 @@ def run_state(folder: Path) -> RunState:
             saved.epoch,
             saved.stopped_early,
         )
+    if status == "done":  # a finished run's results that are there but are no files: say so
+        for name in (WEIGHTS, METRICS):
+            if os.path.lexists(folder / name):
+                check_regular(folder / name, f"the finished run's {name}")
     done = status == "done" and all((folder / n).is_file() for n in (WEIGHTS, METRICS))
     if done:
         state.state = FINISHED
@@ -346,9 +394,7 @@ def new_run_dir(out: Path | None, model: str) -> tuple[Path, Lock]:
         while out.exists():
             n += 1
             out = base.with_name(f"{base.name}-{n}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out '{out}' exists and is not a folder; choose a new one")
+    out = check_output_folder(out, "--out")  # UTF-8, a folder or nothing, not in a run folder
     make_folder(out, "run folder")
     lock = lock_run_dir(out)
     try:

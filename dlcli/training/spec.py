@@ -15,6 +15,7 @@ No torch here; numpy inside functions.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,8 @@ class RunSpec:
             raise InputError(f"{where}: not a dlcli run config (format {found!r})")
         for name in ("input_shape", "sample_shape"):
             _check_shape(d.get(name), name, where)
+        _check_fields(d, where)
+        _check_standardize(d.get("standardize"), where)
         try:
             family = get_family(d["model"])
             return cls(
@@ -124,7 +127,9 @@ class RunSpec:
                 epochs_done=d.get("epochs_done"),
                 dlcli_version=d.get("dlcli_version", __version__),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except InputError as exc:  # a field of the wrong type or out of range
+            raise InputError(f"{where}: damaged run config: {exc}") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InputError(f"{where}: incomplete or damaged run config ({exc!r})") from None
 
     def save(self, folder: Path, status: str) -> None:
@@ -178,6 +183,64 @@ def _check_shape(shape: Any, name: str, where: Path) -> None:
             f"{where}: damaged run config: '{name}' is {text}, not a list of up to 4 positive "
             f"sizes of at most {MAX_SAMPLE_VALUES} values in all"
         )
+
+
+def _finite(value: Any) -> bool:
+    return type(value) is int or (type(value) is float and math.isfinite(value))
+
+
+# config.json's own fields (beside the sections and shapes): (JSON types, None allowed)
+FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "model": ((str,), False),
+    "layout": ((str,), False),
+    "class_names": ((list,), False),
+    "feature_names": ((list,), True),
+    "image_mode": ((str,), True),
+    "pixel_max": ((int,), True),
+    "threads": ((int,), True),
+    "torch_version": ((str,), True),
+    "status": ((str,), True),
+    "epochs_done": ((int,), True),
+}
+
+
+def _check_fields(d: dict[str, Any], where: Path) -> None:
+    """Each of config.json's own fields has its JSON type (no bool for an int), and the class
+    names are at least one string each."""
+    for name, (types, optional) in FIELD_TYPES.items():
+        value = d.get(name)
+        if value is None and optional:
+            continue
+        if type(value) not in types:
+            text = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise InputError(f"{where}: damaged run config: '{name}' is {text}")
+    names = d["class_names"]
+    if not names or not all(type(n) is str for n in names):
+        raise InputError(f"{where}: damaged run config: 'class_names' must be a list of names")
+    if not all(type(n) is str for n in d.get("feature_names") or []):
+        raise InputError(f"{where}: damaged run config: 'feature_names' must be a list of names")
+
+
+def _check_standardize(document: Any, where: Path) -> None:
+    """config.json's standardisation: None, or a shape and as many finite means and positive
+    finite standard deviations (a std of 0 would make every prediction NaN)."""
+    if document is None:
+        return
+    ok = isinstance(document, dict) and isinstance(document.get("shape"), list)
+    shape = document.get("shape") if ok else None
+    ok = ok and 0 < len(shape) <= 4
+    ok = ok and all(type(n) is int and 0 < n <= MAX_SAMPLE_VALUES for n in shape)
+    count = math.prod(shape) if ok else 0
+    for key, low in (("mean", -math.inf), ("std", 0.0)):
+        values = document.get(key) if ok else None
+        ok = ok and isinstance(values, list) and len(values) == count
+        ok = ok and all(_finite(v) and v > low for v in values)
+        if not ok:
+            what = "positive finite numbers" if key == "std" else "finite numbers"
+            raise InputError(
+                f"{where}: damaged run config: 'standardize' needs a shape and {count or 'its'} "
+                f"{key} values, {what}"
+            )
 
 
 def read_spec(run: Path) -> tuple[RunSpec, dict[str, Any]]:

@@ -33,7 +33,7 @@ from typing import Any
 
 from dlcli import interrupts
 from dlcli.errors import DlcliError, InputError, RunFailure
-from dlcli.files import atomic_write_bytes
+from dlcli.files import atomic_write_bytes, check_output_folder, refuse_special
 from dlcli.lock import LOCK_NAME, Lock
 from dlcli.training import run_dir as rd
 from dlcli.training.compare import (
@@ -156,6 +156,25 @@ def _state(job: Job, requested: dict[str, Any]) -> str:
     return "failed" if state.status == "diverged" else "resume"
 
 
+def folder_names(varying: list[dict[str, Any]]) -> list[str]:
+    """Each combination's folder name, from its knobs (`hidden=6,seed=1`); names that would be
+    the same (a '/' becomes '_': data=a/b.csv and data=a_b.csv) get a short hash of their knobs,
+    so every run has a folder of its own, and the same one each time the command runs."""
+    import hashlib
+
+    names = [label(v).replace("/", "_") or "run" for v in varying]
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    for i, (name, knobs) in enumerate(zip(names, varying, strict=True)):
+        if counts[name] > 1:
+            digest = hashlib.sha256(json.dumps(knobs, sort_keys=True).encode()).hexdigest()[:8]
+            names[i] = f"{name}-{digest}"
+    if len(set(names)) != len(names):  # only equal knobs hash alike, and those were merged
+        raise InputError("two runs of this sweep would share a folder; give distinct values")
+    return names
+
+
 def _threads(given: int | None, parallel: int) -> int | None:
     """Each of `parallel` runs' share of the cores (never more threads than cores in all)."""
     if parallel <= 1:
@@ -186,17 +205,20 @@ def sweep(
     if out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"sweep-{model}-{stamp}"
-    out = Path(out)
+    out = check_output_folder(out, "--out")  # UTF-8, a folder or nothing, not in a run folder
     if (out / rd.CONFIG).exists():
         raise InputError(f"--out '{out}' is a run folder; a sweep needs a folder of its own")
     jobs = []
     for i, (combo, want) in enumerate(zip(combos, requested, strict=True)):
         flat = flat_config(want)
         varying = {k: flat[k] for k in swept}
-        name = label(varying).replace("/", "_") or "run"
-        jobs.append(Job(i, name, combo, varying, out / name))
+        jobs.append(Job(i, "", combo, varying, out))
+    for job, name in zip(jobs, folder_names([j.varying for j in jobs]), strict=True):
+        job.name, job.out = name, out / name
     for job, want in zip(jobs, requested, strict=True):
         job.action = _state(job, want)
+    for name in (SWEEP_JSON, SWEEP_CSV, SWEEP_CURVES, SWEEP_BOUNDARIES):  # before any training
+        refuse_special(out / name, "sweep file")
     rd.make_folder(out, "sweep folder")
     with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
         for job, want in zip(jobs, requested, strict=True):

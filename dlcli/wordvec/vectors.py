@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
-from dlcli.files import atomic_write, check_regular, is_temporary
+from dlcli.files import atomic_write, check_name, check_output, check_regular, is_temporary
 from dlcli.lock import Lock
 
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ def _finite(x: float | None) -> float | None:
 
 
 def check_out_path(out: str) -> bool:
-    """Validate --out before any work; returns whether the format is binary."""
+    """Validate --out before any work (`dlcli.files.check_output`, after creating a missing
+    folder); returns whether the format is binary."""
+    check_name(out, "--out")
     suffix = Path(out).suffix.lower()
     if suffix not in OUT_SUFFIXES:
         raise InputError(f"--out {out}: use a .txt or .vec (word2vec text) or .bin (binary) name")
@@ -53,8 +55,7 @@ def check_out_path(out: str) -> bool:
             f"--out {out}: cannot create folder {parent} ({exc.strerror or exc}); "
             "choose another place"
         ) from None
-    if Path(out).is_dir():
-        raise InputError(f"--out {out} is a folder")
+    check_output(out, "--out")  # not a device, FIFO, folder or link; not in a run folder
     try:  # before any work: can a file be created beside --out? (the save writes there first)
         fd, probe = tempfile.mkstemp(prefix=f".{Path(out).name}.", suffix=".probe", dir=parent)
     except OSError as exc:

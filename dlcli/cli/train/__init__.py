@@ -336,10 +336,12 @@ def sweep(
 ) -> None:
     """A sweep: `dlcli.sweep` with a line per run (and each run's progress), then one table."""
     import dlcli
-    from dlcli.cli.compare import render_rows
+    from dlcli.cli.compare import plural, render_rows
     from dlcli.cli.train.progress import RunLines, progress
 
     out = knobs.pop("out")
+    patience = knobs.get("patience")
+    patience = any(patience) if isinstance(patience, list) else patience
     knobs = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in knobs.items()}
     knobs = {k: None if v == [] else v for k, v in knobs.items()}
     callbacks: list[Any] = []
@@ -366,8 +368,8 @@ def sweep(
         print(result.out)
     else:
         swept = [k for k in result.swept if k != "seed"]
-        title = f"{len(result.runs)} runs of {model}; sweep folder {result.out}"
-        render_rows(title, swept, document["summary"])
+        title = f"{plural(len(result.runs), 'run')} of {model}; sweep folder {result.out}"
+        render_rows(title, swept, document["summary"], patience=bool(patience))
     failed = [r for r in result.runs if "error" in r]
     for run in failed:
         warn(f"run {run['name']} failed: {run['error']}")
