@@ -301,6 +301,37 @@ def test_the_deadline_ends_a_download_that_is_steady_but_too_long(mirror, monkey
     assert seconds < 5, seconds
 
 
+def test_over_https_a_good_file_comes_and_a_dribbling_server_is_given_up(mirror, monkeypatch):
+    """The watchdog's hook sits on urllib3's connection classes: the TLS one too (the
+    publishers serve CIFAR and IMDB over HTTPS). A self-signed mirror, trusted for this test."""
+    import ssl
+
+    pem = Path(__file__).parent / "tls" / "localhost.pem"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    srv = _Server(("127.0.0.1", 0), _Handler)
+    srv.socket = context.wrap_socket(srv.socket, server_side=True)
+    srv.routes, srv.stop, srv.sent = dict(mirror.routes), mirror.stop, {}
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pem))
+        monkeypatch.setenv("DLCLI_DATA_URL", f"https://127.0.0.1:{srv.server_address[1]}")
+        for key, value in FAST_ENV.items():
+            monkeypatch.setenv(key, value)
+        result = cli("data", "fetch", "mnist", "-q")
+        assert result.exit_code == 0, result.output
+        assert (mirror.cache / HOSTILE).read_bytes() == mirror.good[HOSTILE]
+        (mirror.cache / HOSTILE).unlink()
+        srv.routes[HOSTILE] = dribble(headers_too=False)
+        result, seconds = fetch_timed("mnist", "-q")
+        line = one_error_line(result)
+        assert line.startswith("dlcli: error: cannot download https://") and "timed out: " in line
+        assert seconds < 6, seconds
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_a_stalled_server_times_out_in_one_phrase(mirror, monkeypatch):
     monkeypatch.setenv("DLCLI_DATA_TIMEOUT", "0.5")
     monkeypatch.setenv("DLCLI_DATA_MIN_RATE", "1")  # only the wait for a byte can fire
