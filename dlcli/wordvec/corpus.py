@@ -206,7 +206,7 @@ def text_sentences(
         pending: list[str] = []
         for piece, ends_line in _pieces(text):
             tokens = tokens_of(piece)
-            if len(piece) > MAX_WORD and any(len(t) > MAX_WORD for t in tokens):
+            if tokens and len(piece) > MAX_WORD and max(map(len, tokens)) > MAX_WORD:
                 kept = [t for t in tokens if len(t) <= MAX_WORD]
                 _long.n = getattr(_long, "n", 0) + len(tokens) - len(kept)
                 tokens = kept
