@@ -253,4 +253,5 @@ def _hold(fh) -> None:
         import fcntl
     except ImportError:  # Windows: the sweep goes by age alone
         return
-    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    # blocking: a sweep may hold it for a moment to test it, and lets go of a fresh file
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
