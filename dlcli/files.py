@@ -17,7 +17,13 @@ refusal is one InputError line (exit status 2), raised before anything is writte
 device such as /dev/zero, a FIFO or a folder): the one reader of run-folder files.
 
 `open_binary(path)` opens a file for reading, decompressing `.gz`, `.bz2` and `.xz` by suffix;
-`open_text` wraps it as UTF-8 text. `check_regular(path, what)` is the gate every reader of
+`open_text` wraps it as UTF-8 text. Either takes `max_line=N`: a line (of the decompressed bytes)
+longer than N bytes is an InputError as soon as its N+1-th byte is read, so a file that is one
+huge line is refused with memory to spare instead of being read whole first.
+
+`remove_stale_temporaries(folder, target, older_than)` deletes the temporary files of
+`atomic_write` that a killed process left (a writer that holds a flock on its temporary file,
+as downloads do, keeps it). `check_regular(path, what)` is the gate every reader of
 user input passes first: a regular file no larger than the machine's memory (a FIFO, a device
 such as /dev/zero, a folder or a dangling link is an `InputError` naming it). Only the standard
 library and `dlcli.errors` are imported here.
@@ -251,6 +257,46 @@ def is_temporary(name: str, target: str | None = None) -> bool:
     return name.startswith(prefix) and name.endswith(TEMP_SUFFIX)
 
 
+def remove_stale_temporaries(folder: Path | str, target: str, older_than: float) -> list[Path]:
+    """Delete `atomic_write`'s temporary files of `target` in `folder` that are left over: not
+    changed for `older_than` seconds and not locked (flock) by a live process. The age guards
+    the moment between a temporary file's creation and its writer's lock, and platforms
+    without flock. Returns what was deleted; a file that cannot be deleted is left alone."""
+    import time
+
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None  # type: ignore[assignment]
+    removed: list[Path] = []
+    try:
+        names = [n for n in os.listdir(folder) if is_temporary(n, target)]
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        path = Path(folder) / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < older_than:
+                continue
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live writer holds it
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
+
+
 def read_regular(path: Path | str, max_bytes: int, what: str = "file") -> bytes:
     """The bytes of `path`, which must be a regular file of at most `max_bytes` (a symlink to one
     is fine). A device (/dev/zero), FIFO, socket or folder, or a file too big, is an InputError
@@ -304,29 +350,103 @@ def strip_compression(name: str) -> str:
     return name
 
 
-def open_binary(path: Path | str) -> IO[bytes]:
-    """Open for reading, decompressing .gz / .bz2 / .xz by suffix."""
+def open_binary(path: Path | str, max_line: int | None = None) -> IO[bytes]:
+    """Open for reading, decompressing .gz / .bz2 / .xz by suffix; `max_line`: see the module
+    docstring."""
     name = str(path).lower()
     if name.endswith(".gz"):
         import gzip
 
-        return gzip.open(path, "rb")
-    if name.endswith(".bz2"):
+        fh: IO[bytes] = gzip.open(path, "rb")  # type: ignore[assignment]
+    elif name.endswith(".bz2"):
         import bz2
 
-        return bz2.open(path, "rb")
-    if name.endswith(".xz"):
+        fh = bz2.open(path, "rb")  # type: ignore[assignment]
+    elif name.endswith(".xz"):
         import lzma
 
-        return lzma.open(path, "rb")
-    return open(path, "rb")
+        fh = lzma.open(path, "rb")  # type: ignore[assignment]
+    else:
+        fh = open(path, "rb")
+    return fh if max_line is None else LineBounded(fh, max_line, str(path))  # type: ignore[return-value]
 
 
 def open_text(
-    path: Path | str, encoding: str = "utf-8", errors: str = "strict", newline: str | None = None
+    path: Path | str,
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    newline: str | None = None,
+    max_line: int | None = None,
 ) -> IO[str]:
     """`open_binary` as text (newline="" for the csv module, which handles line ends itself)."""
-    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors=errors, newline=newline)
+    raw = open_binary(path, max_line)
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline=newline)  # type: ignore[arg-type]
+
+
+class LineBounded(io.BufferedIOBase):
+    """A byte stream that raises InputError once a line runs past `limit` bytes.
+
+    It counts the bytes since the last newline across reads (C-speed `find`/`rfind` on each
+    block), so the refusal comes after about `limit` bytes of the long line, whatever reads it
+    (TextIOWrapper, the csv module, numpy). A line ends at "\n" (CRLF files count the "\r")."""
+
+    def __init__(self, raw: IO[bytes], limit: int, name: str) -> None:
+        super().__init__()
+        self._raw, self._limit, self._name = raw, limit, name
+        self._run = 0  # bytes of the current line so far
+        self._line = 1  # its number
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:  # read all, but in blocks, so a long line stops early
+            blocks = []
+            while block := self.read1(1 << 20):
+                blocks.append(block)
+            return b"".join(blocks)
+        return self._check(self._raw.read(size))
+
+    def read1(self, size: int = -1) -> bytes:
+        read1 = getattr(self._raw, "read1", None)
+        if size is None or size < 0:
+            size = 1 << 16
+        return self._check(read1(size) if read1 is not None else self._raw.read(size))
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+    def _check(self, data: bytes) -> bytes:
+        last = data.rfind(b"\n")
+        if last < 0:
+            self._run += len(data)
+        else:
+            start = 0  # every line that ends in this block, the first one carrying the run
+            while (end := data.find(b"\n", start)) >= 0:
+                if self._run + end - start > self._limit:
+                    self._refuse()
+                self._run, self._line, start = 0, self._line + 1, end + 1
+                if last - start <= self._limit:  # the inner lines cannot be too long
+                    self._line += data.count(b"\n", start)
+                    break
+            self._run = len(data) - last - 1
+        if self._run > self._limit:
+            self._refuse()
+        return data
+
+    def _refuse(self) -> None:
+        raise InputError(
+            f"{self._name}:{self._line}: the line is longer than {human_bytes(self._limit)}, "
+            "the most dlcli reads as one line; is the file meant to have line breaks?"
+        )
 
 
 def read_errors() -> tuple[type[BaseException], ...]:

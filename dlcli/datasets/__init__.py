@@ -1,9 +1,12 @@
 """The standard datasets by name: `--data mnist|fashion-mnist|cifar10|cifar100|imdb`, and the
 corpus `text8` for `dlcli word2vec`.
 
-    registry.py   names, original files, origins, the shipped SHA-256s (checksums.txt) and
-                  $DLCLI_DATA_REGISTRY over them                              (standard library)
-    download.py   the cache ($DLCLI_DATA_DIR): download once (pooch), verify, atomic rename
+    registry.py   names, original files, origins, the shipped SHA-256s and sizes
+                  (checksums.txt) and $DLCLI_DATA_REGISTRY over them          (standard library)
+    download.py   the cache ($DLCLI_DATA_DIR): download once, verify, atomic rename, sweep the
+                  temporary files of killed downloads
+    transfer.py   one HTTP GET (requests) capped at the registered size, with a watchdog for
+                  slow or late servers ($DLCLI_DATA_TIMEOUT, _MIN_RATE, _DEADLINE)
     idx.py, cifar.py, imdb.py, text8.py
                   one reader per original format
     api.py        list_datasets, fetch, dataset_path (`dlcli data ...`, `dlcli.fetch`, ...) and

@@ -8,7 +8,9 @@
                fine_label_names.txt
 
 The 3072 bytes of an image are the red, green and blue 32x32 planes, rows in order: (3, 32, 32)
-as stored. numpy is imported inside functions.
+as stored. A member larger than the original's (LIMITS: the official record counts) is refused
+before it is read, so a tampered archive that inflates to gigabytes is an error naming it, not
+"out of memory". numpy is imported inside functions.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import zlib
 from pathlib import Path
 
 from dlcli.datasets.types import ImageData
-from dlcli.errors import InputError
+from dlcli.errors import InputError, RunFailure
 
 PIXELS = 3 * 32 * 32
 LAYOUTS = {
@@ -33,6 +35,10 @@ LAYOUTS = {
     ),
     "cifar100": ("cifar-100-binary", ("train.bin",), "test.bin", "fine_label_names.txt", 2, 100),
 }
+# The largest member each archive's original holds: cifar10's 10,000-record batches, cifar100's
+# 50,000-record train.bin (a names file is well under NAMES_LIMIT)
+LIMITS = {"cifar10": 10_000 * (1 + PIXELS), "cifar100": 50_000 * (2 + PIXELS)}
+NAMES_LIMIT = 1 << 16
 
 
 def load_cifar(name: str, archive: Path) -> ImageData:
@@ -45,11 +51,19 @@ def load_cifar(name: str, archive: Path) -> ImageData:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 if member.isfile() and member.name in wanted:
+                    limit = NAMES_LIMIT if member.name.endswith(".txt") else LIMITS[name]
+                    if member.size > limit:
+                        raise InputError(
+                            f"{archive}: {member.name} holds {member.size} bytes, more than the "
+                            f"original's {limit}; this is not the {name} archive"
+                        )
                     handle = tar.extractfile(member)
                     assert handle is not None
                     members[member.name] = handle.read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{archive}: not a readable .tar.gz ({exc})") from None
+    except MemoryError:
+        raise RunFailure(f"{archive}: out of memory while reading the archive") from None
     missing = sorted(wanted - set(members))
     if missing:
         raise InputError(f"{archive}: no {', '.join(missing)} in the archive")

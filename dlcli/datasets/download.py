@@ -11,9 +11,12 @@ A download goes through `dlcli.files.atomic_write`: the bytes land in a temporar
 the target, are hashed, and only a file whose SHA-256 matches the registry is renamed into place
 (fsynced, with the user's umask mode). A mismatch, a dropped connection or Ctrl-C removes the
 temporary file, so nothing that fails the checksum ever carries the final name. The transfer
-itself is pooch's HTTP downloader (requests: certifi's CA bundle, proxies from the environment),
-imported only when a file is actually downloaded. Progress goes to `on_progress` callbacks;
-nothing here prints.
+itself (transfer.py) stops at the registered size and gives up on a server that is too slow or
+too late (DLCLI_DATA_TIMEOUT, DLCLI_DATA_MIN_RATE, DLCLI_DATA_DEADLINE). A download holds a lock
+(flock) on its temporary file; a process killed outright (SIGKILL, a power cut) leaves that
+file behind without a holder, and the next download of the same file deletes such leftovers
+once they are older than STALE_SPANS spans of DLCLI_DATA_TIMEOUT. Progress goes to
+`on_progress` callbacks; nothing here prints.
 """
 
 from __future__ import annotations
@@ -22,19 +25,19 @@ import contextlib
 import contextvars
 import hashlib
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlcli.datasets.registry import REGISTRY_ENV, DatasetInfo, RemoteFile, checksums
+from dlcli.datasets.registry import REGISTRY_ENV, DatasetInfo, Registered, RemoteFile, registered
 from dlcli.errors import RunFailure
-from dlcli.files import atomic_write
+from dlcli.files import atomic_write, remove_stale_temporaries
 
 DIR_ENV = "DLCLI_DATA_DIR"
 URL_ENV = "DLCLI_DATA_URL"
-CHUNK = 1 << 20  # bytes per read and per progress event (pooch's default, 1 KiB, is slow)
-TIMEOUT = 60  # seconds without a byte before a download is given up
+CHUNK = 1 << 20  # bytes per read when hashing
+STALE_SPANS = 2  # a temporary file unchanged for this many DLCLI_DATA_TIMEOUT spans, unlocked,
+# is a killed download's (a live one writes within every span, or gives up)
 
 
 @dataclass
@@ -112,18 +115,23 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def expected_sha256(info: DatasetInfo, file: str) -> str:
-    """The registry's SHA-256 of a file; a file without one is never downloaded or used."""
+def expected(info: DatasetInfo, file: str) -> Registered:
+    """The registry's entry for a file; a file without one is never downloaded or used."""
     key = f"{info.name}/{file}"
-    sha = checksums().get(key)
-    if sha is None:
+    entry = registered().get(key)
+    if entry is None:
         raise RunFailure(
             f"no SHA-256 is known for {key}, so dlcli will not download or use it: get the "
             f"checksum from a copy you trust (sha256sum {file}) and put the line "
             f"'{key} <sha256>' in a file named by {REGISTRY_ENV} (see 'Standard datasets' "
             "in the README)"
         )
-    return sha
+    return entry
+
+
+def expected_sha256(info: DatasetInfo, file: str) -> str:
+    """The registry's SHA-256 of a file (see `expected`)."""
+    return expected(info, file).sha256
 
 
 def ensure(info: DatasetInfo, on_progress: ProgressCallback | None = None) -> list[CachedFile]:
@@ -140,24 +148,26 @@ def cached(info: DatasetInfo) -> bool:
 def ensure_file(
     info: DatasetInfo, remote: RemoteFile, on_progress: ProgressCallback | None = None
 ) -> CachedFile:
-    sha = expected_sha256(info, remote.name)
+    entry = expected(info, remote.name)
+    sha = entry.sha256
     on_progress = on_progress or _REPORT.get()
     folder = dataset_dir(info.name)
     target = folder / remote.name
-    if target.is_file():
+    if target.is_file() and entry.size in (None, target.stat().st_size):
         if sha256_of(target) == sha:
             return CachedFile(remote.name, str(target), target.stat().st_size, sha, False)
-        # damaged or replaced since it was cached: fetched again below, as pooch does
+        # damaged or replaced since it was cached: fetched again below
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFailure(f"cannot create the data folder {folder}: {exc.strerror or exc}") from None
+    _sweep(folder, remote.name)
     failures: list[str] = []
     mismatch: str | None = None
     for url in urls(info, remote.name):
         try:
             atomic_write(
-                target, lambda tmp, u=url: _download(info, remote, u, tmp, sha, on_progress)
+                target, lambda tmp, u=url: _download(info, remote, u, tmp, entry, on_progress)
             )
         except _Mismatch as exc:
             mismatch = mismatch or str(exc)
@@ -165,6 +175,11 @@ def ensure_file(
         except _Unreachable as exc:
             failures.append(str(exc))
             continue
+        except OSError as exc:  # the temporary file: creating, writing, fsyncing, renaming it
+            raise RunFailure(
+                f"cannot write in the data folder {folder} ({exc.strerror or exc}); make it "
+                f"writable, or point {DIR_ENV} at a folder you can write to"
+            ) from None
         return CachedFile(remote.name, str(target), target.stat().st_size, sha, True, url)
     if mismatch:
         raise RunFailure(mismatch)
@@ -175,6 +190,13 @@ def ensure_file(
     )
 
 
+def _sweep(folder: Path, name: str) -> None:
+    """Delete the temporary files that killed downloads of `name` left in `folder`."""
+    from dlcli.datasets.transfer import Limits
+
+    remove_stale_temporaries(folder, name, STALE_SPANS * Limits.from_env(0).timeout)
+
+
 class _Mismatch(Exception):
     pass
 
@@ -183,67 +205,53 @@ class _Unreachable(Exception):
     pass
 
 
-class _Progress:
-    """The object pooch's downloader drives (total, update, reset, close) -> our callback."""
-
-    def __init__(self, info: DatasetInfo, remote: RemoteFile, url: str, callback) -> None:
-        self.event = DownloadProgress(info.name, remote.name, url, 0, 0)
-        self.callback = callback
-        self.total = 0
-
-    def update(self, n: int) -> None:
-        self.event.total = self.total
-        self.event.done = min(self.event.done + n, self.total or self.event.done + n)
-        self.callback(self.event)
-
-    def reset(self) -> None:
-        self.event.done = 0
-
-    def close(self) -> None:
-        pass
-
-
 def _download(
     info: DatasetInfo,
     remote: RemoteFile,
     url: str,
     tmp: Path,
-    sha: str,
+    entry: Registered,
     on_progress: ProgressCallback | None,
 ) -> None:
-    """Fetch `url` into `tmp` and check its SHA-256 (raising leaves atomic_write to remove it)."""
-    import pooch
-    import requests
+    """Fetch `url` into `tmp` and check its size and SHA-256 (raising leaves atomic_write to
+    remove it). A file registered without its size is bounded by the publisher's."""
+    from dlcli.datasets import transfer
 
-    bar = _Progress(info, remote, url, on_progress) if on_progress else False
-    downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK, timeout=TIMEOUT)
-    try:
-        downloader(url, str(tmp), None)
-    except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else "error"
-        raise _Unreachable(f"cannot download {url} (HTTP {status})") from None
-    except (requests.RequestException, OSError) as exc:
-        raise _Unreachable(f"cannot download {url} ({_reason(exc)})") from None
+    cap = entry.size if entry.size is not None else remote.size
+    limits = transfer.Limits.from_env(cap)
+    event = DownloadProgress(info.name, remote.name, url, 0, 0)
+
+    def report(done: int, total: int) -> None:
+        event.done, event.total = done, total
+        if on_progress is not None:
+            on_progress(event)
+
+    with open(tmp, "wb") as out:
+        _hold(out)  # a live download's file: no sweep deletes it
+        try:
+            done = transfer.transfer(url, out, cap, entry.size is not None, limits, report)
+        except transfer.TooBig as exc:
+            raise _Mismatch(f"{url}: {exc}; nothing was cached") from None
+        except transfer.Failed as exc:
+            raise _Unreachable(f"cannot download {url} ({exc})") from None
+    if entry.size is not None and done != entry.size:
+        raise _Unreachable(
+            f"cannot download {url} (the connection broke off before the end of the file: "
+            f"{done} of {entry.size} bytes)"
+        )
     got = sha256_of(tmp)
-    if got != sha:
+    if got != entry.sha256:
         raise _Mismatch(
-            f"{url}: the download does not match its SHA-256 (expected {sha}, got {got}); "
-            "the file was removed and nothing was cached"
+            f"{url}: the download does not match its SHA-256 (expected {entry.sha256}, got "
+            f"{got}); the file was removed and nothing was cached"
         )
 
 
-def _reason(exc: BaseException) -> str:
-    """A short reason for a failed request: 'Connection refused', 'timed out', ..."""
-    import requests
-
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the connection broke off before the end of the file"
-    text = str(exc)
-    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    if found:
-        return found[-1].strip()
-    if "Connection refused" in text:
-        return "Connection refused"
-    return " ".join(text.split())[:200] or type(exc).__name__
+def _hold(fh) -> None:
+    """Lock the open temporary file for as long as it is open (where flock exists)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the sweep goes by age alone
+        return
+    # blocking: a sweep may hold it for a moment to test it, and lets go of a fresh file
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)

@@ -40,27 +40,43 @@ FASHION_CLASSES = (
 )
 
 
+MAX_IDX_BYTES = 1 << 30  # MNIST's largest file holds 47 MB; 1 GiB refuses a decompression bomb
+
+
 def read_idx(path: Path) -> np.ndarray:
+    """The array an IDX file holds; only the bytes its header announces are read (at most
+    MAX_IDX_BYTES), so a .gz that inflates without end is refused, not read into memory."""
     import numpy as np
 
     try:
         with open_binary(path) as fh:
-            data = fh.read()
+            data = fh.read(4)
+            bad_type = len(data) < 4 or data[2] not in DTYPES or not 1 <= data[3] <= 4
+            if bad_type or data[:2] != b"\0\0":
+                magic = data[:4].hex() or "missing"
+                raise InputError(f"{path}: not an IDX file (magic number {magic})")
+            ndim = data[3]
+            data += fh.read(4 * ndim)
+            header = 4 + 4 * ndim
+            if len(data) < header:
+                raise InputError(f"{path}: IDX header cut short")
+            dims = struct.unpack(f">{ndim}I", data[4:header])
+            dtype = np.dtype(DTYPES[data[2]])
+            count = math.prod(dims)
+            need = count * dtype.itemsize
+            if need > MAX_IDX_BYTES:
+                raise InputError(
+                    f"{path}: IDX header announces {'x'.join(map(str, dims))} values "
+                    f"({need} bytes), more than the {MAX_IDX_BYTES} bytes dlcli reads"
+                )
+            data += fh.read(need + 1)  # one byte more: a longer file is caught below
     except read_errors() as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
-    if len(data) < 4 or data[0] or data[1] or data[2] not in DTYPES or not 1 <= data[3] <= 4:
-        raise InputError(f"{path}: not an IDX file (magic number {data[:4].hex() or 'missing'})")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise InputError(f"{path}: IDX header cut short")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = np.dtype(DTYPES[data[2]])
-    count = math.prod(dims)
-    if len(data) != header + count * dtype.itemsize:
+    if len(data) != header + need:
+        got = f"{len(data)} bytes" if len(data) <= header + need else "more bytes"
         raise InputError(
             f"{path}: IDX header announces {'x'.join(map(str, dims))} values "
-            f"({header + count * dtype.itemsize} bytes), the file has {len(data)} bytes"
+            f"({header + need} bytes), the file has {got}"
         )
     return np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
 

@@ -3,13 +3,19 @@
     DATASETS            name -> DatasetInfo (files, origin URLs, classes, sizes, source)
     get(name)           -> DatasetInfo, or an InputError listing the names
     is_named(source)    -> True for a registered name ('cifar10'; not './cifar10', a path)
-    checksums()         -> {"cifar10/cifar-10-binary.tar.gz": sha256, ...}: the shipped
-                           checksums.txt, then the lines of $DLCLI_DATA_REGISTRY over them
+    registered()        -> {"cifar10/cifar-10-binary.tar.gz": Registered(sha256, size), ...}:
+                           the shipped checksums.txt, then the lines of $DLCLI_DATA_REGISTRY
+                           over them
+    checksums()         -> the same, SHA-256 alone
 
 Every file is the original publisher's, byte for byte, in its original format; a mirror
 ($DLCLI_DATA_URL) holds the same files under `<URL>/<dataset>/<file>`. Registry files (the
-shipped one and $DLCLI_DATA_REGISTRY) hold one `DATASET/FILE SHA256` line per file; `#` starts
-a comment. Standard library only: `dlcli data list` and `--help` stay fast.
+shipped one and $DLCLI_DATA_REGISTRY) hold one `DATASET/FILE SHA256 [BYTES]` line per file; `#`
+starts a comment. BYTES, the file's exact size, is what a download stops at; a line without it
+(the older two-column form) still reads, and its download stops at the size the publisher
+serves (`RemoteFile.size`). $DLCLI_DATA_REGISTRY must be a regular file of at most
+MAX_REGISTRY_BYTES (not a FIFO, which would block, nor /dev/zero, which never ends). Standard
+library only: `dlcli data list` and `--help` stay fast.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlcli.errors import InputError
+from dlcli.files import check_regular, read_regular
 
 REGISTRY_ENV = "DLCLI_DATA_REGISTRY"
 SHIPPED = Path(__file__).resolve().parent / "checksums.txt"
+MAX_REGISTRY_BYTES = 1 << 20  # a registry is a few lines; 1 MiB is thousands of them
 _SHA256 = re.compile(r"(?:sha256:)?([0-9a-fA-F]{64})")
+_BYTES = re.compile(r"[0-9]{1,15}")  # below 10**15 bytes (a petabyte)
 
 IDX_FILES = (
     ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -35,6 +44,14 @@ IDX_FILES = (
 class RemoteFile:
     name: str  # the original file name, as the publisher serves it
     size: int  # bytes, as published (shown by `dlcli data list`; the SHA-256 is what is checked)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A registry entry: the file's SHA-256 and, where the line gives it, its exact size."""
+
+    sha256: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,20 +182,21 @@ def get(name: str) -> DatasetInfo:
     return info
 
 
-def parse_registry(text: str, where: str) -> dict[str, str]:
-    """`DATASET/FILE SHA256` lines -> {"DATASET/FILE": sha256}; names and digests are checked."""
-    entries: dict[str, str] = {}
+def parse_registry(text: str, where: str) -> dict[str, Registered]:
+    """`DATASET/FILE SHA256 [BYTES]` lines -> {"DATASET/FILE": Registered}; all fields checked."""
+    entries: dict[str, Registered] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
         key = fields[0]
         dataset, _, file = key.partition("/")
-        match = _SHA256.fullmatch(fields[1]) if len(fields) == 2 else None
-        if match is None:
+        match = _SHA256.fullmatch(fields[1]) if len(fields) in (2, 3) else None
+        size = fields[2].replace("_", "") if len(fields) == 3 else None
+        if match is None or (size is not None and not _BYTES.fullmatch(size)):
             raise InputError(
-                f"{where}:{lineno}: expected 'DATASET/FILE SHA256' (64 hex digits), "
-                f"got '{line.strip()}'"
+                f"{where}:{lineno}: expected 'DATASET/FILE SHA256 [BYTES]' (64 hex digits, then "
+                f"optionally the size in bytes), got '{line.strip()}'"
             )
         info = DATASETS.get(dataset)
         if info is None:
@@ -190,23 +208,30 @@ def parse_registry(text: str, where: str) -> dict[str, str]:
                 f"{where}:{lineno}: {dataset} has no file '{file}' "
                 f"(its files: {', '.join(f.name for f in info.files)})"
             )
-        entries[key] = match.group(1).lower()
+        entries[key] = Registered(match.group(1).lower(), None if size is None else int(size))
     return entries
 
 
-def checksums() -> dict[str, str]:
-    """The shipped checksums with $DLCLI_DATA_REGISTRY's lines over them."""
+def registered() -> dict[str, Registered]:
+    """The shipped entries with $DLCLI_DATA_REGISTRY's lines over them (a line replaces the
+    whole entry: a two-column line there drops the shipped size with the shipped SHA-256)."""
     table = parse_registry(SHIPPED.read_text(encoding="utf-8"), str(SHIPPED))
     override = os.environ.get(REGISTRY_ENV)
     if override:
         path = Path(override).expanduser()
+        what = f"{REGISTRY_ENV} file"
+        check_regular(path, what)  # a FIFO would block, /dev/zero never end
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(
-                f"{REGISTRY_ENV}={override}: cannot read it ({exc.strerror or exc})"
-            ) from None
+            data = read_regular(path, MAX_REGISTRY_BYTES, what)
+            text = data.decode("utf-8")
+        except FileNotFoundError:
+            raise InputError(f"{what} '{path}': no such file") from None
         except UnicodeDecodeError:
             raise InputError(f"{REGISTRY_ENV}={override}: not a UTF-8 text file") from None
         table.update(parse_registry(text, str(path)))
     return table
+
+
+def checksums() -> dict[str, str]:
+    """The registry's SHA-256 of each file it knows."""
+    return {key: entry.sha256 for key, entry in registered().items()}

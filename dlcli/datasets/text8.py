@@ -19,6 +19,7 @@ from dlcli.errors import InputError
 from dlcli.files import atomic_write
 
 MEMBER = "text8"
+MAX_BYTES = 1 << 30  # the original holds 10^8 bytes; zipfile stops at the size the zip declares
 
 
 def extract(archive: Path) -> Path:
@@ -29,6 +30,11 @@ def extract(archive: Path) -> Path:
                 info = zf.getinfo(MEMBER)
             except KeyError:
                 raise InputError(f"{archive}: no member '{MEMBER}' in the zip") from None
+            if info.file_size > MAX_BYTES:
+                raise InputError(
+                    f"{archive}: '{MEMBER}' would unpack to {info.file_size} bytes, more than "
+                    f"{MAX_BYTES} (the original has 100,000,000); this is not the text8 archive"
+                )
             if out.is_file():
                 stat = out.stat()
                 if stat.st_size == info.file_size and stat.st_mtime >= archive.stat().st_mtime:

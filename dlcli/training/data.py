@@ -556,9 +556,13 @@ def _number(text: str, where: str) -> float:
     return value
 
 
+MAX_CSV_LINE = 16 << 20  # bytes in one CSV line: ~1M numeric columns, far beyond an MLP input
+
+
 def open_csv(path: Path):
-    """A CSV file as text for the csv module (compressed or not; a UTF-8 BOM is skipped)."""
-    return open_text(path, encoding="utf-8-sig", newline="")
+    """A CSV file as text for the csv module (compressed or not; a UTF-8 BOM is skipped). A
+    line longer than MAX_CSV_LINE is refused as it is read, before it fills memory."""
+    return open_text(path, encoding="utf-8-sig", newline="", max_line=MAX_CSV_LINE)
 
 
 def read_csv_table(
@@ -613,6 +617,8 @@ def _read_csv_fast(
             table = np.loadtxt(
                 fh, delimiter=",", dtype=np.float32, comments=None, ndmin=2, encoding=None
             )
+    except InputError:  # a line too long (open_csv): the validating parser would say the same
+        raise
     except Exception:  # noqa: BLE001 (the validating parser explains, or accepts, the file)
         return None
     if table.shape[0] == 0 or table.shape[1] != len(header) or not np.isfinite(table).all():

@@ -45,8 +45,10 @@ class TextTable:
 
 def _decode(path: Path) -> str:
     check_regular(path, "text CSV")
+    from dlcli.training.data import MAX_CSV_LINE
+
     try:
-        with open_binary(path) as f:
+        with open_binary(path, max_line=MAX_CSV_LINE) as f:
             raw = f.read()
     except read_errors() as exc:
         raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None

@@ -10,7 +10,12 @@
     text_sentences, write_sentences  the tokenising of one text stream, which both share
 
 The corpus is never held in memory, only its vocabulary. Non-UTF-8 bytes are read as U+FFFD and
-counted (a codecs error handler, registered on first use, not at import). Standard library only.
+counted (a codecs error handler, registered on first use, not at import). A "word" longer than
+MAX_WORD characters is skipped and counted (the caller warns): it is not a word but a sign that
+the text has no spaces where it should (a corpus without spaces would otherwise train a
+vocabulary of one 16-MiB "word" and report success). Skipping rather than refusing keeps a big
+corpus with a few such blobs (a base64 image, a DNA string) usable; a corpus that is nothing but
+them ends with "holds no words", which names the skipped count. Standard library only.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "sample_data" / "kjv.tx
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.xz")
 ERRORS = "dlcli.replace"  # the codecs error handler below
 HEAD = 8192  # bytes of each input checked for NUL (binary data)
+# The longest word kept: the longest words of English dictionaries have 45 letters, German
+# compounds rarely pass 60 and chemical names 100; beyond that a token is a blob, not a word.
+MAX_WORD = 100
 
 
 @dataclass
@@ -48,9 +56,11 @@ class PreparedCorpus:
     sentences: int
     bytes: int
     replaced: int  # bytes that were not UTF-8 and were read as U+FFFD
+    long_words: int = 0  # tokens longer than MAX_WORD characters, skipped
 
 
 _replaced = threading.local()
+_long = threading.local()  # .n: tokens over MAX_WORD skipped by text_sentences in this thread
 
 
 def _count_replace(exc: UnicodeError) -> tuple[str, int]:
@@ -195,7 +205,12 @@ def text_sentences(
     try:
         pending: list[str] = []
         for piece, ends_line in _pieces(text):
-            pending.extend(tokens_of(piece))
+            tokens = tokens_of(piece)
+            if tokens and len(piece) > MAX_WORD and max(map(len, tokens)) > MAX_WORD:
+                kept = [t for t in tokens if len(t) <= MAX_WORD]
+                _long.n = getattr(_long, "n", 0) + len(tokens) - len(kept)
+                tokens = kept
+            pending.extend(tokens)
             while len(pending) >= MAX_SENTENCE and (len(pending) > MAX_SENTENCE or ends_line):
                 yield pending[:MAX_SENTENCE]
                 pending = pending[MAX_SENTENCE:]
@@ -216,6 +231,7 @@ class Tally:
     words: int = 0
     sentences: int = 0
     replaced: int = 0
+    long_words: int = 0
 
     def add(self, other: Tally) -> None:
         """Merge the tally of the part that follows (first-seen order is kept)."""
@@ -223,6 +239,7 @@ class Tally:
         self.words += other.words
         self.sentences += other.sentences
         self.replaced += other.replaced
+        self.long_words += other.long_words
 
 
 def write_sentences(text: IO[str], name: str, tokens_of: Callable, out: IO[str]) -> Tally:
@@ -230,7 +247,7 @@ def write_sentences(text: IO[str], name: str, tokens_of: Callable, out: IO[str])
     tally = Tally()
     counts, words, sentences = tally.counts, 0, 0
     write, update = out.write, counts.update
-    _replaced.n = 0
+    _replaced.n = _long.n = 0
     for sentence in text_sentences(text, name, tokens_of):
         write(" ".join(sentence))
         write("\n")
@@ -238,6 +255,7 @@ def write_sentences(text: IO[str], name: str, tokens_of: Callable, out: IO[str])
         words += len(sentence)
         sentences += 1
     tally.words, tally.sentences, tally.replaced = words, sentences, getattr(_replaced, "n", 0)
+    tally.long_words = getattr(_long, "n", 0)
     return tally
 
 
@@ -278,7 +296,13 @@ def prepare_corpus(cfg: Word2VecConfig, folder: str) -> PreparedCorpus:
                         text.close()  # and with it the decompressor and the file
     name = "stdin" if cfg.corpus == "-" else corpus_name(cfg.corpus)
     if tally.words == 0:
-        raise InputError(f"corpus {name} holds no words")
+        skipped = (
+            f" ({tally.long_words} longer than {MAX_WORD} characters were skipped: does the text "
+            "have spaces between its words?)"
+            if tally.long_words
+            else ""
+        )
+        raise InputError(f"corpus {name} holds no words{skipped}")
     top = max(tally.counts.values())
     if top < cfg.min_count:
         raise InputError(
@@ -286,7 +310,13 @@ def prepare_corpus(cfg: Word2VecConfig, folder: str) -> PreparedCorpus:
             f"(the most frequent occurs {top} times); lower --min-count"
         )
     return PreparedCorpus(
-        path, tally.counts, tally.words, tally.sentences, os.path.getsize(path), tally.replaced
+        path,
+        tally.counts,
+        tally.words,
+        tally.sentences,
+        os.path.getsize(path),
+        tally.replaced,
+        tally.long_words,
     )
 
 

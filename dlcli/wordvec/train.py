@@ -31,6 +31,7 @@ from typing import Any
 from dlcli.wordvec import tracking
 from dlcli.wordvec.config import Word2VecConfig
 from dlcli.wordvec.corpus import (
+    MAX_WORD,
     PreparedCorpus,
     TokenisedFile,
     corpus_name,
@@ -161,6 +162,11 @@ def _train(
         corpus = prepare_corpus(cfg, folder)
         if corpus.replaced:
             warn(f"{corpus.replaced} bytes of the corpus were not UTF-8 and were read as U+FFFD")
+        if corpus.long_words:
+            warn(
+                f"{corpus.long_words} token(s) longer than {MAX_WORD} characters were skipped "
+                "(not words: is the text missing spaces?)"
+            )
         model, tracker = _build_model(cfg, corpus, workers, warn)
         t_prepared = time.perf_counter()  # reading, tokenising, importing gensim, vocabulary
         if on_stage:
