@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("dlcli.cli.evaluate", "evaluate", "command"),
     "predict": ("dlcli.cli.evaluate", "predict", "command"),
     "compare": ("dlcli.cli.compare", "compare", "command"),
+    "export": ("dlcli.cli.export", "export", "command"),
     "word2vec": ("dlcli.cli.word2vec", "word2vec_app", "group"),
     "data": ("dlcli.cli.data", "data_app", "group"),
     "completion": ("dlcli.cli.completion", "completion", "command"),
