@@ -134,7 +134,7 @@ def export(run: str | Path, format: str = "onnx", out: str | Path | None = None)
         classes=wrapper.class_names,
         check={"batch": CHECK_BATCH, "max_difference": difference},
         metadata={k: v for k, v in metadata.items() if k != "vocabulary"},
-        notes=_notes(wrapper),
+        notes=_notes(wrapper, fmt),
     )
 
 
@@ -190,8 +190,13 @@ def _metadata(wrapper: RawInputModel) -> dict[str, str]:
     return metadata
 
 
-def _notes(wrapper: RawInputModel) -> list[str]:
+def _notes(wrapper: RawInputModel, fmt: str) -> list[str]:
     notes = []
+    if fmt == "torchscript":
+        notes.append(
+            "PyTorch deprecates TorchScript (torch.jit.load warns from 2.13): prefer pt2 in "
+            "Python, onnx elsewhere"
+        )
     precision = wrapper.spec.train.precision
     if precision != "32":
         notes.append(

@@ -8,7 +8,8 @@
 
 The same operations, in the same order, as `batches.converter` and `RunSpec.preprocess`, so the
 probabilities are `dlcli predict`'s. What a user needs beside the tensor maths rides along as
-attributes: `class_names`, `sample_shape`, `input_dtype`, `vocabulary` (text) and `encode(texts)`
+attributes: `class_names`, `sample_shape`, `input_dtype`, `feature_names` (CSV runs), `vocabulary`
+(text) and `encode(texts)`
 (text -> padded ids with the run's tokeniser and vocabulary). `load_model` (export.py) builds
 it; `exportable()` gives the form the exporters trace (see `recurrent.UnpackedRecurrent`).
 
@@ -41,6 +42,7 @@ class RawInputModel(nn.Module):
         vocab = getattr(spec.model_config, "vocab", ()) or ()
         self.vocabulary: list[str] | None = list(vocab) if vocab else None
         self.sample_shape = tuple(spec.sample_shape)
+        self.feature_names = spec.feature_names  # CSV runs: the columns, in input order
         self.layout = spec.layout
         self.pixel_max = spec.pixel_max
         if self.vocabulary is not None:
@@ -97,4 +99,4 @@ class RawInputModel(nn.Module):
     def extra_repr(self) -> str:
         kind = "token ids" if self.vocabulary else str(self.input_dtype).replace("torch.", "")
         shape = "x".join(map(str, self.sample_shape))
-        return f"{self.family}: {kind} (B, {shape}) -> probabilities of {len(self.class_names)}"
+        return f"{self.family}: {kind} (B, {shape}) -> probabilities of {len(self.class_names)} classes"
