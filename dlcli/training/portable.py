@@ -99,4 +99,5 @@ class RawInputModel(nn.Module):
     def extra_repr(self) -> str:
         kind = "token ids" if self.vocabulary else str(self.input_dtype).replace("torch.", "")
         shape = "x".join(map(str, self.sample_shape))
-        return f"{self.family}: {kind} (B, {shape}) -> probabilities of {len(self.class_names)} classes"
+        classes = len(self.class_names)
+        return f"{self.family}: {kind} (B, {shape}) -> probabilities of {classes} classes"
