@@ -278,3 +278,49 @@ def test_export_as_a_process_default_name(runs, tmp_path):
     assert out.is_file() and proc.stdout.startswith(f"{out}: lstm as torchscript")
     assert "Traceback" not in proc.stderr and proc.stderr == ""
     out.unlink()
+
+
+# --- the README's examples, as written --------------------------------------------------------
+
+
+def _readme_block(marker: str) -> str:
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    match = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", text, re.S)
+    assert match, f"README lost its {marker} example"
+    return match.group(1)
+
+
+def _run_python(code: str, cwd: Path) -> list[str]:
+    import subprocess
+    import sys
+
+    script = cwd / "example.py"
+    script.write_text(code)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_readme_examples_run_as_written(tmp_path):
+    """The README's load_model block, its export commands and its onnxruntime block, in a fresh
+    folder: both blocks print predict's classes and probabilities."""
+    from tests.conftest import readme_commands
+
+    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
+    printed = _run_python(_readme_block("python-load-model"), tmp_path)
+    result = dlcli.predict(tmp_path / "runs/flowers-api", tmp_path / "sample_data/new-flowers.csv")
+    want = [f"{p['class']} {p['probability']:.4f}" for p in result.to_dict()["predictions"]]
+    assert printed == want and len(want) > 3
+    commands = readme_commands("export")
+    assert any(c.startswith("dlcli export") for c in commands)
+    for command in commands:
+        proc = run_dlcli(*command.split()[1:], cwd=tmp_path)
+        assert proc.returncode == 0, (command, proc.stderr)
+        if "--json" in command:
+            assert json.loads(proc.stdout)["out"] == command.split("-o ")[1].split()[0]
+    assert (tmp_path / "runs/digits-tb/tensorboard/train").is_dir()
+    assert _run_python(_readme_block("python-onnx"), tmp_path) == want

@@ -39,7 +39,7 @@ def export(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Write a trained run's model as ONNX, TorchScript or torch.export (pt2).
+    """A run's model as an ONNX, TorchScript or pt2 file.
 
     The file takes raw inputs with any batch size, as 'dlcli predict' reads them (features,
     pixels; text models: token ids, the vocabulary in the metadata) and returns the class
