@@ -324,3 +324,17 @@ def test_readme_examples_run_as_written(tmp_path):
             assert json.loads(proc.stdout)["out"] == command.split("-o ")[1].split()[0]
     assert (tmp_path / "runs/digits-tb/tensorboard/train").is_dir()
     assert _run_python(_readme_block("python-onnx"), tmp_path) == want
+
+
+def test_the_names_stay_lazy():
+    """`dlcli.load_model` and `dlcli.export` are there without importing torch (import dlcli
+    stays light; torch comes when they are called)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dlcli; f = dlcli.load_model, dlcli.export; "
+        "print('load_model' in dir(dlcli), 'export' in dlcli.__all__, 'torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.split() == ["True", "True", "False"], proc.stderr
