@@ -107,7 +107,7 @@ def export(run: str | Path, format: str = "onnx", out: str | Path | None = None)
     check = _inputs(wrapper, CHECK_BATCH, seed=1)
     with torch.inference_mode():
         expected = wrapper(check)
-    metadata = _metadata(wrapper)
+    metadata = _metadata(wrapper, fmt)
     writer = {"onnx": _onnx_bytes, "torchscript": _torchscript_bytes, "pt2": _pt2_bytes}[fmt]
     data, run_file = writer(traced, example, metadata)
     got = run_file(data, check)
@@ -129,7 +129,7 @@ def export(run: str | Path, format: str = "onnx", out: str | Path | None = None)
         format=fmt,
         out=str(target),
         bytes=len(data),
-        input=_input_info(wrapper),
+        input=_input_info(wrapper, fmt),
         output={"name": "probabilities", "dtype": "float32", "shape": ["batch", "classes"]},
         classes=wrapper.class_names,
         check={"batch": CHECK_BATCH, "max_difference": difference},
@@ -154,12 +154,13 @@ def _check_target(target: Path, run: Path) -> None:
         raise InputError(f"-o {target}: write the export outside the run folder")
 
 
-def _input_info(wrapper: RawInputModel) -> dict[str, Any]:
+def _input_info(wrapper: RawInputModel, fmt: str) -> dict[str, Any]:
     if wrapper.vocabulary is not None:
+        width = wrapper.sample_shape[0]  # pt2: torch.export fixes the LSTM's length
         return {
             "name": "ids",
             "dtype": "int64",
-            "shape": ["batch", "steps"],
+            "shape": ["batch", width if fmt == "pt2" else "steps"],
             "meaning": "token ids, right-padded with 0 (<pad>); 1 is <unk>; the vocabulary is "
             "the metadata's 'vocabulary' (tokens: lower-cased runs of letters and digits)",
         }
@@ -175,9 +176,9 @@ def _input_info(wrapper: RawInputModel) -> dict[str, Any]:
     }
 
 
-def _metadata(wrapper: RawInputModel) -> dict[str, str]:
+def _metadata(wrapper: RawInputModel, fmt: str) -> dict[str, str]:
     """String metadata for every format (ONNX metadata_props, the archives' dlcli.json)."""
-    info = _input_info(wrapper)
+    info = _input_info(wrapper, fmt)
     metadata = {
         "dlcli_version": __version__,
         "model": wrapper.family,
@@ -220,7 +221,8 @@ def _inputs(wrapper: RawInputModel, batch: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     shape = (batch, *wrapper.sample_shape)
     if wrapper.vocabulary is not None:
-        ids = torch.randint(2, len(wrapper.vocabulary), shape, generator=gen)
+        low = 2 if len(wrapper.vocabulary) > 2 else 1  # words (a vocabulary may have none)
+        ids = torch.randint(low, len(wrapper.vocabulary), shape, generator=gen)
         width = shape[1]
         lengths = torch.randint(1, width + 1, (batch,), generator=gen)
         lengths[0] = width
