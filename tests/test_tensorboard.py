@@ -75,3 +75,17 @@ def test_tensorboard_missing_is_one_line_before_training(invoke, tmp_path, monke
     line = assert_input_error(invoke("train", "mlp", "--tensorboard", "--out", str(out)))
     assert "pip install 'dlcli[tensorboard]'" in line
     assert not out.exists()
+
+
+def test_tensorboard_in_a_sweep_writes_each_run(invoke, tmp_path):
+    """A sweep's runs each get their own events (one writer, reopened per run folder)."""
+    out = tmp_path / "sweep"
+    args = ["--hidden", "4", "--hidden", "8", "--epochs", "2", "--threads", "1"]
+    result = invoke("train", "mlp", *args, "--tensorboard", "--out", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    runs = sorted(p.parent for p in out.glob("*/history.csv"))
+    assert len(runs) == 2
+    for run in runs:
+        assert_matches_history(run)
+    parallel = invoke("train", "mlp", *args, "--parallel", "2", "--tensorboard", "--out", str(out))
+    assert_input_error(parallel, "--tensorboard", "--parallel")
