@@ -62,6 +62,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "command",
         "Compare runs: the knobs that differ, then the metrics.",
     ),
+    "export": (
+        "dlcli.cli.export",
+        "export",
+        "command",
+        "A run's model as an ONNX, TorchScript or pt2 file.",
+    ),
     "word2vec": (
         "dlcli.cli.word2vec",
         "word2vec_app",

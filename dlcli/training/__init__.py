@@ -24,6 +24,10 @@ Modules (torch/numpy/Pillow are imported inside functions, except where noted):
                    pixels / memory maps gathered and converted per batch on the device)
     plots.py       curves.png and boundary.png (Pillow)
     evaluate.py    `evaluate(run_dir, data)` and `predict(run_dir, inputs)` -> result dataclasses
+    portable.py    `RawInputModel`: a run's network with its preprocessing, raw inputs in,
+                   probabilities out (imports torch: loaded by export.py on use)
+    export.py      `load_model(run)` and `export(run, format, out)`: ONNX, TorchScript, pt2
+    tensorboard.py `TensorBoard`, the callback of `train --tensorboard` (RUN/tensorboard/)
 
 Extension points (how `train resnet` / `train lstm` plug in; these interfaces stay stable):
 

@@ -13,8 +13,9 @@ out, or None, takes the library's default, which is what the CLI shows in its he
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,14 @@ def train(
     out: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
     animate: bool = False,
+    tensorboard: bool = False,
     **knobs: Any,
 ) -> RunResult:
     """Train model family `model` ('mlp', 'cnn', 'resnet', 'lstm') on `data` (a name such as
     'digits' or 'spiral:n=200', or a path) and write its run folder `out` (default:
     runs/MODEL-TIME). Progress goes to `callbacks` (see `dlcli.Callback`); nothing is printed.
-    `animate=True` (2-D data only) also writes boundary.gif, the decision regions as they learn."""
+    `animate=True` (2-D data only) also writes boundary.gif, the decision regions as they learn;
+    `tensorboard=True` writes event files into RUN/tensorboard/ (the `tensorboard` extra)."""
     from dlcli.training import loop
 
     model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
@@ -73,14 +76,30 @@ def train(
 
         dataset = check_2d(model, model_config, data_config, train_config.seed)
         callbacks = [*callbacks, BoundaryAnimation(dataset.x, dataset.y)]
-    return loop.train(
-        model,
-        model_config,
-        data_config,
-        train_config,
-        Path(out) if out is not None else None,
-        callbacks,
-    )
+    with _board(tensorboard, callbacks) as callbacks:
+        return loop.train(
+            model,
+            model_config,
+            data_config,
+            train_config,
+            Path(out) if out is not None else None,
+            callbacks,
+        )
+
+
+@contextlib.contextmanager
+def _board(tensorboard: bool, callbacks: Sequence[Callback]) -> Iterator[Sequence[Callback]]:
+    """`callbacks`, plus the TensorBoard writer when asked for (closed whatever happens)."""
+    if not tensorboard:
+        yield callbacks
+        return
+    from dlcli.training.tensorboard import TensorBoard
+
+    board = TensorBoard()  # InputError naming the extra when tensorboard is missing
+    try:
+        yield [*callbacks, board]
+    finally:
+        board.close()
 
 
 def resume(
@@ -89,9 +108,11 @@ def resume(
     epochs: int | None = None,
     callbacks: Sequence[Callback] = (),
     animate: bool = False,
+    tensorboard: bool = False,
 ) -> RunResult:
     """Continue a run from its last checkpoint with its own settings (`epochs`: a new total);
-    `animate=True` draws boundary.gif from the epochs trained now."""
+    `animate=True` draws boundary.gif from the epochs trained now; `tensorboard=True` appends
+    the epochs trained now to RUN/tensorboard/."""
     from dlcli.training import loop
 
     if animate:
@@ -100,7 +121,8 @@ def resume(
         spec, _ = loop.read_spec(Path(run_dir))
         dataset = check_2d(spec.model, spec.model_config, spec.data, spec.train.seed)
         callbacks = [*callbacks, BoundaryAnimation(dataset.x, dataset.y)]
-    return loop.resume(Path(run_dir), epochs, callbacks)
+    with _board(tensorboard, callbacks) as callbacks:
+        return loop.resume(Path(run_dir), epochs, callbacks)
 
 
 def evaluate(

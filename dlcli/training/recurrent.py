@@ -105,6 +105,11 @@ class RecurrentClassifier(nn.Module):
         last = h_n[-self.directions :].transpose(0, 1).reshape(h_n.shape[1], -1)
         return self.fc(self.dropout(last))  # (B, dirs*H) -> (B, classes)
 
+    def exportable(self) -> nn.Module:
+        """This classifier in a form that exporters can trace (see `UnpackedRecurrent`); dense
+        sequences (one length, never packed) trace as they are."""
+        return UnpackedRecurrent(self) if self.embedding is not None else self
+
 
 # --- text data: the family's data hooks ---------------------------------------------------------
 
@@ -334,3 +339,68 @@ def build_recurrent(
     if embeddings is not None and model.embedding is not None:
         model.load_embeddings(torch.from_numpy(embeddings))
     return model
+
+
+# --- export: the same classifier without packing ------------------------------------------------
+
+
+class UnpackedRecurrent(nn.Module):
+    """A `RecurrentClassifier` of token ids rewritten without `pack_padded_sequence`: the same
+    class scores from tensor operations alone, so that tracing exporters (ONNX, TorchScript,
+    `torch.export`) keep every batch size and sequence length and bake no data-dependent shape in.
+
+    `RecurrentClassifier.forward` slices the batch to its longest text and packs it; both read
+    the lengths as Python numbers, which a trace would freeze. Here each layer and direction is a
+    one-layer recurrence over the whole padded batch, (B, T, .):
+      forward direction   run over the padded rows as they are; a step depends only on earlier
+                          steps, so the state at the text's last token (index length-1) is the
+                          packed run's final state
+      backward direction  run over each row reversed within its length (padding stays at the
+                          end), which makes its state at index length-1 the state after the
+                          first token; reversed back, step t lines up with token t for the next
+                          layer, as the packed bidirectional output does
+    Weights are shared with the classifier (not copied). Inputs (B, T) int64, any T >= 1.
+    """
+
+    def __init__(self, model: RecurrentClassifier) -> None:
+        super().__init__()
+        assert model.embedding is not None, "dense sequences need no unpacking"
+        config = model.config
+        self.embedding = model.embedding
+        self.fc = model.fc
+        self.directions = model.directions
+        cells = []
+        for layer in range(config.num_layers):
+            for suffix in ("", "_reverse")[: self.directions]:
+                cell = RNN_CLASSES[config.cell](
+                    getattr(model.rnn, f"weight_ih_l{layer}").shape[1],
+                    config.hidden_size,
+                    batch_first=True,
+                )
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    setattr(cell, f"{name}_l0", getattr(model.rnn, f"{name}_l{layer}{suffix}"))
+                cells.append(cell)
+        self.cells = nn.ModuleList(cells)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        lengths = (ids != PAD_INDEX).sum(1).clamp(min=1)  # (B,): an all-padding row reads one step
+        steps = torch.arange(ids.shape[1], device=ids.device)[None, :]  # (1, T)
+        # reversal within each row's length: an involution that leaves the padding in place
+        flip = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
+        last = (lengths - 1)[:, None, None]  # (B, 1, 1): index of each row's last token
+        x = self.embedding(ids)  # (B, T, E)
+        finals: list[torch.Tensor] = []
+        for start in range(0, len(self.cells), self.directions):
+            outputs, finals = [], []
+            for d in range(self.directions):
+                seq = x if d == 0 else _gather_steps(x, flip)
+                out, _ = self.cells[start + d](seq)  # (B, T, H)
+                finals.append(out.gather(1, last.expand(-1, 1, out.shape[2])).squeeze(1))
+                outputs.append(out if d == 0 else _gather_steps(out, flip))
+            x = torch.cat(outputs, dim=2)  # (B, T, dirs*H): the next layer's input
+        return self.fc(torch.cat(finals, dim=1))  # (B, dirs*H) -> (B, classes); dropout: eval
+
+
+def _gather_steps(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """x (B, T, F) with its steps taken in `order` (B, T) per row."""
+    return x.gather(1, order[:, :, None].expand(-1, -1, x.shape[2]))

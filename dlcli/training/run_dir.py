@@ -10,6 +10,7 @@
     RUN_DIR/checkpoint.safetensors   what --resume needs: model, optimizer and RNG tensors, plus
                                 the loop's `TrainState` as JSON in the metadata (checkpoint.py)
     RUN_DIR/checkpoint.prev.safetensors   the one before (see `save_checkpoint`)
+    RUN_DIR/tensorboard/        --tensorboard: event files (training/tensorboard.py)
 
 Each file goes through `dlcli.files.atomic_write`: a temporary name in the same folder, the
 umask's mode, fsync, rename into place, so a reader (or a crash) never sees half a file. A write
@@ -62,6 +63,7 @@ BOUNDARY = "boundary.png"
 CHECKPOINT = "checkpoint.safetensors"
 PREV_CHECKPOINT = "checkpoint.prev.safetensors"
 ANIMATION = "boundary.gif"  # --animate
+TENSORBOARD = "tensorboard"  # --tensorboard: a folder of event files (training/tensorboard.py)
 RUN_FORMAT = "dlcli-run/1"
 RUN_FILES = (CONFIG, WEIGHTS, HISTORY, METRICS, CURVES, BOUNDARY, CHECKPOINT, PREV_CHECKPOINT)
 MAX_JSON_BYTES = 64 << 20  # config.json, metrics.json, history.csv: far below this in practice
@@ -319,7 +321,7 @@ def run_state(folder: Path) -> RunState:
     if not folder.is_dir():
         raise InputError(f"'{folder}' is not a folder")
     names = sorted(os.listdir(folder))
-    ours = {*RUN_FILES, ANIMATION, LOCK_NAME}
+    ours = {*RUN_FILES, ANIMATION, TENSORBOARD, LOCK_NAME}
     foreign = [n for n in names if n not in ours and not is_temporary(n)]
     if CONFIG not in names:
         return RunState(folder, NEW, foreign=foreign)

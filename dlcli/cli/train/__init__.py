@@ -155,6 +155,16 @@ AnimateOpt = Annotated[
         rich_help_panel=OUTPUT_PANEL,
     ),
 ]
+TensorBoardOpt = Annotated[
+    bool,
+    typer.Option(
+        "--tensorboard",
+        help="Also write TensorBoard event files into RUN/tensorboard/ (loss, accuracy, lr, "
+        "gradient norm per epoch; view with: tensorboard --logdir runs/). Needs pip install "
+        "'dlcli[tensorboard]'.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
 
 SWEEP_DOC = """
     Repeat a flag to sweep it: --hidden 3 --hidden 6 --hidden 20 trains three runs, several
@@ -245,6 +255,7 @@ def _parameters(model: str) -> list[inspect.Parameter]:
         ("parallel", ParallelOpt, 1),
         ("nproc", NprocOpt, 1),
         ("animate", AnimateOpt, False),
+        ("tensorboard", TensorBoardOpt, False),
         ("json_out", TrainJson, False),
         ("quiet", TRAIN_QUIET, False),
     ):
@@ -265,7 +276,7 @@ def run(model: str, knobs: dict[str, Any]) -> None:
 
     resume, json_out, quiet = knobs.pop("resume"), knobs.pop("json_out"), knobs.pop("quiet")
     parallel, animate = knobs.pop("parallel"), knobs.pop("animate")
-    nproc = knobs.pop("nproc")
+    nproc, tensorboard = knobs.pop("nproc"), knobs.pop("tensorboard")
     if nproc != 1:
         return _launch(nproc, knobs, resume)  # the same command under torchrun (no --nproc)
     if any(isinstance(v, list) and len(set(map(str, v))) > 1 for v in knobs.values()):
@@ -278,7 +289,7 @@ def run(model: str, knobs: dict[str, Any]) -> None:
 
         if launched():
             fail("a sweep trains its runs one by one: run it without torchrun (or --nproc)")
-        return sweep(model, knobs, parallel, animate, json_out, quiet)
+        return sweep(model, knobs, parallel, animate, json_out, quiet, tensorboard)
     # one run: a flag given once (or the same value repeated) is that value
     knobs = {k: (v[0] if v else None) if isinstance(v, list) else v for k, v in knobs.items()}
     if resume is not None:
@@ -290,11 +301,21 @@ def run(model: str, knobs: dict[str, Any]) -> None:
         with download_progress(quiet):
             if resume is not None:
                 result = dlcli.resume(
-                    resume, epochs=knobs["epochs"], callbacks=callbacks, animate=animate
+                    resume,
+                    epochs=knobs["epochs"],
+                    callbacks=callbacks,
+                    animate=animate,
+                    tensorboard=tensorboard,
                 )
             else:
                 result = dlcli.train(
-                    model, knobs.pop("data"), out=out, callbacks=callbacks, animate=animate, **knobs
+                    model,
+                    knobs.pop("data"),
+                    out=out,
+                    callbacks=callbacks,
+                    animate=animate,
+                    tensorboard=tensorboard,
+                    **knobs,
                 )
     finally:  # a terminal progress bar must give the screen back, whatever happened
         for callback in callbacks:
@@ -332,7 +353,13 @@ def _launch(nproc: int, knobs: dict[str, Any], resume: Any) -> None:
 
 
 def sweep(
-    model: str, knobs: dict[str, Any], parallel: int, animate: bool, json_out: bool, quiet: bool
+    model: str,
+    knobs: dict[str, Any],
+    parallel: int,
+    animate: bool,
+    json_out: bool,
+    quiet: bool,
+    tensorboard: bool = False,
 ) -> None:
     """A sweep: `dlcli.sweep` with a line per run (and each run's progress), then one table."""
     import dlcli
@@ -348,6 +375,12 @@ def sweep(
     if not quiet:
         epoch_progress = progress(sys.stderr.isatty())
         callbacks = [RunLines(epoch_progress, parallel > 1), epoch_progress]
+    if tensorboard:  # one writer, reopened in each run's folder (its on_train_begin)
+        if parallel > 1:
+            fail("--tensorboard writes from this process: run the sweep without --parallel")
+        from dlcli.training.tensorboard import TensorBoard
+
+        callbacks.append(TensorBoard())
     try:
         result = dlcli.sweep(
             model,
