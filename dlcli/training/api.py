@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcli.errors import InputError
+from dlcli.signatures import training_knobs, with_knobs
 from dlcli.training.config import DataConfig, TrainConfig, family_config
 from dlcli.training.loop import Callback, RunResult
 
@@ -63,6 +64,7 @@ def train(
     `animate=True` (2-D data only) also writes boundary.gif, the decision regions as they learn."""
     from dlcli.training import loop
 
+    data, knobs = _one_run(model, data, knobs)
     model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
     if animate:
         from dlcli.training.animate import BoundaryAnimation, check_2d
@@ -77,6 +79,33 @@ def train(
         Path(out) if out is not None else None,
         callbacks,
     )
+
+
+def _one_run(model: str, data: Any, knobs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The knobs of one run, read as `dlcli.sweep` reads them: a list is swept, so a list of one
+    value (or of one value repeated) is that value, and one of several values is refused with
+    the call that trains them all, rather than quietly read as something else (hidden=[3, 6]
+    is not two hidden layers here: the sweep would make it two runs)."""
+    from dlcli.training.sweep import combinations
+
+    swept, combos = combinations({"data": data, **knobs})
+    if len(combos) > 1:
+        given = ", ".join(f"{k}={knobs.get(k, data)!r}" for k in swept)
+        raise InputError(
+            f"dlcli.train({model!r}, {given}): a list is a sweep, one run per value: call "
+            f"dlcli.sweep({model!r}, ..., {given}) to train them all; one value with several "
+            "parts is a tuple or a string (hidden=(3, 6) or hidden='3,6')"
+        )
+    one = combos[0]
+    return one.pop("data"), one
+
+
+with_knobs(
+    train,
+    training_knobs(),
+    "Knobs (keyword arguments, the options of `dlcli train MODEL` in snake case; left out or "
+    "None: the library's default, shown here and in `dlcli train MODEL --help`):",
+)
 
 
 def resume(
