@@ -26,14 +26,13 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from conftest import ROOT
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"^( *)```(sh|python|console)\n(.*?)^\1```", re.S | re.M)
-MARKER = re.compile(r"<!-- example: (run|run-by|not-run)(?::? (.*?))? -->")
+MARKER = re.compile(r"<!-- example: (run-by|not-run|run)\b:?\s*(.*?)\s*-->")
 CALCULATORS = ("dlcli featsize", "dlcli receptive-field")
 # numbers in output: 1,234 / 0.6488 / -3 / 1e-05 / 37.5 (of 37.5%)
 NUMBER = r"-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?"
@@ -90,23 +89,45 @@ def _is_calculator(block: Block) -> bool:
     )  # fmt: skip
 
 
-def test_every_example_block_is_run_or_says_why():
-    text = README.read_text()
-    assert len(blocks(text)) >= 20
+def problems(text: str) -> list[str]:
+    """What is wrong with the example blocks of a README text: blocks neither run nor marked."""
+    from test_readme import CALCULATOR_EXAMPLES
+
+    found = []
     for block in blocks(text):
         where = f"README.md line {block.line} ({block.kind})"
         if _is_calculator(block):
-            from test_readme import CALCULATOR_EXAMPLES
-
-            for command, _ in console_commands(block.body):
-                assert command in [c for c, _ in CALCULATOR_EXAMPLES], where
-            continue
-        assert block.marker is not None, f"{where}: no <!-- example: ... --> marker above it"
-        if block.marker == "not-run":
-            assert block.detail and len(block.detail) > 10, f"{where}: say why it is not run"
+            calculators = [c for c, _ in CALCULATOR_EXAMPLES]
+            found += [
+                f"{where}: {c}" for c, _ in console_commands(block.body) if c not in calculators
+            ]
+        elif block.marker is None:
+            found.append(f"{where}: no <!-- example: ... --> marker above it")
+        elif block.marker == "not-run" and len(block.detail or "") < 10:
+            found.append(f"{where}: say why it is not run")
         elif block.marker == "run-by":
             test = ROOT / (block.detail or "")
-            assert test.is_file() and "README" in test.read_text(), f"{where}: {block.detail}"
+            if not (test.is_file() and "README" in test.read_text()):
+                found.append(f"{where}: {block.detail} does not read the README")
+    return found
+
+
+def test_every_example_block_is_run_or_says_why():
+    text = README.read_text()
+    assert len(blocks(text)) >= 20
+    assert problems(text) == []
+    # and the check can fail: a block without a marker, a reason left out, a test that is not
+    bad = (
+        "```sh\ndlcli train mlp\n```\n"
+        "<!-- example: not-run: -->\n```python\nimport dlcli\n```\n"
+        "<!-- example: run-by tests/test_featsize.py -->\n  ```sh\n  dlcli x\n  ```\n"
+        "<!-- example: run -->\n```console\n$ dlcli train mlp\n```\n"
+    )
+    assert [p.split(": ", 1)[1] for p in problems(bad)] == [
+        "no <!-- example: ... --> marker above it",
+        "say why it is not run",
+        "tests/test_featsize.py does not read the README",
+    ]
 
 
 # --- comparing output ---------------------------------------------------------------------------

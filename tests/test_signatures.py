@@ -141,7 +141,7 @@ def test_train_with_a_list_points_to_sweep(tmp_path):
 
 def test_train_with_one_value_in_a_list_is_the_sweeps_one_run(tmp_path):
     """hidden=[6, 6] is one run with hidden 6 in both functions (not two layers of 6)."""
-    knobs = dict(data="spiral:n=20", epochs=1, threads=1, seed=3)
+    knobs = {"data": "spiral:n=20", "epochs": 1, "threads": 1, "seed": 3}
     run = dlcli.train("mlp", hidden=[6, 6], out=tmp_path / "one", **knobs)
     swept = dlcli.sweep("mlp", hidden=[6, 6], out=tmp_path / "sweep", **knobs)
     assert run.to_dict()["params"] == swept.runs[0]["params"] == 2 * 6 + 6 + 6 * 3 + 3

@@ -156,6 +156,7 @@ AnimateOpt = Annotated[
     ),
 ]
 
+
 def sweep_doc(model: str) -> str:
     """The help's paragraph on sweeps, its example made of the family's own knob
     (`SWEEP_EXAMPLE` on its config: `--hidden` for mlp, `--depth` for resnet, ...)."""
