@@ -870,6 +870,15 @@ def _wait_exit(pid: int, limit: float) -> None:
         os.close(fd)
 
 
+def _running(pid: int) -> bool:
+    """Process `pid` exists and has not ended (a zombie, ended but not yet reaped, has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def test_parallel_ctrl_c_ends_every_process_with_one_line(tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the workers
     tokenise: exit 130, one line, no traceback, no process and no file left behind."""
@@ -916,5 +925,5 @@ def test_parallel_ctrl_c_ends_every_process_with_one_line(tmp_path):
     assert err.strip().splitlines() == ["dlcli: error: interrupted"], err
     for pid in pids:  # each worker's exit, as the kernel reports it (pidfd), not a guess
         _wait_exit(pid, 60)
-    assert not [names[pid] for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert not [names[pid] for pid in pids if _running(pid)]
     assert list(work.iterdir()) == []
