@@ -248,7 +248,8 @@ def test_example_runs_as_shown(block, shell, tmp_path):
         assert status == 0, "\n".join(output)
         return
     if block.kind == "sh":
-        commands = [(line, None) for line in block.body.splitlines() if line.strip()]
+        script = block.body.replace("\\\n", " ")  # a line continued with a backslash is one
+        commands = [(line, None) for line in script.splitlines() if line.strip()]
     else:
         commands = console_commands(block.body)
     for command, shown in commands:

@@ -10,7 +10,8 @@ snake case (`batch_size=32`, `weight_decay=1e-3`, `hidden=(64,)` or `hidden="64"
 out, or None, takes the library's default, which is what the CLI shows in its help: both read
 `dlcli.training.config`, and `help(dlcli.train)` lists them all (the signature is generated
 from the configs by `dlcli.signatures`). A list is what `dlcli.sweep` sweeps: `train` reads it
-the same way, so a list of several values is an InputError naming the sweep to call. Results have `.to_dict()`, the command's `--json` document.
+the same way, so a list of several values is an InputError naming the sweep to call. Results
+have `.to_dict()`, the command's `--json` document.
 """
 
 from __future__ import annotations
