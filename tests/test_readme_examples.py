@@ -239,6 +239,7 @@ def shell(tmp_path):
 RUN = [b for b in blocks() if b.marker == "run"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", RUN, ids=[f"line{b.line}-{b.kind}" for b in RUN])
 def test_example_runs_as_shown(block, shell, tmp_path):
     if block.kind == "python":
