@@ -58,7 +58,6 @@ def training_knobs() -> list[Knob]:
     from dlcli.training.config import FAMILIES, DataConfig, TrainConfig, train_defaults
 
     knobs: dict[str, Knob] = {}
-
     for owner in (*FAMILIES.values(), DataConfig, TrainConfig):
         hints = typing.get_type_hints(owner)
         for f in dataclasses.fields(owner):
@@ -101,7 +100,7 @@ def _describe(knob: Knob, families: bool) -> str:
             default = f"{', '.join(knob.defaults)} only; {default}"
     else:
         default = "default " + "; ".join(f"{m} {_show(v)}" for m, v in knob.defaults.items())
-    if knob.default is None and "(default" in knob.help:
+    if values == {"None"} and "(default" in knob.help:
         text = f"{knob.name}: {knob.help}"  # the help says what None means
     elif knob.help:
         text = f"{knob.name}: {knob.help} ({default})"
