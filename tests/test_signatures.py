@@ -135,6 +135,16 @@ def test_train_with_a_list_points_to_sweep(tmp_path):
     with pytest.raises(dlcli.InputError, match="dlcli.sweep"):
         dlcli.train("mlp", ["spiral", "digits"], out=out)
     assert not out.exists()
+    # a list inside the list is one value, as in the sweep (and a sweep's run gets it whole)
+    from dlcli.training.api import _one_run
+    from dlcli.training.sweep import combinations
+
+    assert _one_run("mlp", None, {"hidden": [[3, 6]]}) == (None, {"hidden": (3, 6)})
+    _, combos = combinations({"hidden": [[3, 6]], "seed": [0, 1]})
+    assert [_one_run("mlp", None, c)[1] for c in combos] == [
+        {"hidden": (3, 6), "seed": 0},
+        {"hidden": (3, 6), "seed": 1},
+    ]
     # the command line: a repeated flag is the sweep, a single one is one run
     assert_input_error(cli("train", "mlp", "--hidden", "3", "--hidden", "x"), "--hidden 'x'")
 

@@ -109,7 +109,7 @@ def combinations(knobs: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]
     names = [k for k, v in lists.items() if len(v) > 1 and k != "seed"]
     if len(lists.get("seed", [])) > 1:
         names.append("seed")
-    base = {k: ((v[0] if v else None) if isinstance(v, list) else v) for k, v in knobs.items()}
+    base = {k: ((lists[k] or [None])[0] if k in lists else v) for k, v in knobs.items()}
     combos = [
         base | dict(zip(names, values, strict=True))
         for values in itertools.product(*(lists[k] for k in names))
