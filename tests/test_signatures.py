@@ -159,3 +159,14 @@ def test_train_with_one_value_in_a_list_is_the_sweeps_one_run(tmp_path):
     # a tuple is one value in both: two layers
     two = dlcli.train("mlp", hidden=(6, 6), out=tmp_path / "two", **knobs)
     assert two.to_dict()["params"] == 2 * 6 + 6 + 6 * 6 + 6 + 6 * 3 + 3
+
+
+def test_no_public_function_hides_its_keywords():
+    """Every function `import dlcli` offers shows its parameters: none is left with **kwargs."""
+    hidden = []
+    for name in dlcli.__all__:
+        value = getattr(dlcli, name)
+        if callable(value) and not isinstance(value, type):
+            params = inspect.signature(value).parameters.values()
+            hidden += [name for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+    assert hidden == []
