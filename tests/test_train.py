@@ -421,14 +421,14 @@ def test_default_mlp_reaches_the_quality_bar(tmp_path):
     """The issue's bar, for real: default mlp on digits >= 0.97 test accuracy (50 epochs)."""
     result = _train(tmp_path, epochs=50)
     assert result.test_accuracy >= 0.97, result
-    assert result.seconds < 60
+    # its time is a benchmark, not an assertion: tests/bench/bench_train.py (the quality bars)
 
 
 def test_default_cnn_reaches_the_quality_bar(tmp_path):
     """The issue's bar, for real: default cnn on digits >= 0.98 test accuracy (30 epochs)."""
     result = _train(tmp_path, model="cnn", epochs=30)
     assert result.test_accuracy >= 0.98, result
-    assert result.seconds < 60
+    # its time is a benchmark, not an assertion: tests/bench/bench_train.py (the quality bars)
 
 
 def test_subprocess_json_and_calculators_stay_light(tmp_path):

@@ -474,47 +474,6 @@ def test_word2vec_help_does_not_import_gensim():
     assert heavy == []
 
 
-def readme_commands() -> list[str]:
-    text = README.read_text()
-    section = text.split("<!-- section:word2vec -->")[1].split("<!-- /section:word2vec -->")[0]
-    return [
-        line.removeprefix("$ ").strip() for line in section.splitlines() if line.startswith("$ ")
-    ]
-
-
-def test_readme_examples_run(tmp_path):
-    """Every `$ ...` line of the README's word2vec section runs, in order, in a real shell.
-
-    Training commands get `--epochs 1 --size 16` appended (a smoke run, not the README's numbers).
-    """
-    commands = readme_commands()
-    assert len(commands) >= 5
-    shim = tmp_path / "bin" / "dlcli"
-    shim.parent.mkdir()
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -P -m dlcli "$@"\n')
-    shim.chmod(0o755)
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "sample_data").symlink_to(README.parent / "sample_data")
-    (work / "dlcli").mkdir()  # the README's paths are a checkout's: dlcli/sample_data/...
-    (work / "dlcli" / "sample_data").symlink_to(README.parent / "dlcli" / "sample_data")
-    env = {**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}"}
-    for command in commands:
-        if any(f"word2vec {m}" in command for m in ("cbow", "skipgram")):
-            command += " --epochs 1 --size 16"
-        proc = subprocess.run(
-            ["bash", "-o", "pipefail", "-c", command],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 0, (command, proc.stderr)
-        runs_dlcli = command.startswith("dlcli ") or "| dlcli " in command
-        assert proc.stdout.strip() or not runs_dlcli, command
-
-
 def test_input_error_is_a_value_error():
     with pytest.raises(ValueError, match="--size 0"):
         Word2VecConfig(size=0)
@@ -897,6 +856,29 @@ def test_parallel_worker_failure_ends_all_cleanly(tmp_path, small_parts):
     assert sorted(p.name for p in folder.iterdir()) == ["corpus.txt", "corpus.txt.part-3"]
 
 
+def _wait_exit(pid: int, limit: float) -> None:
+    """Return when process `pid` has ended (at once if it has), or after `limit` seconds."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], limit)
+    finally:
+        os.close(fd)
+
+
+def _running(pid: int) -> bool:
+    """Process `pid` exists and has not ended (a zombie, ended but not yet reaped, has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def test_parallel_ctrl_c_ends_every_process_with_one_line(tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the workers
     tokenise: exit 130, one line, no traceback, no process and no file left behind."""
@@ -926,19 +908,22 @@ def test_parallel_ctrl_c_ends_every_process_with_one_line(tmp_path):
                 found.append(int(stat.parent.name))
         return found
 
-    deadline = time.monotonic() + 30
-    while len(children()) < 2 and time.monotonic() < deadline:
+    def tokenising() -> bool:  # a worker has written into its part file of the working folder
+        return any(p.stat().st_size > 0 for p in work.glob("dlcli-w2v-*/corpus.txt.*-*"))
+
+    # events, not sleeps: wait (at most 60 s, against a hang) until the workers tokenise
+    deadline = time.monotonic() + 60
+    while not (len(children()) >= 2 and tokenising()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # the workers are tokenising
     pids = children()
+    assert tokenising()
     assert len(pids) >= 2
     names = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids}
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["dlcli: error: interrupted"], err
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
-        time.sleep(0.05)
-    assert not [names[pid] for pid in pids if Path(f"/proc/{pid}").exists()]
+    for pid in pids:  # each worker's exit, as the kernel reports it (pidfd), not a guess
+        _wait_exit(pid, 60)
+    assert not [names[pid] for pid in pids if _running(pid)]
     assert list(work.iterdir()) == []

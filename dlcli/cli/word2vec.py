@@ -66,6 +66,11 @@ def _fmt_words(n: float) -> str:
     return f"{n:.0f}"
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 worker', '2 workers'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _epoch_line(e: EpochReport) -> str:
     loss = "" if e.loss is None else f"  loss {e.loss:.4f}"
     return (
@@ -289,7 +294,7 @@ def _render_train(r: TrainResult) -> None:
         ("corpus", r.corpus),
         ("corpus words", f"{r.corpus_words:,} in {r.corpus_sentences:,} sentences"),
         ("vocabulary", f"{r.vocab_size:,} words x {r.dim} dims"),
-        ("training", f"{r.epochs} epochs, {r.workers} workers, {r.mode} mode"),
+        ("training", f"{r.epochs} epochs, {_count(r.workers, 'worker')}, {r.mode} mode"),
         (
             "time",
             f"{r.seconds:.1f} s ({r.prepare_seconds:.1f} s reading, "

@@ -8,7 +8,10 @@
 `train(model, data, **knobs)` takes every knob of `dlcli train MODEL` by its option's name in
 snake case (`batch_size=32`, `weight_decay=1e-3`, `hidden=(64,)` or `hidden="64"`); a knob left
 out, or None, takes the library's default, which is what the CLI shows in its help: both read
-`dlcli.training.config`. Results have `.to_dict()`, the command's `--json` document.
+`dlcli.training.config`, and `help(dlcli.train)` lists them all (the signature is generated
+from the configs by `dlcli.signatures`). A list is what `dlcli.sweep` sweeps: `train` reads it
+the same way, so a list of several values is an InputError naming the sweep to call. Results
+have `.to_dict()`, the command's `--json` document.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcli.errors import InputError
+from dlcli.signatures import training_knobs, with_knobs
 from dlcli.training.config import DataConfig, TrainConfig, family_config
 from dlcli.training.loop import Callback, RunResult
 
@@ -66,6 +70,7 @@ def train(
     `tensorboard=True` writes event files into RUN/tensorboard/ (the `tensorboard` extra)."""
     from dlcli.training import loop
 
+    data, knobs = _one_run(model, data, knobs)
     model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
     if out is not None:  # a name dlcli cannot write is refused before any data is loaded
         from dlcli.files import check_output_folder
@@ -100,6 +105,33 @@ def _board(tensorboard: bool, callbacks: Sequence[Callback]) -> Iterator[Sequenc
         yield [*callbacks, board]
     finally:
         board.close()
+
+
+def _one_run(model: str, data: Any, knobs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The knobs of one run, read as `dlcli.sweep` reads them: a list is swept, so a list of one
+    value (or of one value repeated) is that value, and one of several values is refused with
+    the call that trains them all, rather than quietly read as something else (hidden=[3, 6]
+    is not two hidden layers here: the sweep would make it two runs)."""
+    from dlcli.training.sweep import combinations
+
+    swept, combos = combinations({"data": data, **knobs})
+    if len(combos) > 1:
+        given = ", ".join(f"{k}={knobs.get(k, data)!r}" for k in swept)
+        raise InputError(
+            f"dlcli.train({model!r}, {given}): a list is a sweep, one run per value: call "
+            f"dlcli.sweep({model!r}, ..., {given}) to train them all; one value with several "
+            "parts is a tuple or a string (hidden=(3, 6) or hidden='3,6')"
+        )
+    one = combos[0]
+    return one.pop("data"), one
+
+
+with_knobs(
+    train,
+    training_knobs(),
+    "Knobs (keyword arguments, the options of `dlcli train MODEL` in snake case; left out or "
+    "None: the library's default, shown here and in `dlcli train MODEL --help`):",
+)
 
 
 def resume(

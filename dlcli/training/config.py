@@ -10,7 +10,8 @@
 
 Each field's `metadata` carries its help text (and `metavar`, `choices`, `flag` where the
 command line needs them): `dlcli train` builds its options from these fields, so a new knob is
-one field here and nothing else. `TrainConfig.for_model(name, **knobs)` applies a family's
+one field here and nothing else (`SWEEP_EXAMPLE` on a family names the knob its help's sweep
+example repeats). `TrainConfig.for_model(name, **knobs)` applies a family's
 defaults. Pure Python (no torch, numpy): `dlcli train --help` and `import dlcli` stay fast.
 """
 
@@ -274,6 +275,8 @@ class _Family:
 
     TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {}
     LR: ClassVar[dict[str, float]] = {}
+    # the knob and values of the sweep example in `dlcli train NAME --help` (tested valid)
+    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("seed", ("0", "1"))
 
     @classmethod
     def lr_table(cls) -> dict[str, float]:
@@ -293,6 +296,7 @@ class MLPConfig(_Family):
     """Fully connected net; `hidden=()` is the linear score function f(x) = Wx + b."""
 
     TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 50}
+    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("hidden", ("3", "6", "20"))
 
     hidden: tuple[int, ...] = knob(
         (128, 64), "Hidden layer sizes, e.g. 128,64; 0 for none.", metavar="SIZES"
@@ -315,6 +319,7 @@ class CNNConfig(_Family):
     """
 
     TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 30}
+    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("dropout", ("0", "0.5"))
 
     layers: str = knob(
         DEFAULT_CNN_LAYERS,
@@ -351,6 +356,7 @@ class ResNetConfig(_Family):
         "weight_decay": 5e-4,
     }
     LR: ClassVar[dict[str, float]] = {"sgd": 0.1}
+    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("depth", ("8", "14", "20"))
 
     depth: int = knob(20, "Layers with weights, 6n+2: 20, 32, 44, 56, 110.")
     width: int = knob(16, "Channels of the first stage (then 2x and 4x).")
@@ -385,6 +391,7 @@ class RecurrentConfig(_Family):
     # (tests/bench/bench_resnet_lstm_quality.py).
     TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 20}
     LR: ClassVar[dict[str, float]] = {"adam": 3e-3}
+    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("cell", ("lstm", "gru", "rnn"))
 
     cell: str = knob(
         "lstm",

@@ -35,6 +35,7 @@ from dlcli import interrupts
 from dlcli.errors import DlcliError, InputError, RunFailure
 from dlcli.files import atomic_write_bytes, check_output_folder, refuse_special
 from dlcli.lock import LOCK_NAME, Lock
+from dlcli.signatures import training_knobs, with_knobs
 from dlcli.training import run_dir as rd
 from dlcli.training.compare import (
     METRICS,
@@ -103,11 +104,16 @@ def _unique(values: list[Any]) -> list[Any]:
 
 def combinations(knobs: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     """(the swept names, one knob dict per combination); a list of one value is that value."""
-    lists = {k: _unique(v) for k, v in knobs.items() if isinstance(v, list)}
+    # a list inside a list is one value (hidden=[[3, 6], [20]]: two runs), as a tuple
+    lists = {
+        k: _unique([tuple(x) if isinstance(x, list) else x for x in v])
+        for k, v in knobs.items()
+        if isinstance(v, list)
+    }
     names = [k for k, v in lists.items() if len(v) > 1 and k != "seed"]
     if len(lists.get("seed", [])) > 1:
         names.append("seed")
-    base = {k: ((v[0] if v else None) if isinstance(v, list) else v) for k, v in knobs.items()}
+    base = {k: ((lists[k] or [None])[0] if k in lists else v) for k, v in knobs.items()}
     combos = [
         base | dict(zip(names, values, strict=True))
         for values in itertools.product(*(lists[k] for k in names))
@@ -224,6 +230,15 @@ def sweep(
         for job, want in zip(jobs, requested, strict=True):
             job.action = _state(job, want)  # again, under the lock
         return _sweep(model, out, swept, jobs, callbacks, parallel, animate)
+
+
+with_knobs(
+    sweep,
+    training_knobs(),
+    "Knobs (those of `dlcli.train`; a list is swept, anything else is one value for every run; "
+    "left out or None: the library's default):",
+    sweepable=True,
+)
 
 
 def _sweep(

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dlcli.signatures import with_knobs, word2vec_knobs
 from dlcli.wordvec.config import Word2VecConfig
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def word2vec(
     alpha, workers, seed, lowercase, raw, stream, compute_loss, neighbours, ...). Warnings go to
     `on_warning` (default: Python's `warnings`).
 
-    Example: dlcli.word2vec("cbow", "corpus.txt", out="v.bin", size=50, epochs=3).to_dict()
+    Example: dlcli.word2vec("cbow", "my-corpus.txt", out="v.bin", size=50, epochs=3).to_dict()
     """
     from dlcli.wordvec.train import train_word2vec
 
@@ -57,6 +58,14 @@ def word2vec(
         **knobs,
     )
     return train_word2vec(cfg, on_progress=on_progress, on_epoch=on_epoch, on_warning=on_warning)
+
+
+with_knobs(
+    word2vec,
+    word2vec_knobs(),
+    "Knobs (keyword arguments, `Word2VecConfig`'s fields; left out: these defaults, gensim's):",
+    families=False,
+)
 
 
 def load_vectors(path: str | os.PathLike[str]) -> KeyedVectors:

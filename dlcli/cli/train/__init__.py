@@ -166,13 +166,25 @@ TensorBoardOpt = Annotated[
     ),
 ]
 
-SWEEP_DOC = """
-    Repeat a flag to sweep it: --hidden 3 --hidden 6 --hidden 20 trains three runs, several
-    repeated flags train their Cartesian product, a repeated --seed repeats each combination;
-    flags given once apply to every run. --out then holds one run folder per combination, named
-    after the knobs that vary, plus sweep.json, sweep.csv, curves.png and (2-D data)
-    boundaries.png; the same command continues an interrupted sweep.
+
+def sweep_doc(model: str) -> str:
+    """The help's paragraph on sweeps, its example made of the family's own knob
+    (`SWEEP_EXAMPLE` on its config: `--hidden` for mlp, `--depth` for resnet, ...)."""
+    name, values = FAMILIES[model].SWEEP_EXAMPLE
+    flag = "--" + name.replace("_", "-")
+    example = f"dlcli train {model} " + " ".join(f"{flag} {v}" for v in values)
+    return f"""
+    Repeat a flag to sweep it; several repeated flags train their Cartesian product, a repeated
+    --seed repeats each combination, flags given once apply to every run:
+
+    \b
+      {example}   # {len(values)} runs
+
+    --out then holds one run folder per combination, named after the knobs that vary, plus
+    sweep.json, sweep.csv, curves.png and (2-D data) boundaries.png; the same command continues
+    an interrupted sweep.
     """
+
 
 TrainJson = Annotated[
     bool,
@@ -436,7 +448,7 @@ def _command(model: str) -> Any:
     params = _parameters(model)
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = DOCS[model] + SWEEP_DOC
+    command.__doc__ = DOCS[model] + sweep_doc(model)
     command.__name__ = model
     return command
 
