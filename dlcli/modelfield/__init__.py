@@ -14,7 +14,7 @@ and `ops` (one op); `trace` drives torch.fx. torch is imported only when a model
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dlcli.errors import InputError
 
@@ -68,13 +68,10 @@ class ModelFields:
 
 
 def parse_input(text) -> tuple[int, ...]:
-    """'3x224x224' or a sequence -> (C, *spatial), at least one spatial axis."""
-    if isinstance(text, str):
-        parts = text.lower().replace(" ", "").split("x")
-        if not all(p.isdigit() for p in parts):
-            raise InputError(f"invalid --input '{text}': expected CxH[xW...], e.g. 3x224x224")
-        text = [int(p) for p in parts]
-    shape = tuple(int(v) for v in text)
+    """'3x224x224' or a sequence -> (C, *spatial): at least one spatial axis."""
+    from dlcli.modelref import parse_input as parse_shape
+
+    shape = parse_shape(text) if isinstance(text, str) else tuple(int(v) for v in text)
     if len(shape) < 2 or any(v < 1 for v in shape):
         raise InputError(
             f"invalid --input '{'x'.join(map(str, shape))}': a receptive field needs channels "
@@ -83,8 +80,12 @@ def parse_input(text) -> tuple[int, ...]:
     return shape
 
 
-def model_receptive_fields(model, input, nodes=None, *, name: str | None = None) -> ModelFields:
-    """Fields of `nodes` (default: top-level children and "output") of an nn.Module.
+def model_receptive_fields(model, input=None, nodes=None, *, name: str | None = None):
+    """Fields of `nodes` (default: top-level children and "output") of an nn.Module or a REF.
+
+    `model` is an `nn.Module` or a REF string (`package.module:callable`, `file.py:callable`,
+    a run folder: see `dlcli.modelref`); `input` the per-sample shape ("3x224x224"), by default a
+    run folder's own. The module is neither moved nor changed.
 
     >>> import torch.nn as nn
     >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, stride=2))
@@ -93,24 +94,77 @@ def model_receptive_fields(model, input, nodes=None, *, name: str | None = None)
     """
     from dlcli.modelfield import trace as tr
 
+    notes: list[str] = []
+    if isinstance(model, str):
+        from dlcli.modelref import load_ref
+
+        loaded = load_ref(model)
+        name, model, notes = name or model, loaded.module, list(loaded.notes)
+        input = input if input is not None else loaded.input_shape
+    if input is None:
+        raise InputError("give the per-sample input shape with --input, e.g. 3x224x224")
     shape = parse_input(input)
     wanted = list(nodes) if nodes else [n for n, _ in model.named_children()] + ["output"]
     _check_names(model, wanted)
-    label = name or type(model).__name__
+    result = _fields(tr, model, shape, wanted, name or type(model).__name__)
+    return replace(result, notes=notes + result.notes)
+
+
+def _fields(tr, model, shape, wanted: list[str], label: str) -> ModelFields:
     try:
         traced = tr.trace(model)
     except tr._RootUntraceable as exc:
-        why = f"not placed: torch.fx could not trace the model's forward ({exc})"
-        placed = [_unplaced(model, n, why) for n in wanted]
-        return ModelFields(label, list(shape), placed, [why])
+        return _eager_fields(model, shape, wanted, label, str(exc))
     try:
         runner = tr.run(model, traced, shape)
     except tr.ForwardFailed as exc:
-        size = "x".join(map(str, shape))
-        raise InputError(f"the forward fails at input {size} in {exc.where}: {exc.exc}") from None
-    notes = [f"{m}: torch.fx could not trace it ({why})" for m, why in traced.opaque.items()]
+        from dlcli.modelref import forward_error
+
+        where = exc.where
+        try:
+            kind = type(model.get_submodule(where)).__name__
+        except AttributeError:
+            where, kind = "", type(model).__name__
+        raise forward_error(exc.exc, (where, kind), shape) from None
+    notes = [
+        f"{m}: torch.fx could not trace it ({why}); its fields come from running it on meta "
+        "tensors"
+        for m, why in traced.opaque.items()
+    ]
+    if runner.stopped:
+        notes.append(f"the forward stopped in {runner.stopped[0]} on meta tensors: "
+                     f"{runner.stopped[1]}")
     placed = [_node(model, traced, runner, n) for n in wanted]
     return ModelFields(label, list(shape), placed, notes)
+
+
+def _eager_fields(model, shape, wanted, label: str, why: str) -> ModelFields:
+    """The model's own forward defeats torch.fx: watch it run on meta tensors instead."""
+    from dlcli.modelfield import trace as tr
+
+    values, watched = tr.run_eager(model, shape)
+    notes = [f"torch.fx could not trace the model's forward ({why}); fields come from "
+             "running it on meta tensors"]
+    stop = "not placed"
+    if watched.stopped:
+        notes.append(f"the forward stopped on meta tensors: {watched.stopped}")
+        stop = f"not placed: the forward stopped before it ({watched.stopped})"
+    placed = []
+    for n in wanted:
+        found = values if n == "output" else watched.modules.get(n)
+        placed.append(_from_found(model, n, found, stop))
+    return ModelFields(label, list(shape), placed, notes)
+
+
+def _from_found(model, name: str, found, missing: str) -> NodeField:
+    from dlcli.modelfield.fields import Value
+
+    if found is None:
+        return _unplaced(model, name, missing)
+    values = [v for v in _flatten(found) if isinstance(v, Value)]
+    if not values:
+        return _unplaced(model, name, "does not depend on the input")
+    return _describe(name, _type_of(model, name), values[0])
 
 
 def _check_names(model, wanted: list[str]) -> None:
@@ -130,26 +184,21 @@ def _unplaced(model, name: str, why: str) -> NodeField:
 
 
 def _node(model, traced, runner, name: str) -> NodeField:
-    from dlcli.modelfield.fields import Value
-
     if name == "output":
         out = next(n for n in traced.graph.graph.nodes if n.op == "output")
-        found = runner.fields.get(out)
-    else:
-        calls = traced.outputs.get(name)
-        if not calls:
-            return _unplaced(model, name, _why_unplaced(traced, name))
-        found = runner.fields.get(calls[0])
-    values = [v for v in _flatten(found) if isinstance(v, Value)]
-    if not values:
-        return _unplaced(model, name, "does not depend on the input")
-    return _describe(name, _type_of(model, name), values[0])
+        missing = "not placed: the forward stopped before it" if runner.stopped else "not placed"
+        return _from_found(model, name, runner.fields.get(out), missing)
+    calls = traced.outputs.get(name)
+    if calls and calls[0] in runner.fields:
+        return _from_found(model, name, runner.fields[calls[0]], "not placed")
+    if name in runner.eager:
+        return _from_found(model, name, runner.eager[name], "not placed")
+    return _unplaced(model, name, _why_unplaced(traced, runner, name))
 
 
-def _why_unplaced(traced, name: str) -> str:
-    for outer, why in traced.opaque.items():
-        if name.startswith(outer + "."):
-            return f"not placed: inside {outer}, which torch.fx could not trace ({why})"
+def _why_unplaced(traced, runner, name: str) -> str:
+    if runner.stopped:
+        return f"not placed: the forward stopped in {runner.stopped[0]} before it"
     return "not placed: never called by the forward"
 
 

@@ -106,6 +106,16 @@ def _module_rule(m: nn.Module, v: Value, shape, name: str) -> Value:  # noqa: C9
     return unknown(replace(v, shape=tuple(shape)), f"unknown after {name}")
 
 
+_REFLECTED = {
+    "radd": "add",
+    "rmul": "mul",
+    "rtruediv": "truediv",
+    "rdiv": "div",
+    "rfloordiv": "floordiv",
+    "rpow": "pow",
+}
+
+
 def _arg(args, kwargs, pos: int, key: str, default=None):
     if len(args) > pos:
         return args[pos]
@@ -117,8 +127,8 @@ def call_value(name: str, args, kwargs, shape) -> Value | None:
     found = R.values_in(list(args) + list(kwargs.values()))
     if not found:
         return None
-    name = name.rstrip("_") if name.endswith("_") and not name.startswith("_") else name
-    name = name.lstrip("_")
+    name = name.strip("_")
+    name = _REFLECTED.get(name, name)
     first = found[0]
     if name in R.ELEMENTWISE or name.endswith("dropout"):
         if len(found) > 1 or any(v.unknown for v in found):

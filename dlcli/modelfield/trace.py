@@ -83,12 +83,13 @@ class ForwardFailed(Exception):
 
 
 def _where(n: fx.Node) -> str:
+    """The qualified name of the module that ran `n` ('' for the model's own forward)."""
     if n.op == "call_module":
         return str(n.target)
     stack = n.meta.get("nn_module_stack") or {}
     inner = list(stack.values())[-1] if stack else None
     path = inner[0] if isinstance(inner, tuple) else inner
-    return f"{path or 'forward'} ({n.target if isinstance(n.target, str) else n.name})"
+    return path or ""
 
 
 class _RootUntraceable(Exception):
@@ -103,8 +104,12 @@ class _Runner(fx.Interpreter):
         self.traced = traced
         self.spatial = spatial
         self.fields: dict[fx.Node, object] = {}
+        self.eager: dict[str, object] = {}  # module name -> Value, inside opaque modules
+        self._node: fx.Node | None = None
+        self._eager_out = None
 
     def run_node(self, n: fx.Node):
+        self._node = n
         try:
             result = super().run_node(n)
         except Exception as exc:
@@ -136,15 +141,26 @@ class _Runner(fx.Interpreter):
 
         return fx.node.map_arg(n.args, sub), fx.node.map_arg(n.kwargs, sub)
 
+    def call_module(self, target, args, kwargs):
+        if target not in self.traced.opaque:
+            return super().call_module(target, args, kwargs)
+        from dlcli.modelfield.eager import watch
+
+        module = self.traced.graph.get_submodule(target)
+        inputs = [self.fields.get(a) if isinstance(a, fx.Node) else None for a in self._node.args]
+        seeds = {id(t): v for t, v in zip(args, inputs, strict=False) if isinstance(v, Value)}
+        output, values, watched = watch(module, tuple(args), seeds, target)
+        self.eager.update(watched.modules)
+        if watched.stopped is not None:
+            raise ForwardFailed(target, RuntimeError(watched.stopped))
+        self._eager_out = values
+        return output
+
     def _module(self, n: fx.Node, args, result):
         name = str(n.target)
-        module = self.traced.graph.get_submodule(name)
         if name in self.traced.opaque:
-            found = [v for v in _values(args)]
-            if not found:
-                return None
-            why = f"unknown after {name} (torch.fx could not trace it: {self.traced.opaque[name]})"
-            return _shaped(result, lambda shape: unknown(replace(found[0], shape=shape), why))
+            return self._eager_out
+        module = self.traced.graph.get_submodule(name)
         return _shaped(result, lambda shape: ops.module_value(module, args, shape))
 
 
@@ -180,32 +196,64 @@ def _shaped(result, make):
 
 
 def run(model: nn.Module, traced: Traced, input_shape: tuple[int, ...]) -> _Runner:
-    """Interpret the traced graph on a meta input of shape (1, *input_shape)."""
+    """Interpret the traced graph on a meta input of shape (1, *input_shape).
+
+    A forward that stops inside an opaque module (it cannot run on meta tensors) leaves
+    `runner.stopped` = (module, reason) and the nodes before it placed."""
     runner = _Runner(traced, spatial=len(input_shape) - 1)
+    runner.stopped = None
     x = torch.empty((1, *input_shape), device="meta")
+    try:
+        on_meta(traced.graph, lambda: runner.run(x))
+    except ForwardFailed as exc:
+        if exc.where not in traced.opaque:
+            raise
+        runner.stopped = (exc.where, str(exc.exc))
+    return runner
+
+
+def run_eager(model: nn.Module, input_shape: tuple[int, ...]):
+    """Without a graph: the whole forward under the eager watch. Returns (output Values,
+    Watched)."""
+    from dlcli.modelfield.eager import watch
+
+    x = torch.empty((1, *input_shape), device="meta")
+    seeds = {id(x): start_value(tuple(x.shape), len(input_shape) - 1)}
+    found = {}
+
+    def go():
+        _, values, watched = watch(model, (x,), seeds, "")
+        found["result"] = (values, watched)
+
+    on_meta(model, go)
+    return found["result"]
+
+
+def on_meta(module: nn.Module, call) -> None:
+    """Run `call()` with `module`'s parameters and buffers replaced by meta stand-ins (the
+    module itself is left as it was)."""
     stand_ins = {
         name: torch.empty_like(t, device="meta")
-        for source in (traced.graph.named_parameters, traced.graph.named_buffers)
+        for source in (module.named_parameters, module.named_buffers)
         for name, t in source(remove_duplicate=False)
         if t.device.type != "meta"
     }
     with torch.no_grad():
-        if stand_ins:
-            holder = _Holder(runner)
-            prefixed = {f"graph.{k}": v for k, v in stand_ins.items()}
-            torch.func.functional_call(holder, prefixed, (x,), strict=False, tie_weights=True)
-        else:
-            runner.run(x)
-    return runner
+        if not stand_ins:
+            call()
+            return
+        holder = _Holder(module, call)
+        prefixed = {f"inner.{k}": v for k, v in stand_ins.items()}
+        torch.func.functional_call(holder, prefixed, (), strict=False, tie_weights=True)
 
 
 class _Holder(nn.Module):
-    """Lets functional_call swap the graph's parameters for the interpreter's run."""
+    """Lets functional_call swap the module's parameters around one call."""
 
-    def __init__(self, runner: _Runner):
+    def __init__(self, module: nn.Module, call):
         super().__init__()
-        self.graph = runner.traced.graph
-        self._runner = [runner]
+        self.inner = module
+        self._call = [call]
 
-    def forward(self, x):
-        return self._runner[0].run(x)
+    def forward(self):
+        return self._call[0]()
