@@ -50,29 +50,36 @@ def linearised(net: nn.Module) -> nn.Module:
     return net
 
 
-def gradient_span(net: nn.Module, input_shape, unit, node: str = "output"):
-    """Per spatial axis, (first, last) input pixel with a non-zero gradient for `unit` of
-    `node` (a module name, or the output); unit indexes the node's spatial dims (the last ones);
-    an empty tuple: the node has no spatial dims (a vector), all of it is the unit."""
+def gradient_spans(net: nn.Module, input_shape, queries):
+    """For each (node, unit) query, per spatial axis the (first, last) input pixel whose gradient
+    is non-zero for that unit of `node` (a module name or "output"; its first output tensor).
+    `unit` indexes the node's trailing spatial dims; () takes all of a node without them.
+    One forward pass serves every query."""
     x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
-    captured = []
-    if node != "output":
-        hook = net.get_submodule(node).register_forward_hook(lambda m, i, o: captured.append(o))
+    captured: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name in {node for node, _ in queries if node != "output"}:
+
+        def keep(m, i, o, name=name):
+            captured.setdefault(name, o.clone() if isinstance(o, torch.Tensor) else o[0].clone())
+
+        hooks.append(net.get_submodule(name).register_forward_hook(keep))
     out = net(x)
-    if node != "output":
+    for hook in hooks:
         hook.remove()
-        out = captured[0]
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    picked = out[(0, ...) + tuple(unit)] if unit else out[0]
-    (grad,) = torch.autograd.grad(picked.sum(), x)
-    mask = grad[0].abs().sum(0) != 0  # over channels
-    spans = []
-    for a in range(mask.dim()):
-        line = mask.movedim(a, 0).reshape(mask.shape[a], -1).any(1)
-        idx = line.nonzero().flatten()
-        spans.append((int(idx[0]), int(idx[-1])) if len(idx) else None)
-    return tuple(spans)
+    captured["output"] = out[0] if isinstance(out, (tuple, list)) else out
+    found = []
+    for node, unit in queries:
+        tensor = captured[node]
+        picked = tensor[(0, ...) + tuple(unit)] if unit else tensor[0]
+        (grad,) = torch.autograd.grad(picked.sum(), x, retain_graph=True)
+        mask = grad[0].abs().sum(0) != 0  # over channels
+        spans = []
+        for a in range(mask.dim()):
+            idx = mask.movedim(a, 0).reshape(mask.shape[a], -1).any(1).nonzero().flatten()
+            spans.append((int(idx[0]), int(idx[-1])) if len(idx) else None)
+        found.append(tuple(spans))
+    return found
 
 
 def expected_window(node: dict, axis: int, unit: int) -> tuple[int, int]:
@@ -86,3 +93,45 @@ def expected_window(node: dict, axis: int, unit: int) -> tuple[int, int]:
         return (lo + q * advance, hi + q * advance)
     start = unit * node["stride"][axis] - node["padding"][axis]
     return (start, start + node["rf"][axis] - 1)
+
+
+def _inside(node: dict, axis: int, unit: int, size: int) -> bool:
+    lo, hi = expected_window(node, axis, unit)
+    return 0 <= lo and hi < size
+
+
+def check_against_gradients(net: nn.Module, input_shape, document: dict, units: int = 3) -> int:
+    """Every node of `document` (model_receptive_fields(...).to_dict()) against the gradients of
+    `net` linearised; per node up to `units` units whose window lies inside the input, along
+    each axis where one does. Returns how many (node, axis) pairs were compared."""
+    sizes = list(input_shape[1:])
+    net = linearised(net)
+    queries, expected = [], []
+    for node in document["nodes"]:
+        assert "unknown" not in node, node
+        spatial = node["output"][2:]
+        if node["global"]:
+            unit = (0,) * len(spatial) if spatial else ()
+            want = [(-p, -p + r - 1) for r, p in zip(node["rf"], node["padding"], strict=True)]
+            queries.append((node["name"], unit))
+            expected.append(dict(enumerate(want)))
+            continue
+        per_axis = []
+        for a, n in enumerate(spatial):
+            inside = [i for i in range(n) if _inside(node, a, i, sizes[a])]
+            step = max(1, len(inside) // units)
+            per_axis.append(inside[::step][:units] or [None])
+        for k in range(max(len(c) for c in per_axis)):
+            picks = [c[k % len(c)] for c in per_axis]
+            unit = tuple(0 if i is None else i for i in picks)
+            want = {a: expected_window(node, a, i) for a, i in enumerate(picks) if i is not None}
+            assert want, f"no unit of {node['name']} has its field inside the input"
+            queries.append((node["name"], unit))
+            expected.append(want)
+    got = gradient_spans(net, input_shape, queries)
+    compared = 0
+    for (name, unit), spans, want in zip(queries, got, expected, strict=True):
+        for a, window in want.items():
+            assert spans[a] == window, (name, unit, a, spans[a], window)
+            compared += 1
+    return compared

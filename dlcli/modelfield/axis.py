@@ -142,11 +142,6 @@ def merge(classes: tuple[Periodic, ...], more: tuple[Periodic, ...]) -> tuple[Pe
     return tuple(result)
 
 
-def real_span(field: Periodic, units: int) -> Window:
-    """The hull of what units 0..units-1 see (a virtual window, not clipped to the input)."""
-    return _hull(field.window(i) for i in range(units))
-
-
 # ---- gathers of the ops (per axis) ----------------------------------------------------------
 
 

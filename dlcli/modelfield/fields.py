@@ -20,6 +20,9 @@ from dlcli.modelfield import axis as ax
 class Axis:
     classes: tuple[ax.Periodic, ...] = ()
     whole: tuple[int, int] | None = None  # every unit sees this span (clipped to the input)
+    # per unit of the tensor, the input pixels it really reaches (padding reaches nothing): what
+    # a unit that mixes the whole axis sees, exactly, up to the edges
+    reach: tuple[ax.Window, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,18 +45,14 @@ def start_value(shape: tuple[int, ...], spatial: int) -> Value:
     """The model's input: (N, C, *spatial) with every unit seeing itself."""
     lead = len(shape) - spatial
     dims = (None,) * lead + tuple(range(spatial))
-    return Value(dims, (Axis((ax.IDENTITY,)),) * spatial, shape, tuple(shape[lead:]))
+    axes = tuple(
+        Axis((ax.IDENTITY,), reach=tuple((i, i) for i in range(n))) for n in shape[lead:]
+    )
+    return Value(dims, axes, shape, tuple(shape[lead:]))
 
 
 def unknown(value: Value, reason: str) -> Value:
     return value if value.unknown else replace(value, unknown=reason)
-
-
-def clip(span: ax.Window, size: int) -> tuple[int, int] | None:
-    if span is None:
-        return None
-    lo, hi = max(span[0], 0), min(span[1], size - 1)
-    return (lo, hi) if lo <= hi else None
 
 
 def collapse(value: Value, axis: int) -> Axis:
@@ -61,9 +60,7 @@ def collapse(value: Value, axis: int) -> Axis:
     state = value.axes[axis]
     if state.whole is not None or not state.classes:
         return state
-    n, size = value.units(axis), value.inputs[axis]
-    spans = [clip(ax.real_span(c, n), size) for c in state.classes]
-    return Axis((), _span_hull(spans))
+    return Axis((), _span_hull(state.reach))
 
 
 def _span_hull(spans) -> tuple[int, int] | None:
@@ -98,9 +95,20 @@ def gather(value: Value, axis: int, op: ax.Gather | None, shape, name: str) -> V
             return unknown(value, f"unknown after {name} (field period over {ax.MAX_PERIOD})")
         classes.append(moved)
     merged = ax.merge((), tuple(classes))
+    n_out = _out_units(value.dims, shape, axis)
     states = list(value.axes)
-    states[axis] = Axis(merged)
+    states[axis] = Axis(merged, reach=_reach(op, state.reach, n_out))
     return replace(value, axes=tuple(states))
+
+
+def _reach(op: ax.Gather, reach: tuple, units: int) -> tuple:
+    """Per output unit, the hull of what the input units it reads really reach."""
+    out = []
+    for o in range(units):
+        q, m = divmod(o, op.out_period)
+        js = (j + q * op.in_period for j in op.reads[m])
+        out.append(_span_hull([reach[j] for j in js if 0 <= j < len(reach)]))
+    return tuple(out)
 
 
 def combine(values: list[Value], dims: tuple[int | None, ...], shape, name: str) -> Value:
@@ -111,7 +119,7 @@ def combine(values: list[Value], dims: tuple[int | None, ...], shape, name: str)
     states = []
     for a in range(len(inputs)):
         classes: tuple[ax.Periodic, ...] = ()
-        wholes = []
+        wholes, reaches = [], []
         for v in values:
             state = v.axes[a]
             if state.whole is not None:
@@ -120,12 +128,12 @@ def combine(values: list[Value], dims: tuple[int | None, ...], shape, name: str)
                 wholes.append(collapse(v, a).whole)  # broadcast: one unit feeds all
             else:
                 classes = ax.merge(classes, state.classes)
+                reaches.append(state.reach)
+        reach = tuple(_span_hull(column) for column in zip(*reaches, strict=True))
         if wholes:
-            tmp = Value(dims, (Axis(classes),) * len(inputs), tuple(shape), inputs)
-            wholes.append(collapse(tmp, a).whole)
-            states.append(Axis((), _span_hull(wholes)))
+            states.append(Axis((), _span_hull(wholes + [_span_hull(reach)])))
         else:
-            states.append(Axis(classes))
+            states.append(Axis(classes, reach=reach))
     return Value(tuple(dims), tuple(states), tuple(shape), inputs, reason)
 
 

@@ -90,11 +90,12 @@ def transposed(value: Value, shape, name: str, kernel, stride, padding, dilation
 
 def adaptive(value: Value, shape, name: str, n: int) -> Value:
     """Adaptive pooling: exact windows; an output of one unit mixes the whole axis."""
+    sizes = value.shape
     for d, a in spatial_dims(value, n):
         if shape[d] == 1:
             value = whole_axes(value, [a])
         else:
-            value = gather(value, a, ax.adaptive(value.shape[d], shape[d]), shape, name)
+            value = gather(value, a, ax.adaptive(sizes[d], shape[d]), shape, name)
     return replace(value, shape=tuple(shape))
 
 
@@ -102,8 +103,9 @@ def resample(value: Value, shape, name: str, mode: str, scale, align_corners, re
     """F.interpolate / nn.Upsample along the last len(shape)-2 dims."""
     n = len(shape) - 2
     scales = _per_dim(scale, n) if scale is not None and not recompute else (None,) * n
+    sizes = value.shape
     for d, a in spatial_dims(value, n):
-        n_in, n_out = value.shape[d], shape[d]
+        n_in, n_out = sizes[d], shape[d]
         s = scales[d - 2]
         ratio = Fraction(1) / Fraction(s) if s else Fraction(n_in, n_out)
         if mode in ("nearest", "nearest-exact"):
@@ -131,6 +133,8 @@ def pad(value: Value, shape, name: str, amounts) -> Value:
 
 
 def pixel_shuffle(value: Value, shape, name: str, factor: int, up: bool) -> Value:
+    """Fields are per position, not per channel: after an unshuffle, a shuffle's field is the
+    enclosing one (an unshuffle followed by a shuffle is exactly the identity)."""
     for d, a in spatial_dims(value, 2):
         op = ax.nearest(Fraction(1, factor)) if up else ax.conv(factor, factor, 0)
         value = gather(value, a, op, shape, name)
