@@ -15,6 +15,9 @@ datasets `list_datasets`, `fetch`, `dataset_path`.
 The package root stays import-light on purpose: the calculators are used in tight shell loops,
 so the names above are resolved lazily (PEP 562) and `import dlcli` imports no torch, numpy or
 gensim; each function imports what it needs when called.
+
+`model_receptive_fields(model_or_ref, "3x224x224")` is `receptive-field --model`: fields of any
+nn.Module, through its branches.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ _LAZY = {
     "list_datasets": "dlcli.datasets.api",
     "fetch": "dlcli.datasets.api",
     "dataset_path": "dlcli.datasets.api",
+    "model_receptive_fields": "dlcli.modelfield",
 }
 
 __all__ = ["DlcliError", "InputError", "RunFailure", "__version__", *_LAZY]

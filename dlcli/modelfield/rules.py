@@ -256,8 +256,10 @@ def index(value: Value, key, shape) -> Value:
         a = value.dims[d]
         if isinstance(item, slice):
             if a is not None and item != slice(None):
-                start, _, every = item.indices(value.shape[d])
-                value = gather(value, a, ax.step(start, every), value.shape, "slicing")
+                start, stop, every = item.indices(value.shape[d])
+                sliced = list(value.shape)
+                sliced[d] = len(range(start, stop, every))
+                value = gather(value, a, ax.step(start, every), sliced, "slicing")
             dims.append(a)
         elif not isinstance(item, int) or a is not None:
             reason = "unknown after indexing a spatial axis"
