@@ -393,7 +393,9 @@ def test_the_model_is_neither_moved_nor_changed():
     before = {k: v.clone() for k, v in net.state_dict().items()}
     fields(net, (3, 24, 24))
     after = net.state_dict()
-    assert all(after[k].device.type == "cpu" and torch.equal(after[k], v) for k, v in before.items())
+    assert all(
+        after[k].device.type == "cpu" and torch.equal(after[k], v) for k, v in before.items()
+    )
 
 
 def test_library_entry_point_takes_a_module_or_a_ref():
@@ -451,13 +453,23 @@ def test_cli_as_a_real_process():
     from conftest import ROOT, run_dlcli
 
     result = run_dlcli(
-        "receptive-field", "--model", TINY, "--input", "3x20x20", "--node", "block", "--json",
+        "receptive-field",
+        "--model",
+        TINY,
+        "--input",
+        "3x20x20",
+        "--node",
+        "block",
+        "--json",
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
     node = json.loads(result.stdout)["nodes"][0]
     assert (node["name"], node["rf"], node["stride"], node["padding"]) == (
-        "block", [5, 5], [1, 1], [2, 2]
+        "block",
+        [5, 5],
+        [1, 1],
+        [2, 2],
     )
 
 
@@ -470,3 +482,24 @@ def test_torchvision_models_match_gradients(name):
     document = fields(net, shape)
     assert all(n["aligned"] for n in document["nodes"])
     assert check_against_gradients(net, shape, document, units=1) > 0
+
+
+def _example(name: str):
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("field_models", ROOT / "examples/field_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)()
+
+
+def test_readme_models_match_gradients():
+    """The README's examples: SkipNet's disagreeing paths and fractional stride, and
+    ResNet-18's stages (on an input taller than layer4's 435-pixel field)."""
+    net, shape = _example("SkipNet"), (3, 32, 32)
+    assert check_against_gradients(net, shape, fields(net, shape)) > 0
+    net, shape = _example("resnet18"), (3, 448, 16)
+    document = fields(net, shape)
+    assert check_against_gradients(net, shape, document, units=1) >= len(document["nodes"])

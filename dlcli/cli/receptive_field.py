@@ -228,15 +228,21 @@ def _render_model(result) -> None:
 
 
 def _paths_note(n) -> str:
-    paths = n.extra.get("paths")
+    """'3 path classes, centre offsets 0/0.5' (per axis where the axes differ)."""
+    paths = n.extra.get("paths") or []
     notes = []
-    if paths:
+    if any(paths):
         count = max(len(p) for p in paths if p)
-        offsets = [
-            "/".join(_cell([p["offset"] for p in axis]) if axis else "0" for axis in [a])
-            for a in paths
+        per_axis = [
+            "/".join(
+                _cell([o]) for o in sorted({p["offset"] for p in axis if p["offset"] is not None})
+            )
+            if axis
+            else "0"
+            for axis in paths
         ]
-        notes.append(f"{count} path classes, centre offsets {' x '.join(offsets)}")
+        offsets = per_axis[0] if len(set(per_axis)) == 1 else " x ".join(per_axis)
+        notes.append(f"{count} path classes, centre offsets {offsets}")
     if n.extra.get("period"):
         notes.append(f"fields repeat every {_cell(n.extra['period'])} units")
     return "; ".join(notes)

@@ -127,13 +127,13 @@ def _fields(tr, model, shape, wanted: list[str], label: str) -> ModelFields:
             where, kind = "", type(model).__name__
         raise forward_error(exc.exc, (where, kind), shape) from None
     notes = [
-        f"{m}: torch.fx could not trace it ({why}); its fields come from running it on meta "
-        "tensors"
+        f"{m}: torch.fx could not trace it ({why}); its fields come from running it on meta tensors"
         for m, why in traced.opaque.items()
     ]
     if runner.stopped:
-        notes.append(f"the forward stopped in {runner.stopped[0]} on meta tensors: "
-                     f"{runner.stopped[1]}")
+        notes.append(
+            f"the forward stopped in {runner.stopped[0]} on meta tensors: {runner.stopped[1]}"
+        )
     placed = [_node(model, traced, runner, n) for n in wanted]
     return ModelFields(label, list(shape), placed, notes)
 
@@ -143,8 +143,10 @@ def _eager_fields(model, shape, wanted, label: str, why: str) -> ModelFields:
     from dlcli.modelfield import trace as tr
 
     values, watched = tr.run_eager(model, shape)
-    notes = [f"torch.fx could not trace the model's forward ({why}); fields come from "
-             "running it on meta tensors"]
+    notes = [
+        f"torch.fx could not trace the model's forward ({why}); fields come from "
+        "running it on meta tensors"
+    ]
     stop = "not placed"
     if watched.stopped:
         notes.append(f"the forward stopped on meta tensors: {watched.stopped}")

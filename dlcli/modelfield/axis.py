@@ -85,9 +85,7 @@ def reduce(field: Periodic) -> Periodic:
         if t % d or (field.advance * d) % t:
             continue
         shift = field.advance * d // t
-        if all(
-            _shifted(field.windows[m], shift) == field.windows[m + d] for m in range(t - d)
-        ):
+        if all(_shifted(field.windows[m], shift) == field.windows[m + d] for m in range(t - d)):
             return Periodic(d, shift, field.windows[:d])
     return field
 

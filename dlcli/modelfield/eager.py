@@ -39,8 +39,9 @@ class _Watch(TorchFunctionMode):
         if name in ("__get__", "__set__", "size", "dim"):
             return result
         sub = self.lookup
-        value = _shaped(result, lambda shape: _call(name, tree_map(sub, args),
-                                                    tree_map(sub, kwargs), shape))
+        value = _shaped(
+            result, lambda shape: _call(name, tree_map(sub, args), tree_map(sub, kwargs), shape)
+        )
         self.remember(result, value)
         return result
 

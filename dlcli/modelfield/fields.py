@@ -45,9 +45,7 @@ def start_value(shape: tuple[int, ...], spatial: int) -> Value:
     """The model's input: (N, C, *spatial) with every unit seeing itself."""
     lead = len(shape) - spatial
     dims = (None,) * lead + tuple(range(spatial))
-    axes = tuple(
-        Axis((ax.IDENTITY,), reach=tuple((i, i) for i in range(n))) for n in shape[lead:]
-    )
+    axes = tuple(Axis((ax.IDENTITY,), reach=tuple((i, i) for i in range(n))) for n in shape[lead:])
     return Value(dims, axes, shape, tuple(shape[lead:]))
 
 

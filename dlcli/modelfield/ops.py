@@ -183,7 +183,15 @@ def _interpolate(name, v, args, kwargs, shape):
     if get(6, "antialias", False):
         return unknown(replace(v, shape=tuple(shape)), f"unknown after {name} (antialias)")
     mode, align = get(3, "mode", "nearest"), get(4, "align_corners", None)
-    return R.resample(v, shape, name, mode, get(2, "scale_factor", None), align, get(5, "recompute_scale_factor", None))
+    return R.resample(
+        v,
+        shape,
+        name,
+        mode,
+        get(2, "scale_factor", None),
+        align,
+        get(5, "recompute_scale_factor", None),
+    )
 
 
 def _softmax(name, v, args, kwargs, shape):
@@ -251,8 +259,9 @@ def _attention(name, v, args, kwargs, shape):
     for t in (k, val):
         if isinstance(t, Value):
             parts.append(R.along(t, t.shape, range(len(t.shape))))
-    return R.meet([replace(p, dims=(None,) * len(p.dims)) if p is not q else p for p in parts],
-                  shape, name)
+    return R.meet(
+        [replace(p, dims=(None,) * len(p.dims)) if p is not q else p for p in parts], shape, name
+    )
 
 
 def _pad(name, v, args, kwargs, shape):

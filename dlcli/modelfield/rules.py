@@ -135,7 +135,7 @@ def pad(value: Value, shape, name: str, amounts) -> Value:
 def pixel_shuffle(value: Value, shape, name: str, factor: int, up: bool) -> Value:
     """Fields are per position, not per channel: after an unshuffle, a shuffle's field is the
     enclosing one (an unshuffle followed by a shuffle is exactly the identity)."""
-    for d, a in spatial_dims(value, 2):
+    for _, a in spatial_dims(value, 2):
         op = ax.nearest(Fraction(1, factor)) if up else ax.conv(factor, factor, 0)
         value = gather(value, a, op, shape, name)
     return replace(value, shape=tuple(shape))
@@ -188,8 +188,10 @@ def reshape(value: Value, shape) -> Value:
         if j is not None:
             dims[j] = a
         elif old[k] > 1 and _splits(shape, old[k], before):
-            return unknown(replace(value, shape=tuple(shape)), "unknown after a reshape that "
-                           "splits a spatial axis")
+            return unknown(
+                replace(value, shape=tuple(shape)),
+                "unknown after a reshape that splits a spatial axis",
+            )
         else:
             mixed.append(a)
     value = whole_axes(value, mixed)

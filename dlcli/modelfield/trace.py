@@ -60,7 +60,8 @@ def trace(model: nn.Module) -> Traced:
         except Exception as exc:
             failed = tracer.failed
             if failed is None or failed[0] in opaque:
-                raise _RootUntraceable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise _RootUntraceable(why) from None
             opaque[failed[0]] = str(failed[1]).splitlines()[0] or type(failed[1]).__name__
             continue
         outputs = {
@@ -179,7 +180,9 @@ def _call(name: str, args, kwargs, shape):
         if name == "unbind":
             dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
         if value.dims[dim % len(value.dims)] is not None:
-            return unknown(replace(value, shape=shape), f"unknown after {name} along a spatial axis")
+            return unknown(
+                replace(value, shape=shape), f"unknown after {name} along a spatial axis"
+            )
         return replace(value, shape=shape)
     return ops.call_value(name, args, kwargs, shape)
 
@@ -188,8 +191,10 @@ def _shaped(result, make):
     """Apply `make(shape)` to a tensor result, or to each tensor of a tuple result."""
     if isinstance(result, torch.Tensor):
         return make(tuple(result.shape))
-    if isinstance(result, (tuple, list)) and result and all(
-        isinstance(r, torch.Tensor) for r in result
+    if (
+        isinstance(result, (tuple, list))
+        and result
+        and all(isinstance(r, torch.Tensor) for r in result)
     ):
         return tuple(make(tuple(r.shape)) for r in result)
     return None
