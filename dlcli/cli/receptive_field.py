@@ -101,7 +101,7 @@ def receptive_field(
       dlcli receptive-field --arch vgg16                  # 212, stride 32, pad 90
       dlcli receptive-field --arch resnet50 --size 224x224 --unit 3,3
       dlcli receptive-field --model torchvision.models:resnet50 --input 3x224x224
-      dlcli receptive-field --model net.py:Net --input 3x64x64 --node layer2.0.conv1
+      dlcli receptive-field --model net.py:Net --input 3x64x64 --node layer2.0
     """
     if model is not None:
         if layers is not None or arch is not None or size is not None or unit is not None:
