@@ -322,7 +322,8 @@ FREE = frozenset(
     pixel_unshuffle channel_shuffle native_channel_shuffle roll repeat narrow new_zeros new_empty
     new_ones new_full scalar_tensor flip unfold diagonal tril triu movedim unflatten
     _local_scalar_dense masked_select unsafe_split unsafe_chunk
-    unsafe_split_with_sizes transpose_ t_ squeeze_ unsqueeze_ as_strided_ detach_ resize_ nonzero scatter index_put dropout native_dropout
+    unsafe_split_with_sizes transpose_ t_ squeeze_ unsqueeze_ as_strided_ detach_ resize_
+    nonzero scatter index_put dropout native_dropout
     bernoulli bernoulli_ lift lift_fresh_copy _assert_async sym_size sym_stride sym_numel
     sym_storage_offset is_same_size _unsafe_index""".split()
 )
