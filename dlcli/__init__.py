@@ -8,9 +8,9 @@
 
 Every command of the CLI is a function here, with the same defaults (the library owns them;
 the CLI reads them), returning a result whose `.to_dict()` is the command's `--json` document:
-`featsize`, `receptive_field`, `train`, `resume`, `sweep`, `compare`, `evaluate`, `predict`,
-`word2vec`, `load_vectors`, `similar`, `analogy`, `evaluate_vectors`, and for the standard
-datasets `list_datasets`, `fetch`, `dataset_path`.
+`featsize`, `receptive_field`, `inspect_model` (featsize --model), `train`, `resume`, `sweep`,
+`compare`, `evaluate`, `predict`, `word2vec`, `load_vectors`, `similar`, `analogy`,
+`evaluate_vectors`, and for the standard datasets `list_datasets`, `fetch`, `dataset_path`.
 
 The package root stays import-light on purpose: the calculators are used in tight shell loops,
 so the names above are resolved lazily (PEP 562) and `import dlcli` imports no torch, numpy or
@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "featsize": "dlcli.calculators.featsize",
     "receptive_field": "dlcli.calculators.receptive_field",
+    "inspect_model": "dlcli.inspection",
     "train": "dlcli.training.api",
     "resume": "dlcli.training.api",
     "evaluate": "dlcli.training.api",
