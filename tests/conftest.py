@@ -114,7 +114,3 @@ def readme_commands(section: str) -> list[str]:
     blocks = re.findall(r"```sh\n(.*?)```", body, flags=re.S)
     return [line for block in blocks for line in block.splitlines() if line.startswith("dlcli ")]
 
-
-def pytest_configure(config):
-    # also declared in pyproject.toml by the zoo tests' branch; declaring it twice is harmless
-    config.addinivalue_line("markers", "torchvision: needs torchvision; skipped without it")
