@@ -106,6 +106,7 @@ def _module_rule(m: nn.Module, v: Value, shape, name: str) -> Value:  # noqa: C9
     return unknown(replace(v, shape=tuple(shape)), f"unknown after {name}")
 
 
+_FIRST_ONLY = frozenset({"to", "type", "type_as"})
 _REFLECTED = {
     "radd": "add",
     "rmul": "mul",
@@ -131,6 +132,8 @@ def call_value(name: str, args, kwargs, shape) -> Value | None:
     name = _REFLECTED.get(name, name)
     first = found[0]
     if name in R.ELEMENTWISE or name.endswith("dropout"):
+        if name in _FIRST_ONLY:  # x.to(y), x.type_as(y): y lends a dtype, not values
+            found = found[:1]
         if len(found) > 1 or any(v.unknown for v in found):
             return R.meet(found, shape, name)
         return replace(first, shape=tuple(shape))
