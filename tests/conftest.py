@@ -113,4 +113,3 @@ def readme_commands(section: str) -> list[str]:
     ]
     blocks = re.findall(r"```sh\n(.*?)```", body, flags=re.S)
     return [line for block in blocks for line in block.splitlines() if line.startswith("dlcli ")]
-
