@@ -111,3 +111,19 @@ def test_subprocess_and_featsize_of_the_run(custom_run):
     assert done.returncode == 0, done.stderr
     described = json.loads(done.stdout)
     assert described["input"] == [1, 1, 8, 8] and described["params"] == doc["params"]
+
+
+def test_readme_model_section_runs_as_written(tmp_path):
+    """The README's `train custom` commands, as a user types them (in a fresh folder)."""
+    from conftest import ROOT, readme_commands
+
+    (tmp_path / "sample_data").mkdir()
+    shutil.copy(ROOT / "sample_data" / "mynet.py", tmp_path / "sample_data" / "mynet.py")
+    commands = readme_commands("model")
+    assert any("train custom" in c for c in commands)
+    for command in commands:
+        args = command.split()[1:]
+        done = run_dlcli(*args, "--threads", "1", cwd=tmp_path) if "train" in args else None
+        done = done or run_dlcli(*args, cwd=tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+    assert json.loads((tmp_path / "runs" / "mynet" / "config.json").read_text())["epochs_done"] == 3
