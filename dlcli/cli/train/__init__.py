@@ -92,18 +92,19 @@ DOCS = {
     "custom": """Any PyTorch model: a class or function in your own .py file or in a package.
 
     --model REF names it (package.module:callable or path/to/file.py:callable, with literal
-    arguments if it takes any: mynet.py:Net(num_classes=10)); it must map a batch of samples to
-    (N, classes) scores, which one forward pass on PyTorch's meta device checks before
-    training. The REF runs that Python code, exactly as 'python file.py' would. The run folder
-    records the REF and the file's SHA-256: evaluate, predict and --resume rebuild the model
-    from the file and refuse it if it has changed since. 'dlcli featsize --model REF' shows
-    the model's shapes, parameters and MACs.
+    arguments if it takes any, quoted for the shell: 'mynet.py:Net(num_classes=10)'); it must
+    map a batch of samples to (N, classes) scores, which one forward pass on PyTorch's meta
+    device checks before training. The REF runs that Python code, exactly as 'python file.py'
+    would. The run folder records the REF and the file's SHA-256: evaluate, predict and
+    --resume rebuild the model from the file and refuse it if it has changed since.
+    'dlcli featsize --model REF' shows the model's shapes, parameters and MACs.
 
     \b
     Examples:
       dlcli train custom --model mynet.py:Net --data digits
-      dlcli train custom --model mynet.py:Net(width=32) --data photos/ --image-size 32
-      dlcli train custom --model torchvision.models:resnet18(num_classes=10) --data cifar10
+      dlcli train custom --model 'mynet.py:Net(width=32)' --data photos/
+      dlcli train custom --model 'torchvision.models:resnet18(num_classes=10)' \\
+          --data cifar10
     """,
 }
 
