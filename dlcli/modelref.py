@@ -117,6 +117,15 @@ def _parse_arguments(source: str, ref: str) -> tuple[tuple[Any, ...], dict[str, 
     return tuple(literal(a) for a in call.args), {k.arg: literal(k.value) for k in call.keywords}
 
 
+def ref_sha256(parsed: ParsedRef) -> str | None:
+    """The SHA-256 of a file REF's file ('' when it does not exist yet: loading says so);
+    None for module REFs."""
+    if parsed.kind != "file":
+        return None
+    path = Path(parsed.target).expanduser()
+    return file_sha256(path) if path.is_file() else ""
+
+
 def file_sha256(path: str | Path) -> str:
     """The SHA-256 of a file's bytes (hex)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -105,3 +105,28 @@ def test_cli_on_a_torchvision_model(invoke):
 def test_regnet_is_built_on_the_cpu_with_a_note():
     result = inspect_model("torchvision.models:regnet_y_400mf", "3x224x224")
     assert any(note.startswith("built on the CPU, then moved to meta") for note in result.notes)
+
+
+def test_readme_torchvision_example_is_real_output(tmp_path):
+    """The README's ResNet-50 table is what the command prints (a ```text block: the README's
+    console examples run without torchvision)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(
+        r"```text\n\$ (dlcli featsize --model torchvision[^\n]*)\n(.*?)```", text, re.S
+    )
+    assert block, "README lost its torchvision example"
+    command, expected = block.group(1), block.group(2)
+    env = {**os.environ, "COLUMNS": "100"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dlcli", *command.split()[1:]],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    got = "\n".join(line.rstrip() for line in (done.stdout + done.stderr).splitlines())
+    assert done.returncode == 0 and got == expected.rstrip("\n")

@@ -169,7 +169,7 @@ def featsize(
       dlcli featsize 32 -k 5 --target 32          # which padding keeps 32 at 32?
       seq 16 64 | dlcli featsize - --layers conv3s2p1,conv3s2p1 -q
       dlcli featsize --model torchvision.models:resnet50 --input 3x224x224
-      dlcli featsize --model mynet.py:Net(num_classes=10) --input 3x32x32 --depth all
+      dlcli featsize --model 'mynet.py:Net(width=32)' --input 3x32x32 --depth all
     """
     if model is not None:
         if size is not None or kernel or layers or arch or target or in_channels is not None:
@@ -177,15 +177,7 @@ def featsize(
                 "--model describes a whole model: give its input with --input, without SIZE, "
                 "-k, --layers, --arch, --target or --in-channels"
             )
-        import dlcli
-        from dlcli.cli.model_table import render_inspection
-
-        result = dlcli.inspect_model(model, input_shape, depth=depth, batch=batch)
-        if json_out:
-            print_json(result.to_dict())
-        else:
-            render_inspection(result, quiet)
-        return
+        return _model(model, input_shape, depth, batch, json_out, quiet)
     if input_shape is not None:
         fail("--input goes with --model; for a chain give SIZE")
     if size is None:
@@ -233,6 +225,20 @@ def featsize(
         print(format_size(result.output))
     else:
         _render_table(result, title=arch or None)
+
+
+def _model(
+    model: str, input_shape: str | None, depth: str, batch: int, json_out: bool, quiet: bool
+) -> None:
+    """--model: `dlcli.inspect_model`, then its JSON document or its table."""
+    import dlcli
+    from dlcli.cli.model_table import render_inspection
+
+    result = dlcli.inspect_model(model, input_shape, depth=depth, batch=batch)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        render_inspection(result, quiet)
 
 
 def _stream(backend, chain, in_channels, json_out: bool, quiet: bool) -> None:
