@@ -8,14 +8,18 @@
 
 Every command of the CLI is a function here, with the same defaults (the library owns them;
 the CLI reads them), returning a result whose `.to_dict()` is the command's `--json` document:
-`featsize`, `receptive_field`, `train`, `resume`, `sweep`, `compare`, `evaluate`, `predict`,
-`export`, `word2vec`, `load_vectors`, `similar`, `analogy`, `evaluate_vectors`, and for the standard
-datasets `list_datasets`, `fetch`, `dataset_path`. `load_model(run)` returns a trained run's
-model as a plain `nn.Module` that takes raw inputs and returns class probabilities.
+`featsize`, `receptive_field`, `inspect_model` (featsize --model), `model_receptive_fields`
+(receptive-field --model), `train`, `resume`, `sweep`, `compare`, `evaluate`, `predict`,
+`export`, `word2vec`, `load_vectors`, `similar`, `analogy`, `evaluate_vectors`, and for the
+standard datasets `list_datasets`, `fetch`, `dataset_path`. `load_model(run)` returns a trained
+run's model as a plain `nn.Module` that takes raw inputs and returns class probabilities.
 
 The package root stays import-light on purpose: the calculators are used in tight shell loops,
 so the names above are resolved lazily (PEP 562) and `import dlcli` imports no torch, numpy or
 gensim; each function imports what it needs when called.
+
+`model_receptive_fields(model_or_ref, "3x224x224")` is `receptive-field --model`: fields of any
+nn.Module, through its branches.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "featsize": "dlcli.calculators.featsize",
     "receptive_field": "dlcli.calculators.receptive_field",
+    "inspect_model": "dlcli.inspection",
     "train": "dlcli.training.api",
     "resume": "dlcli.training.api",
     "evaluate": "dlcli.training.api",
@@ -48,6 +53,7 @@ _LAZY = {
     "list_datasets": "dlcli.datasets.api",
     "fetch": "dlcli.datasets.api",
     "dataset_path": "dlcli.datasets.api",
+    "model_receptive_fields": "dlcli.modelfield",
 }
 
 __all__ = ["DlcliError", "InputError", "RunFailure", "__version__", *_LAZY]

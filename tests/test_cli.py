@@ -145,7 +145,7 @@ def test_shell_completion_script_and_protocol():
         return result.stdout.split()
 
     assert complete("dlcli tr") == ["train"]
-    assert complete("dlcli train ") == ["mlp", "cnn", "resnet", "lstm"]
+    assert complete("dlcli train ") == ["mlp", "cnn", "resnet", "lstm", "custom"]
     assert complete("dlcli train mlp --optimizer ") == ["adam", "sgd"]
     assert "--weight-decay" in complete("dlcli train mlp --we")
 
@@ -161,7 +161,7 @@ def test_help_and_tables_are_readable_at_80_and_40_columns(invoke):
     env = {"COLUMNS": "80"}
     root = typer.main.get_command(app)
     paths = [[name] for name in root.list_commands(click.Context(root))]
-    paths += [["train", m] for m in ("mlp", "cnn", "resnet", "lstm")]
+    paths += [["train", m] for m in ("mlp", "cnn", "resnet", "lstm", "custom")]
     paths += [["word2vec", c] for c in ("cbow", "skipgram", "similar", "analogy", "evaluate")]
     for path in paths:
         text = invoke(*path, "--help", env=env).stdout

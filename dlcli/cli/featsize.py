@@ -23,6 +23,9 @@ from dlcli.cli.common import (
 )
 from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt, QuietOpt
 from dlcli.errors import InputError
+from dlcli.inspection import DEFAULT_BATCH, DEFAULT_DEPTH  # no torch at its top
+
+MODEL_PANEL = "Any PyTorch model"
 
 
 class Kind(str, Enum):
@@ -34,13 +37,14 @@ class Kind(str, Enum):
 
 def featsize(
     size: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            metavar="SIZE",
-            help="Input size: N, HxW or DxHxW; '-' reads one size per line from stdin.",
+            metavar="[SIZE]",
+            help="Input size: N, HxW or DxHxW; '-' reads one size per line from stdin "
+            "(not with --model: give --input).",
             show_default=False,
         ),
-    ],
+    ] = None,
     kernel: Annotated[
         str | None, typer.Option("--kernel", "-k", metavar="K", help="Kernel size (3 or 3x5).")
     ] = None,
@@ -120,10 +124,56 @@ def featsize(
             show_default=False,
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="REF",
+            help="Any PyTorch model instead of a chain: package.module:callable, "
+            "path/to/file.py:callable, either with literal arguments "
+            "(...:callable(num_classes=10)), "
+            "or a dlcli run folder. A module or file REF runs that Python code, exactly as "
+            "'python file.py' would; a run folder runs nothing but dlcli. The model is built on "
+            "PyTorch's meta device: no weights are allocated.",
+            rich_help_panel=MODEL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="SHAPE",
+            help="--model: the per-sample input shape, e.g. 3x224x224 (default: a run folder's).",
+            rich_help_panel=MODEL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    depth: Annotated[
+        str,
+        typer.Option(
+            "--depth",
+            metavar="N|all",
+            help="--model: table rows down to N levels of nesting, or 'all'.",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = str(DEFAULT_DEPTH),
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            metavar="N",
+            help="--model: batch size of the forward pass (MACs and memory scale with it).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = DEFAULT_BATCH,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Output size of a layer, a chain or a standard network, exactly as PyTorch computes it.
+    """Output size of a layer, a chain or a standard network, exactly as PyTorch computes it;
+    or, with --model, the shapes, parameters, MACs and memory of any PyTorch model.
 
     \b
     Examples:
@@ -134,7 +184,31 @@ def featsize(
       dlcli featsize 7 -k 3 -s 2 --type maxpool --ceil
       dlcli featsize 32 -k 5 --target 32          # which padding keeps 32 at 32?
       seq 16 64 | dlcli featsize - --layers conv3s2p1,conv3s2p1 -q
+      dlcli featsize --model torchvision.models:resnet50 --input 3x224x224
+      dlcli featsize --model 'mynet.py:Net(width=32)' --input 3x32x32 --depth all
     """
+    if model is not None:
+        if (
+            size is not None
+            or kernel
+            or layers
+            or arch
+            or target
+            or in_channels is not None
+            or classes
+        ):
+            fail(
+                "--model describes a whole model: give its input with --input, without SIZE, "
+                "-k, --layers, --arch, --target, --in-channels or --classes"
+            )
+        return _model(model, input_shape, depth, batch, json_out, quiet)
+    if input_shape is not None:
+        fail("--input goes with --model; for a chain give SIZE")
+    if size is None:
+        fail(
+            "missing SIZE: the input size, e.g. 'dlcli featsize 32 -k 5' "
+            "(or --model REF --input SHAPE)"
+        )
     from dlcli.calculators import featsize as backend
 
     chain = backend.resolve_chain(
@@ -178,6 +252,20 @@ def featsize(
         print(format_size(result.output))
     else:
         _render_table(result, title=arch or None)
+
+
+def _model(
+    model: str, input_shape: str | None, depth: str, batch: int, json_out: bool, quiet: bool
+) -> None:
+    """--model: `dlcli.inspect_model`, then its JSON document or its table."""
+    import dlcli
+    from dlcli.cli.model_table import render_inspection
+
+    result = dlcli.inspect_model(model, input_shape, depth=depth, batch=batch)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        render_inspection(result, quiet)
 
 
 def _stream(backend, chain, in_channels, json_out: bool, quiet: bool, preset: tuple) -> None:

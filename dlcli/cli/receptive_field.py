@@ -14,6 +14,8 @@ from dlcli.cli.common import (
 )
 from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt, QuietOpt
 
+MODEL_PANEL = "Any PyTorch model"
+
 
 def _parse_unit(text: str) -> tuple[int, ...]:
     parts = [p.strip() for p in text.replace("x", ",").split(",")]
@@ -46,6 +48,44 @@ def receptive_field(
             show_default=False,
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="REF",
+            help="Any PyTorch model instead of a chain: package.module:callable, "
+            "path/to/file.py:callable, either with literal arguments (...:callable(width=2)), "
+            "or a dlcli run folder. A module or file REF runs that Python code, exactly as "
+            "'python file.py' would; a run folder runs nothing but dlcli. Traced on PyTorch's "
+            "meta device: no weights are allocated.",
+            rich_help_panel=MODEL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="SHAPE",
+            help="--model: the per-sample input shape, e.g. 3x224x224 (default: a run folder's).",
+            rich_help_panel=MODEL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    node: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--node",
+            "-n",
+            metavar="NAME",
+            help="--model: a qualified module name to report (repeatable; default: the top-level "
+            "children and the output).",
+            rich_help_panel=MODEL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -60,7 +100,16 @@ def receptive_field(
       dlcli receptive-field --layers conv3,conv3,conv3    # 7x7, like one conv7
       dlcli receptive-field --arch vgg16                  # 212, stride 32, pad 90
       dlcli receptive-field --arch resnet50 --size 224x224 --unit 3,3
+      dlcli receptive-field --model torchvision.models:resnet50 --input 3x224x224
+      dlcli receptive-field --model net.py:Net --input 3x64x64 --node layer2.0
     """
+    if model is not None:
+        if layers is not None or arch is not None or size is not None or unit is not None:
+            fail("--model cannot be combined with --layers, --arch, --size or --unit")
+        _model_fields(model, input_shape, node, json_out, quiet)
+        return
+    if input_shape is not None or node:
+        fail("--input and --node go with --model REF")
     from dlcli.calculators.receptive_field import receptive_field as backend
 
     result = backend(
@@ -133,3 +182,67 @@ def _render(result, title: str | None) -> None:
         console.print(
             f"Output unit {format_size(u.index)} sees input {region}{note}.", soft_wrap=True
         )
+
+
+def _model_fields(ref: str, input_shape, nodes, json_out: bool, quiet: bool) -> None:
+    from dlcli.modelfield import model_receptive_fields
+
+    result = model_receptive_fields(ref, input_shape, nodes)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    if quiet:
+        for n in result.nodes:
+            print(f"{n.name}\t{_cell(n.rf) if n.unknown is None else '?'}")
+        return
+    _render_model(result)
+
+
+def _cell(values) -> str:
+    if values is None or all(v is None for v in values):
+        return "-"
+    return "x".join("-" if v is None else f"{v:g}" for v in values)
+
+
+def _render_model(result) -> None:
+    from rich.table import Table
+
+    input_size = "x".join(map(str, result.input))
+    table = Table(title=f"{result.model} at {input_size}", title_justify="left")
+    for column in ("node", "type", "output", "field", "stride", "padding", "aligned"):
+        table.add_column(column, justify="left" if column in ("node", "type") else "right")
+    table.add_column("note")
+    for n in result.nodes:
+        output = "x".join(map(str, n.output[1:])) if n.output else "-"
+        if n.unknown is not None:
+            table.add_row(n.name, n.type or "", output, "?", "?", "?", "", n.unknown)
+            continue
+        note = "global: sees the whole input" if n.is_global else _paths_note(n)
+        aligned = "yes" if n.aligned else "no"
+        row = [_cell(n.rf), _cell(n.stride), _cell(n.padding), aligned, note]
+        table.add_row(n.name, n.type or "", output, *row)
+    console = stdout_console()
+    show_table(table, console)
+    for note in result.notes:
+        console.print(f"Note: {note}", soft_wrap=True)
+
+
+def _paths_note(n) -> str:
+    """'3 path classes, centre offsets 0/0.5' (per axis where the axes differ)."""
+    paths = n.extra.get("paths") or []
+    notes = []
+    if any(paths):
+        count = max(len(p) for p in paths if p)
+        per_axis = [
+            "/".join(
+                _cell([o]) for o in sorted({p["offset"] for p in axis if p["offset"] is not None})
+            )
+            if axis
+            else "0"
+            for axis in paths
+        ]
+        offsets = per_axis[0] if len(set(per_axis)) == 1 else " x ".join(per_axis)
+        notes.append(f"{count} path classes, centre offsets {offsets}")
+    if n.extra.get("period"):
+        notes.append(f"fields repeat every {_cell(n.extra['period'])} units")
+    return "; ".join(notes)

@@ -8,6 +8,9 @@ Modules (torch/numpy/Pillow are imported inside functions, except where noted):
     models.py      the family registry, and the mlp and cnn builders
     resnet.py      the CIFAR ResNet family (imports torch: loaded by the registry on first use)
     recurrent.py   the LSTM / GRU / RNN family and its text hooks (imports torch, likewise)
+    custom.py      the `custom` family: any nn.Module named by a REF (dlcli.modelref), its
+                   layout from its config (`layout="config"`), its footprint from one meta
+                   forward pass (dlcli.inspection), the model file's SHA-256 checked on rebuild
     text.py        tokeniser, vocabulary, word2vec vectors for the recurrent family
     sequences.py   synthetic sequence tasks (the long-memory lesson)
     loop.py        `train(...)`, `resume(...)`, `fit`: batching, metrics, early stopping,

@@ -440,11 +440,58 @@ class RecurrentConfig(_Family):
         )
 
 
+LAYOUTS = ("auto", "flat", "image", "sequence")
+
+
+@dataclass
+class CustomConfig(_Family):
+    """Any nn.Module named by a REF (see dlcli.modelref); `sha256` pins a file REF's contents."""
+
+    TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 10}
+
+    ref: str | None = knob(
+        None,
+        "The model: package.module:callable, path/to/file.py:callable, either with literal "
+        "arguments (...:Net(num_classes=10)). It must map a batch of samples to (N, classes) "
+        "scores. A file or module REF runs that Python code, as 'python file.py' would.",
+        flag="--model",
+        metavar="REF",
+    )
+    layout: str = knob(
+        "auto",
+        "What forward eats: flat (N, F), image (N, C, H, W), sequence (N, T, F); auto: image "
+        "for image data, else flat.",
+        choices=LAYOUTS,
+    )
+    # The file REF's SHA-256 when the run started (filled in, not a knob): evaluate, predict and
+    # --resume refuse a file that has changed since.
+    sha256: str | None = field(default=None, metadata={"cli": False})
+
+    def __post_init__(self) -> None:
+        _check(
+            bool(self.ref) and str(self.ref).strip() != "",
+            "train custom needs the model: --model REF (e.g. --model mynet.py:Net)",
+        )
+        self.layout = _choice("layout", self.layout, LAYOUTS)
+        if self.sha256 is None:  # a new run: pin the file it trains
+            from dlcli.modelref import parse_ref, ref_sha256
+
+            parsed = parse_ref(self.ref)
+            _check(parsed.kind != "run", "train custom --model takes a module or file REF")
+            self.sha256 = ref_sha256(parsed)
+
+    def layout_for(self, sample_shape: tuple[int, ...]) -> str:
+        if self.layout != "auto":
+            return self.layout
+        return "image" if len(sample_shape) == 3 else "flat"
+
+
 FAMILIES: dict[str, type] = {
     "mlp": MLPConfig,
     "cnn": CNNConfig,
     "resnet": ResNetConfig,
     "lstm": RecurrentConfig,
+    "custom": CustomConfig,
 }
 
 

@@ -42,7 +42,7 @@ class ModelFamily:
     # build(config, input_shape, num_classes, **init): `init` as the family's load_data gives
     # it in `Dataset.init` (train time only), e.g. lstm's pretrained `embeddings`.
     build: Callable[..., nn.Module]
-    layout: str  # 'flat' | 'image' | 'sequence'
+    layout: str  # 'flat' | 'image' | 'sequence' | 'config' (the config's `layout_for` decides)
     # Optional: rows for the table printed before training, [{"layer", "output", "params"}, ...].
     describe: Callable[[Any, tuple[int, ...], int], list[dict]] | None = None
     # Optional, for a family with its own kind of data (lstm: text). `load_data(config, data,
@@ -50,6 +50,10 @@ class ModelFamily:
     # sample_shape, target)` returns (raw x, labels or None) for evaluate --data / predict, or None.
     load_data: Callable[..., Any] | None = None
     read_inputs: Callable[..., Any] | None = None
+
+    def layout_for(self, config: Any, sample_shape: tuple[int, ...]) -> str:
+        """The layout of a model of this family ('config': the config's `layout_for` says)."""
+        return config.layout_for(tuple(sample_shape)) if self.layout == "config" else self.layout
 
 
 MODELS: dict[str, ModelFamily] = {}
@@ -64,7 +68,7 @@ def register_model(
     read_inputs: Callable[..., Any] | None = None,
 ):
     """Decorator: register `build(config, input_shape, num_classes) -> nn.Module` under `name`."""
-    if layout not in ("flat", "image", "sequence"):
+    if layout not in ("flat", "image", "sequence", "config"):
         raise ValueError(f"unknown layout {layout!r}")
 
     def decorator(build):
@@ -88,7 +92,11 @@ def get_family(name: str) -> ModelFamily:
 
 # Modules that register more families (e.g. 'resnet', 'lstm') are imported on first lookup, so a
 # run folder of any family can be rebuilt by `evaluate` without the CLI having imported it first.
-PLUGIN_MODULES: list[str] = ["dlcli.training.resnet", "dlcli.training.recurrent"]
+PLUGIN_MODULES: list[str] = [
+    "dlcli.training.resnet",
+    "dlcli.training.recurrent",
+    "dlcli.training.custom",
+]
 
 
 def _load_plugins() -> None:
@@ -423,11 +431,18 @@ def _recurrent_footprint(config: Any, shape: tuple[int, ...], classes: int) -> F
     return Footprint(params + (dirs * h + 1) * classes, outputs + classes)
 
 
+def _custom_footprint(config: Any, shape: tuple[int, ...], classes: int) -> Footprint:
+    from dlcli.training.custom import footprint as custom_footprint
+
+    return custom_footprint(config, shape, classes)  # one forward pass on the meta device
+
+
 _FOOTPRINTS: dict[str, Callable[..., Footprint]] = {
     "mlp": _mlp_footprint,
     "cnn": _cnn_footprint,
     "resnet": _resnet_footprint,
     "lstm": _recurrent_footprint,
+    "custom": _custom_footprint,
 }
 
 

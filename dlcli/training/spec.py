@@ -264,17 +264,17 @@ def make_spec(
     """A new run's spec (no standardiser yet: `prepare` fits it on the train split)."""
     import torch
 
-    family = get_family(model)
+    layout = get_family(model).layout_for(model_config, dataset.sample_shape)
     if stored_per_batch(dataset.x, dataset.pixel_max):  # converted to float32 per batch
-        input_shape = layout_shape(dataset.sample_shape, family.layout)
+        input_shape = layout_shape(dataset.sample_shape, layout)
     else:  # raises if the data cannot take this layout
-        input_shape = to_layout(dataset.x[:1], family.layout).shape[1:]
+        input_shape = to_layout(dataset.x[:1], layout).shape[1:]
     return RunSpec(
         model=model,
         model_config=model_config,
         data=data,
         train=train,
-        layout=family.layout,
+        layout=layout,
         input_shape=tuple(int(d) for d in input_shape),
         sample_shape=dataset.sample_shape,
         class_names=dataset.class_names,

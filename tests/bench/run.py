@@ -14,6 +14,9 @@ Runs, as child processes, each writing its figures through `--results` (`_result
     sweep      bench_sweep.py      the cost of --animate, and --parallel 2 against a serial sweep
     ddp        bench_ddp.py        2 ranks under torchrun against 1 process (throughput)
     threads    bench_threads.py    the default thread count, quiet and with a competing process
+    inspect    bench_inspect.py    `featsize --model` against torchinfo (time) and `import torch`
+                                   (peak RSS); needs DLCLI_ZOO_PYTHON, an interpreter with
+                                   torchvision and torchinfo (.ci/run's zoo venv), else it skips
 
 `--quick` runs smaller versions of all of them (under 3 minutes on a 2-core machine);
 `--markdown` prints the table as Markdown; `--readme` also writes it into README.md between
@@ -64,6 +67,11 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
         "bench_threads.py",
         ["--repeats", "5"],  # a shared machine's noise: the best of 5
         ["--repeats", "1", "--models", "mlp,resnet"],
+    ),
+    "inspect": (
+        "bench_inspect.py",
+        ["--repeats", "5", "--python", os.environ.get("DLCLI_ZOO_PYTHON", sys.executable)],
+        ["--repeats", "1", "--python", os.environ.get("DLCLI_ZOO_PYTHON", sys.executable)],
     ),
 }
 

@@ -1,4 +1,4 @@
-"""`dlcli train mlp|cnn|resnet|lstm`: the whole command group, built from the library's configs.
+"""`dlcli train mlp|cnn|resnet|lstm|custom`: the command group, built from the library's configs.
 
 Every option of a `train` subcommand is a field of a config dataclass in
 `dlcli/training/config.py` (the family's own config, then DataConfig, then TrainConfig): its flag
@@ -88,6 +88,23 @@ DOCS = {
       dlcli train lstm --data sample_data/reviews.csv --epochs 5
       dlcli train lstm --data imdb --max-length 256 --min-count 5
       dlcli train lstm --data reviews.csv --embeddings vec.bin --freeze-embeddings
+    """,
+    "custom": """Any PyTorch model: a class or function in your own .py file or in a package.
+
+    --model REF names it (package.module:callable or path/to/file.py:callable, with literal
+    arguments if it takes any, quoted for the shell: 'mynet.py:Net(num_classes=10)'); it must
+    map a batch of samples to (N, classes) scores, which one forward pass on PyTorch's meta
+    device checks before training. The REF runs that Python code, exactly as 'python file.py'
+    would. The run folder records the REF and the file's SHA-256: evaluate, predict and
+    --resume rebuild the model from the file and refuse it if it has changed since.
+    'dlcli featsize --model REF' shows the model's shapes, parameters and MACs.
+
+    \b
+    Examples:
+      dlcli train custom --model mynet.py:Net --data digits
+      dlcli train custom --model 'mynet.py:Net(width=32)' --data photos/
+      dlcli train custom --model 'torchvision.models:resnet18(num_classes=10)' \\
+          --data cifar10
     """,
 }
 
