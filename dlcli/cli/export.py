@@ -9,7 +9,8 @@ import click
 import typer
 
 from dlcli.cli.common import print_json, stdout_console
-from dlcli.cli.options import JsonOpt, QuietOpt, RunDirArg
+from dlcli.cli.options import JsonOpt, QuietOpt
+from dlcli.cli.run_options import RunDirArg
 
 FORMATS = ("onnx", "torchscript", "pt2")  # dlcli.training.export.FORMATS (kept light here)
 

@@ -23,7 +23,6 @@ from dlcli.cli.common import (
 )
 from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt, QuietOpt
 from dlcli.errors import InputError
-from dlcli.inspection import DEFAULT_BATCH, DEFAULT_DEPTH  # no torch at its top
 
 MODEL_PANEL = "Any PyTorch model"
 
@@ -152,23 +151,27 @@ def featsize(
         ),
     ] = None,
     depth: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--depth",
             metavar="N|all",
-            help="--model: table rows down to N levels of nesting, or 'all'.",
+            help="--model: table rows down to N levels of nesting, or 'all' "
+            "[default: 1, the top-level children].",
             rich_help_panel=MODEL_PANEL,
+            show_default=False,
         ),
-    ] = str(DEFAULT_DEPTH),
+    ] = None,
     batch: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--batch",
             metavar="N",
-            help="--model: batch size of the forward pass (MACs and memory scale with it).",
+            help="--model: batch size of the forward pass (MACs and memory scale with it) "
+            "[default: 1].",
             rich_help_panel=MODEL_PANEL,
+            show_default=False,
         ),
-    ] = DEFAULT_BATCH,
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -188,19 +191,7 @@ def featsize(
       dlcli featsize --model 'mynet.py:Net(width=32)' --input 3x32x32 --depth all
     """
     if model is not None:
-        if (
-            size is not None
-            or kernel
-            or layers
-            or arch
-            or target
-            or in_channels is not None
-            or classes
-        ):
-            fail(
-                "--model describes a whole model: give its input with --input, without SIZE, "
-                "-k, --layers, --arch, --target, --in-channels or --classes"
-            )
+        _refuse_chain_options(size, kernel, layers, arch, target, in_channels, classes)
         return _model(model, input_shape, depth, batch, json_out, quiet)
     if input_shape is not None:
         fail("--input goes with --model; for a chain give SIZE")
@@ -254,14 +245,30 @@ def featsize(
         _render_table(result, title=arch or None)
 
 
+def _refuse_chain_options(*chain_options) -> None:
+    """--model describes a whole model: no chain option may come with it."""
+    if any(option is not None and option != [] and option is not False for option in chain_options):
+        fail(
+            "--model describes a whole model: give its input with --input, without SIZE, "
+            "-k, --layers, --arch, --target, --in-channels or --classes"
+        )
+
+
 def _model(
-    model: str, input_shape: str | None, depth: str, batch: int, json_out: bool, quiet: bool
+    model: str,
+    input_shape: str | None,
+    depth: str | None,
+    batch: int | None,
+    json_out: bool,
+    quiet: bool,
 ) -> None:
-    """--model: `dlcli.inspect_model`, then its JSON document or its table."""
+    """--model: `dlcli.inspect_model` (its defaults where a flag is not given), then render."""
     import dlcli
     from dlcli.cli.model_table import render_inspection
 
-    result = dlcli.inspect_model(model, input_shape, depth=depth, batch=batch)
+    given = {"depth": depth, "batch": batch}
+    knobs = {name: value for name, value in given.items() if value is not None}
+    result = dlcli.inspect_model(model, input_shape, **knobs)
     if json_out:
         print_json(result.to_dict())
     else:
