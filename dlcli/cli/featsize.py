@@ -21,10 +21,16 @@ from dlcli.cli.common import (
     stderr_console,
     stdout_console,
 )
-from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt, QuietOpt
+from dlcli.cli.options import (
+    MODEL_PANEL,
+    ArchOpt,
+    InputShapeOpt,
+    JsonOpt,
+    LayersOpt,
+    ModelOpt,
+    QuietOpt,
+)
 from dlcli.errors import InputError
-
-MODEL_PANEL = "Any PyTorch model"
 
 
 class Kind(str, Enum):
@@ -123,33 +129,8 @@ def featsize(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            metavar="REF",
-            help="Any PyTorch model instead of a chain: package.module:callable, "
-            "path/to/file.py:callable, either with literal arguments "
-            "(...:callable(num_classes=10)), "
-            "or a dlcli run folder. A module or file REF runs that Python code, exactly as "
-            "'python file.py' would; a run folder runs nothing but dlcli. The model is built on "
-            "PyTorch's meta device: no weights are allocated.",
-            rich_help_panel=MODEL_PANEL,
-            show_default=False,
-        ),
-    ] = None,
-    input_shape: Annotated[
-        str | None,
-        typer.Option(
-            "--input",
-            "-i",
-            metavar="SHAPE",
-            help="--model: the per-sample input shape, e.g. 3x224x224 (default: a run folder's).",
-            rich_help_panel=MODEL_PANEL,
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOpt = None,
+    input_shape: InputShapeOpt = None,
     depth: Annotated[
         str | None,
         typer.Option(

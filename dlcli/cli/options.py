@@ -47,3 +47,31 @@ ArchOpt = Annotated[
 SeedOpt = Annotated[
     int, typer.Option("--seed", help="Random seed; the same seed gives the same numbers.")
 ]
+
+MODEL_PANEL = "Any PyTorch model"
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="REF",
+        help="Any PyTorch model instead of a chain: package.module:callable, "
+        "path/to/file.py:callable, either with literal arguments (...:callable(num_classes=10)), "
+        "or a dlcli run folder. A module or file REF runs that Python code, exactly as "
+        "'python file.py' would; a run folder runs nothing but dlcli. The model is built on "
+        "PyTorch's meta device: no weights are allocated.",
+        rich_help_panel=MODEL_PANEL,
+        show_default=False,
+    ),
+]
+InputShapeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="SHAPE",
+        help="--model: the per-sample input shape, e.g. 3x224x224 (default: a run folder's).",
+        rich_help_panel=MODEL_PANEL,
+        show_default=False,
+    ),
+]

@@ -12,9 +12,15 @@ from dlcli.cli.common import (
     show_table,
     stdout_console,
 )
-from dlcli.cli.options import ArchOpt, JsonOpt, LayersOpt, QuietOpt
-
-MODEL_PANEL = "Any PyTorch model"
+from dlcli.cli.options import (
+    MODEL_PANEL,
+    ArchOpt,
+    InputShapeOpt,
+    JsonOpt,
+    LayersOpt,
+    ModelOpt,
+    QuietOpt,
+)
 
 
 def _parse_unit(text: str) -> tuple[int, ...]:
@@ -48,32 +54,8 @@ def receptive_field(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            metavar="REF",
-            help="Any PyTorch model instead of a chain: package.module:callable, "
-            "path/to/file.py:callable, either with literal arguments (...:callable(width=2)), "
-            "or a dlcli run folder. A module or file REF runs that Python code, exactly as "
-            "'python file.py' would; a run folder runs nothing but dlcli. Traced on PyTorch's "
-            "meta device: no weights are allocated.",
-            rich_help_panel=MODEL_PANEL,
-            show_default=False,
-        ),
-    ] = None,
-    input_shape: Annotated[
-        str | None,
-        typer.Option(
-            "--input",
-            "-i",
-            metavar="SHAPE",
-            help="--model: the per-sample input shape, e.g. 3x224x224 (default: a run folder's).",
-            rich_help_panel=MODEL_PANEL,
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOpt = None,
+    input_shape: InputShapeOpt = None,
     node: Annotated[
         list[str] | None,
         typer.Option(
