@@ -489,7 +489,7 @@ def _example(name: str):
 
     from conftest import ROOT
 
-    spec = importlib.util.spec_from_file_location("field_models", ROOT / "examples/field_models.py")
+    spec = importlib.util.spec_from_file_location("field_models", ROOT / "sample_data/field_models.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, name)()

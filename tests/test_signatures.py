@@ -41,7 +41,8 @@ def _validate(model: str, argv: list[str]) -> int:
     group = typer.main.get_command(app).commands["train"]
     with group.commands[model].make_context(model, argv) as ctx:
         knobs = dict(ctx.params)
-    for name in ("out", "resume", "parallel", "nproc", "animate", "json_out", "quiet"):
+    cli_only = ("out", "resume", "parallel", "nproc", "animate", "tensorboard", "json_out", "quiet")
+    for name in cli_only:
         knobs.pop(name)
     # click gives a repeatable option as a tuple (() when not given); the command, a list
     knobs = {k: (list(v) or None) if isinstance(v, tuple) else v for k, v in knobs.items()}
@@ -60,7 +61,8 @@ def test_every_help_example_is_valid_for_its_family(model):
     name, values = FAMILIES[model].SWEEP_EXAMPLE
     flag = "--" + name.replace("_", "-")
     sweeps = [e for e, n in zip(examples, runs, strict=True) if n > 1]
-    assert sweeps == [f"dlcli train {model} " + " ".join(f"{flag} {v}" for v in values)]
+    prefix = f"dlcli train {model} {FAMILIES[model].EXAMPLE_PREFIX}".rstrip() + " "
+    assert sweeps == [prefix + " ".join(f"{flag} {v}" for v in values)]
     assert runs[examples.index(sweeps[0])] == len(values)
 
 
@@ -111,7 +113,7 @@ def test_training_signature_lists_every_knob_with_its_default(function):
             for model in per_family:
                 assert model in entry.group(1), (name, model)
     assert params["depth"].default == 20 and params["batch_size"].default == 64
-    assert "epochs: Training epochs. (default mlp 50; cnn 30; resnet 20; lstm 20)" in doc
+    assert "epochs: Training epochs. (default mlp 50; cnn 30; resnet 20; lstm 20; custom 10)" in doc
     assert "depth: Layers with weights" in doc and "resnet only; default 20" in doc
 
 

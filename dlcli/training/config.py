@@ -277,6 +277,8 @@ class _Family:
     LR: ClassVar[dict[str, float]] = {}
     # the knob and values of the sweep example in `dlcli train NAME --help` (tested valid)
     SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("seed", ("0", "1"))
+    # flags every example of this family needs before the swept one (custom: its --model)
+    EXAMPLE_PREFIX: ClassVar[str] = ""
 
     @classmethod
     def lr_table(cls) -> dict[str, float]:
@@ -448,6 +450,7 @@ class CustomConfig(_Family):
     """Any nn.Module named by a REF (see dlcli.modelref); `sha256` pins a file REF's contents."""
 
     TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 10}
+    EXAMPLE_PREFIX: ClassVar[str] = "--model mynet.py:Net"
 
     ref: str | None = knob(
         None,

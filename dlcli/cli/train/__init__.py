@@ -103,8 +103,7 @@ DOCS = {
     Examples:
       dlcli train custom --model mynet.py:Net --data digits
       dlcli train custom --model 'mynet.py:Net(width=32)' --data photos/
-      dlcli train custom --model 'torchvision.models:resnet18(num_classes=10)' \\
-          --data cifar10
+      dlcli train custom --model 'torchvision.models:resnet18(num_classes=10)' --data cifar10
     """,
 }
 
@@ -189,7 +188,9 @@ def sweep_doc(model: str) -> str:
     (`SWEEP_EXAMPLE` on its config: `--hidden` for mlp, `--depth` for resnet, ...)."""
     name, values = FAMILIES[model].SWEEP_EXAMPLE
     flag = "--" + name.replace("_", "-")
-    example = f"dlcli train {model} " + " ".join(f"{flag} {v}" for v in values)
+    prefix = FAMILIES[model].EXAMPLE_PREFIX
+    example = f"dlcli train {model} {prefix}".rstrip() + " "
+    example += " ".join(f"{flag} {v}" for v in values)
     return f"""
     Repeat a flag to sweep it; several repeated flags train their Cartesian product, a repeated
     --seed repeats each combination, flags given once apply to every run:
