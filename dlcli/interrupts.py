@@ -7,8 +7,11 @@ boundary (`dlcli.cli.common`) prints one line and exits 130 (SIGINT) or 143 (SIG
 what a shell reports for a process it killed). Once a signal has arrived, any error that follows
 it (a module half imported when the signal hit, say) is reported as that signal. `settle()`,
 when the command has ended, ignores further signals, so a signal during shutdown leaves the
-result that was already produced. Library callers (`import dlcli`) get none of this: the
-handlers are installed by the command line only. Standard library only.
+result that was already produced. `defer(True)` makes a signal wait: it is only recorded, and
+`raise_if_received()` raises it when work would start (a sweep worker between runs, waiting in
+code of the standard library, where an exception would end the process with a traceback).
+Library callers (`import dlcli`) get none of this: the handlers are installed by the command
+line only. Standard library only.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ TERMINATED = 143  # 128 + SIGTERM
 
 received: int | None = None  # the first signal that arrived since install()
 _installed = False
+_deferred = False  # see defer()
 
 
 class Terminated(KeyboardInterrupt):
@@ -32,6 +36,8 @@ def _handler(signum: int, _frame: Any) -> None:
     global received
     if received is None:
         received = signum
+    if _deferred:
+        return
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
@@ -48,6 +54,17 @@ def install() -> None:
 def installed() -> bool:
     """Whether `install` has run in this process."""
     return _installed
+
+
+def defer(on: bool) -> None:
+    """While on, a signal is recorded and not raised; `raise_if_received` raises it later."""
+    global _deferred
+    _deferred = on
+
+
+def deferred() -> bool:
+    """Whether signals are being deferred now (the process is between units of work)."""
+    return _deferred
 
 
 def settle() -> None:

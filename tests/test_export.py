@@ -287,7 +287,8 @@ def _readme_block(marker: str) -> str:
     import re
 
     text = (ROOT / "README.md").read_text()
-    match = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", text, re.S)
+    block = rf"<!-- {marker} -->\n(?:<!-- example: .*? -->\n)?```python\n(.*?)```"
+    match = re.search(block, text, re.S)
     assert match, f"README lost its {marker} example"
     return match.group(1)
 

@@ -489,7 +489,8 @@ def _example(name: str):
 
     from conftest import ROOT
 
-    spec = importlib.util.spec_from_file_location("field_models", ROOT / "sample_data/field_models.py")
+    path = ROOT / "sample_data" / "field_models.py"
+    spec = importlib.util.spec_from_file_location("field_models", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, name)()

@@ -23,7 +23,8 @@ from dlcli.wordvec.config import Word2VecConfig
 def _help_examples(model: str) -> list[str]:
     result = cli("train", model, "--help")
     assert result.exit_code == 0, result.output
-    lines = [line.strip(" │") for line in result.stdout.splitlines()]
+    text = re.sub(r" *\\\n[ │]*", " ", result.stdout)  # an example continued on the next line
+    lines = [line.strip(" │") for line in text.splitlines()]
     return [
         line.split("  #")[0].strip() for line in lines if line.startswith(f"dlcli train {model}")
     ]

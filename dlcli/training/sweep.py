@@ -308,11 +308,18 @@ def _run_job(model: str, job: Job, animate: bool, callbacks: Sequence[Callback])
 
 
 def _worker(model: str, job: Job, animate: bool) -> tuple[int, dict[str, Any] | None, Any]:
-    """One run in a worker process: (index, its document, or an error to raise in the parent)."""
+    """One run in a worker process: (index, its document, or an error to raise in the parent).
+    Only while it runs does a signal raise (the run saves its checkpoint); between runs the
+    worker waits in the pool's code, where a signal is recorded, and the next run does not
+    start (`_worker_start`)."""
+    interrupts.defer(False)
     try:
+        interrupts.raise_if_received()
         return job.index, _run_job(model, job, animate, ()), None
     except DlcliError as exc:
         return job.index, None, (type(exc).__name__, str(exc))
+    finally:
+        interrupts.defer(True)
 
 
 def _run_parallel(model, pending, results, parallel, animate, hooks, total) -> None:
@@ -354,8 +361,27 @@ def _run_parallel(model, pending, results, parallel, animate, hooks, total) -> N
             _signal_workers(pool, signal.SIGTERM if terminated else signal.SIGINT)
             interrupts.settle()  # a second signal must not cut the wait for their checkpoints
         pool.shutdown(wait=True, cancel_futures=True)
+        _stop_helpers()
         raise
     pool.shutdown(wait=True)
+    _stop_helpers()
+
+
+def _stop_helpers() -> None:
+    """From the command line, end the fork server and the resource tracker now and wait for
+    them: they end by themselves when this process exits, but a moment after it (the fork
+    server, half a second later), and nothing of a command may outlive it. A library caller's
+    program keeps them (it may use them for its own work). Both are private to multiprocessing,
+    hence the guard: where they differ, they end as before."""
+    if not interrupts.installed():
+        return
+    from multiprocessing import forkserver, resource_tracker
+
+    # the server first: it holds the tracker's pipe open too
+    for helper in (getattr(forkserver, "_forkserver", None),
+                   getattr(resource_tracker, "_resource_tracker", None)):  # fmt: skip
+        with contextlib.suppress(Exception):
+            helper._stop()  # type: ignore[union-attr]
 
 
 def _signal_workers(pool: Any, signum: int) -> None:
@@ -379,6 +405,7 @@ def _worker_start() -> None:
     with contextlib.suppress(OSError):
         os.setsid()
     interrupts.install()
+    interrupts.defer(True)  # until `_worker` takes a run
     sentinel = multiprocessing.parent_process().sentinel  # type: ignore[union-attr]
 
     def watch() -> None:
@@ -388,6 +415,8 @@ def _worker_start() -> None:
         # closes it only after this worker has ended; a dead parent may linger as a zombie, so
         # no test of its PID would tell)
         wait([sentinel])
+        if interrupts.deferred():  # between runs: nothing to save
+            os._exit(interrupts.TERMINATED)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(ORPHAN_GRACE_SECONDS)
         os.kill(os.getpid(), signal.SIGKILL)

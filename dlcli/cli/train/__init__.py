@@ -103,7 +103,8 @@ DOCS = {
     Examples:
       dlcli train custom --model mynet.py:Net --data digits
       dlcli train custom --model 'mynet.py:Net(width=32)' --data photos/
-      dlcli train custom --model 'torchvision.models:resnet18(num_classes=10)' --data cifar10
+      dlcli train custom --data cifar10 --epochs 20 \\
+        --model 'torchvision.models:resnet18(num_classes=10)'
     """,
 }
 
