@@ -167,6 +167,7 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 
+
 def is_named(source: str | os.PathLike[str] | None) -> bool:
     """A registered name as typed: 'cifar10', 'CIFAR10'; './cifar10' or a path is a path."""
     return isinstance(source, str) and source.strip().lower() in DATASETS
