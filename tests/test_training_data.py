@@ -224,6 +224,11 @@ def test_a_new_input_kind_is_one_module_and_one_registry_line(tmp_path, monkeypa
     assert doc["test_accuracy"] > 0.9, doc
     config = json.loads((out / "config.json").read_text())
     assert config["class_names"] == ["cat", "dog"] and config["feature_names"] == ["a", "b"]
+    # evaluate --data reads it through the shared loader (the kind has no `labelled` reader)
+    result = cli("evaluate", out, "--data", path, "--target", "kind", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 60
+    assert_input_error(cli("evaluate", out, "--data", path), "table.tsv", "no label column 'label'")
     # the shared checks apply to the new kind: it reads no --image-size
     line = assert_input_error(
         cli("train", "mlp", "--data", path, "--image-size", "8x8", "--out", tmp_path / "r2"),

@@ -26,6 +26,7 @@ Adding an input kind is one new module plus one line in `registry.KINDS`. A tab-
 
     from pathlib import Path
 
+    from dlcli.errors import InputError
     from dlcli.training.config import DataConfig
     from dlcli.training.data.dataset import Dataset, class_names_of, encode_labels
     from dlcli.training.data.kinds import InputKind
@@ -35,7 +36,10 @@ Adding an input kind is one new module plus one line in `registry.KINDS`. A tab-
         import numpy as np
 
         header, *rows = [line.split("\\t") for line in path.read_text().splitlines() if line]
-        label = header.index(config.target or "label")
+        target = config.target or "label"
+        if target not in header:
+            raise InputError(f"{path}: no label column '{target}'")
+        label = header.index(target)
         labels = [row[label].strip() for row in rows]
         names = class_names_of(labels)
         x = np.array([[float(v) for i, v in enumerate(row) if i != label] for row in rows])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import dlcli.training.data.arrays as arrays
 import dlcli.training.data.builtin as builtin
@@ -77,13 +77,12 @@ def load_dataset(config: DataConfig, seed: int = 0) -> Dataset:
     _check_options(config, kind)
     if kind is None or kind.load is None:
         _not_data(source, path, kind)
-    assert kind is not None and kind.load is not None
     dataset = kind.load(config, source, path, seed)
     check_dataset(dataset)
     return dataset
 
 
-def _not_data(source: str, path: Path, kind: InputKind | None) -> None:
+def _not_data(source: str, path: Path, kind: InputKind | None) -> NoReturn:
     """Raise the error for a source that no kind loads as training data."""
     if kind is None and not path.exists():
         raise InputError(
