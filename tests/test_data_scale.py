@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import assert_input_error, cli
 
-from dlcli.training import data as data_mod
-from dlcli.training.data import DataConfig, Standardizer, load_dataset, read_csv_table
+from dlcli.training.data import DataConfig, Standardizer, images, load_dataset, preprocess, tables
+from dlcli.training.data.tables import read_csv_table
 
 
 def _folder(tmp_path, n=12, size=(6, 7)):
@@ -145,7 +145,7 @@ def test_npy_without_labels_says_where_they_go(tmp_path):
 
 
 def test_memory_mapped_nan_is_found_in_chunks(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_mod, "STATS_CHUNK", 8)
+    monkeypatch.setattr(preprocess, "STATS_CHUNK", 8)
     x = np.zeros((10, 4), np.float32)
     x[7, 2] = np.nan
     np.savez(tmp_path / "nan.npz", x=x, y=np.arange(10) % 2)
@@ -160,14 +160,14 @@ def test_fast_csv_equals_the_validating_parser(tmp_path, blobs_csv):
         f"{float(r[0])!r},{r[1]:.3g}, {r[2]:.5e},{i % 3}.0" for i, r in enumerate(rows)
     ]
     path.write_text("\n".join(lines) + "\n\n")
-    fast = data_mod._read_csv_fast(path, "label", None)
+    fast = tables._read_csv_fast(path, "label", None)
     assert fast is not None
-    checked = data_mod._read_csv_checked(path, "label", None)
+    checked = tables._read_csv_checked(path, "label", None)
     np.testing.assert_array_equal(fast[0], checked[0])
     assert fast[1] == checked[1] and fast[2] == checked[2]
     # string labels and the other columns: the validating parser's result
     got = read_csv_table(blobs_csv, "species")
-    want = data_mod._read_csv_checked(blobs_csv, "species", None)
+    want = tables._read_csv_checked(blobs_csv, "species", None)
     np.testing.assert_array_equal(got[0], want[0])
     assert got[1:] == want[1:]
 
@@ -184,7 +184,7 @@ def test_csv_errors_keep_file_line_and_column(tmp_path, cell, fragments):
 
 
 def test_streaming_statistics_equal_a_float64_full_pass(monkeypatch):
-    monkeypatch.setattr(data_mod, "STATS_CHUNK", 100)  # many chunks, uneven last one
+    monkeypatch.setattr(preprocess, "STATS_CHUNK", 100)  # many chunks, uneven last one
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (203, 3, 5, 4), dtype=np.uint8)
     rows = np.sort(rng.choice(203, 150, replace=False))
@@ -199,17 +199,17 @@ def test_streaming_statistics_equal_a_float64_full_pass(monkeypatch):
 
 
 def test_parallel_decode_equals_serial(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_mod, "DECODE_REPORT_EVERY", 4)  # many tasks for the pool
+    monkeypatch.setattr(images, "DECODE_REPORT_EVERY", 4)  # many tasks for the pool
     folder = _folder(tmp_path, n=20)
     paths = [p for c in sorted(folder.iterdir()) for p in sorted(c.iterdir())]
     events = []
-    parallel = data_mod.read_images(paths, (5, 4), "RGB", workers=3, on_progress=events.append)
-    serial = data_mod.read_images(paths, (5, 4), "RGB", workers=1)
+    parallel = images.read_images(paths, (5, 4), "RGB", workers=3, on_progress=events.append)
+    serial = images.read_images(paths, (5, 4), "RGB", workers=1)
     np.testing.assert_array_equal(parallel, serial)
     assert parallel.dtype == np.uint8 and parallel.shape == (40, 3, 5, 4)
     assert [e.done for e in events] == list(range(4, 41, 4)) and events[-1].total == 40
-    with data_mod.reporting_decode(events.append):
-        data_mod.read_images(paths[:3], (5, 4), "L")
+    with images.reporting_decode(events.append):
+        images.read_images(paths[:3], (5, 4), "L")
     assert events[-1].done == 3 and events[-1].total == 3
 
 

@@ -70,7 +70,7 @@ def raw_test_split(run: Path, tmp_path: Path) -> tuple[object, list[str], np.nda
     ).test
     assert len(test) > 10
     if spec.model_config.__dict__.get("vocab"):
-        from dlcli.training.text import read_text_csv
+        from dlcli.training.data.text import read_text_csv
 
         texts = [read_text_csv(spec.data.source).texts[i] for i in test.tolist()]
         (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")

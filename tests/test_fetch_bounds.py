@@ -393,9 +393,9 @@ def one_line_csv(path: Path, megabytes: int, compress: bool = False) -> Path:
 
 @pytest.mark.parametrize("compress", [False, True], ids=["csv", "csv.gz"])
 def test_a_csv_line_past_the_bound_is_refused_as_it_is_read(tmp_path, monkeypatch, compress):
-    import dlcli.training.data as data
+    import dlcli.training.data.tables as tables
 
-    monkeypatch.setattr(data, "MAX_CSV_LINE", 1 << 20)
+    monkeypatch.setattr(tables, "MAX_CSV_LINE", 1 << 20)
     name = "one.csv.gz" if compress else "one.csv"
     path = one_line_csv(tmp_path / name, 3, compress)
     result = cli("train", "mlp", "--data", path, "--epochs", "1", "--out", tmp_path / "r")
@@ -411,12 +411,12 @@ def test_a_one_line_csv_is_refused_with_memory_to_spare(tmp_path):
         import resource, sys
         from pathlib import Path
         import numpy
-        import dlcli.training.data as data
+        import dlcli.training.data.tables as tables
         from dlcli.errors import InputError
-        data.MAX_CSV_LINE = 1 << 20
+        tables.MAX_CSV_LINE = 1 << 20
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
-            data.csv_table(Path({str(path)!r}), "label")
+            tables.csv_table(Path({str(path)!r}), "label")
         except InputError as exc:
             print("refused:", exc)
         grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
@@ -431,10 +431,10 @@ def test_a_one_line_csv_is_refused_with_memory_to_spare(tmp_path):
 
 
 def test_a_text_csv_that_is_one_huge_line_is_refused(tmp_path, monkeypatch):
-    import dlcli.training.data as data
-    from dlcli.training.text import read_text_csv
+    import dlcli.training.data.tables as tables
+    from dlcli.training.data.text import read_text_csv
 
-    monkeypatch.setattr(data, "MAX_CSV_LINE", 1 << 16)
+    monkeypatch.setattr(tables, "MAX_CSV_LINE", 1 << 16)
     path = tmp_path / "texts.csv"
     path.write_text("text,label\n" + "word " * 20_000 + ",pos\n")
     from dlcli.errors import InputError

@@ -16,8 +16,7 @@ np = pytest.importorskip("numpy")
 
 from dlcli.errors import InputError  # noqa: E402
 from dlcli.training import device  # noqa: E402
-from dlcli.training.recurrent import RecurrentConfig, build_recurrent  # noqa: E402
-from dlcli.training.text import (  # noqa: E402
+from dlcli.training.data.text import (  # noqa: E402
     Vocabulary,
     embedding_table,
     encode,
@@ -25,6 +24,7 @@ from dlcli.training.text import (  # noqa: E402
     read_word2vec,
     tokenize,
 )
+from dlcli.training.recurrent import RecurrentConfig, build_recurrent  # noqa: E402
 
 # --- the model ----------------------------------------------------------------------------------
 

@@ -185,6 +185,58 @@ def test_input_kind_is_the_one_dispatcher_on_input_types(tmp_path):
     assert [input_kind(s) for s in ("digits", "spiral", "Spiral:n=5")] == ["builtin"] * 3
 
 
+def _guide_example() -> str:
+    """The worked example in `dlcli.training.data`'s docstring (its `::` block)."""
+    import textwrap
+
+    import dlcli.training.data as data
+
+    doc = data.__doc__ or ""
+    block = doc.split("::\n", 1)[1].split("\nand in `registry.KINDS`", 1)[0]
+    return textwrap.dedent(block)
+
+
+def test_a_new_input_kind_is_one_module_and_one_registry_line(tmp_path, monkeypatch):
+    """The extension guide's .tsv kind, run as written: registered in `registry.KINDS`, it is
+    recognised, checked like every kind (--target, --image-size) and trains from the CLI."""
+    import sys
+    import types
+
+    from dlcli.training.data import input_kind, registry
+
+    tsv = types.ModuleType("dlcli_test_tsv")
+    monkeypatch.setitem(sys.modules, tsv.__name__, tsv)
+    exec(compile(_guide_example(), "<the guide's tsv.py>", "exec"), tsv.__dict__)
+    monkeypatch.setattr(registry, "KINDS", (*registry.KINDS, tsv.KIND))
+
+    rng = np.random.default_rng(0)
+    rows = [f"{c * 4 + rng.normal():.4f}\t{name}\t{rng.normal():.4f}"
+            for c, name in enumerate(["cat", "dog"]) for _ in range(30)]  # fmt: skip
+    path = tmp_path / "table.tsv"
+    path.write_text("a\tkind\tb\n" + "\n".join(rows) + "\n")
+    assert input_kind(path) == "tsv" and input_kind(tmp_path / "none.tsv") == "missing"
+
+    out = tmp_path / "run"
+    args = ("--data", path, "--target", "kind", "--epochs", "20", "--seed", "0")
+    result = cli("train", "mlp", *args, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["test_accuracy"] > 0.9, doc
+    config = json.loads((out / "config.json").read_text())
+    assert config["class_names"] == ["cat", "dog"] and config["feature_names"] == ["a", "b"]
+    # evaluate --data reads it through the shared loader (the kind has no `labelled` reader)
+    result = cli("evaluate", out, "--data", path, "--target", "kind", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 60
+    assert_input_error(cli("evaluate", out, "--data", path), "table.tsv", "no label column 'label'")
+    # the shared checks apply to the new kind: it reads no --image-size
+    line = assert_input_error(
+        cli("train", "mlp", "--data", path, "--image-size", "8x8", "--out", tmp_path / "r2"),
+        "--image-size resizes the images of an image folder",
+    )
+    assert "table.tsv" in line and not (tmp_path / "r2").exists()
+
+
 def test_compressed_csv_reads_like_the_plain_one(tmp_path, blobs_csv):
     import bz2
     import lzma

@@ -167,8 +167,6 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 
-IMAGE_SETS = tuple(n for n, d in DATASETS.items() if d.kind == "images")
-
 
 def is_named(source: str | os.PathLike[str] | None) -> bool:
     """A registered name as typed: 'cifar10', 'CIFAR10'; './cifar10' or a path is a path."""

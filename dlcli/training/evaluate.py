@@ -14,22 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
-from dlcli.files import check_regular
 from dlcli.training import run_dir as rd
 from dlcli.training.batches import inputs_for
-from dlcli.training.data import (
-    DEFAULT_IMAGE_SIZE,
-    IMAGE_EXTENSIONS,
-    DataConfig,
-    as_model_values,
-    csv_table,
-    image_files,
-    input_kind,
-    load_dataset,
-    open_csv,
-    read_images,
-    read_npz,
-)
+from dlcli.training.data.folders import read_image_inputs
+from dlcli.training.data.kinds import RawInputs, check_shape
+from dlcli.training.data.preprocess import as_model_values
+from dlcli.training.data.registry import read_labelled, read_raw
 from dlcli.training.device import autocast, check_precision, resolve_device, set_threads
 from dlcli.training.metrics import accuracy, loss_function, scores_of
 from dlcli.training.models import get_family
@@ -110,53 +100,23 @@ def load_run(run: Path, device: str = "auto") -> LoadedRun:
     return LoadedRun(spec, model, dev)
 
 
-def _image_size(spec: RunSpec) -> tuple[int, int]:
-    return tuple(spec.data.image_size or DEFAULT_IMAGE_SIZE)  # type: ignore[return-value]
-
-
-def _check_shape(spec: RunSpec, x: np.ndarray, where: str) -> None:
-    if tuple(x.shape[1:]) != spec.sample_shape:
-        want = "x".join(map(str, spec.sample_shape))
-        got = "x".join(map(str, x.shape[1:]))
-        raise InputError(f"{where}: samples have shape {got}; the model was trained on {want}")
-
-
 def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.ndarray, list[str]]:
-    """Raw samples (N, *sample_shape) and their labels as class names, from any data source."""
+    """Raw samples (N, *sample_shape) and their labels as class names, from any data source:
+    the family's own kind of data first (lstm: text -> token ids), else the kind's reader."""
     import numpy as np
 
     path = Path(source).expanduser()
-    kind = input_kind(source)
     reader = get_family(spec.model).read_inputs
     label = target or spec.data.target
     own = reader(spec.model_config, path, spec.sample_shape, label) if reader else None
-    if own is not None:  # the family's own kind of data (lstm: text -> token ids)
-        x, labels = own
-        if labels is None:
+    if own is not None:
+        x, own_labels = own
+        if own_labels is None:
             raise InputError(f"{path}: no label column '{label or 'label'}'")
-    elif kind == "csv":
-        if spec.feature_names is None:
-            raise InputError(f"{path}: the model was not trained on CSV features")
-        x, labels, _ = csv_table(path, label or "label", feature_names=spec.feature_names)
-        if labels is None:
-            raise InputError(f"{path}: no label column '{label or 'label'}'")
-    elif kind == "npz":
-        x, labels = read_npz(path)
-    elif kind == "folder":
-        classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-        files = [(d.name, p) for d in classes for p in image_files(d)]
-        if not files:
-            raise InputError(f"{path}: no images found in DIR/<class>/*.png|jpg")
-        x = read_images([p for _, p in files], _image_size(spec), spec.image_mode or "L")
-        if spec.pixel_max is None:  # a model of float arrays: image files read as [0, 1]
-            x = as_model_values(x, 255)
-        labels = [name for name, _ in files]
-    else:  # digits, spiral, or the shared loader's message for a missing or unknown file
-        dataset = load_dataset(DataConfig(source=source, target=target), seed=spec.train.seed)
-        x = dataset.x
-        labels = [dataset.class_names[i] for i in dataset.y.tolist()]
-    assert labels is not None
-    _check_shape(spec, x, source)
+        labels = own_labels
+    else:
+        x, labels = read_labelled(spec, source, target)
+    check_shape(spec, x, source)
     unknown = sorted(set(labels) - set(spec.class_names))
     if unknown:
         raise InputError(
@@ -166,26 +126,6 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
     if x.dtype.kind == "f" and x.dtype != np.float32 and not isinstance(x, np.memmap):
         x = x.astype(np.float32)
     return x, labels  # uint8 pixels, token ids and memory maps as stored
-
-
-def _csv_features(spec: RunSpec, path: Path) -> list[str]:
-    """The CSV columns to read: the training columns by name; for a model trained on other data
-    (digits, images, .npz), every column but the label, as many as the model has inputs."""
-    import csv
-    import math
-
-    if spec.feature_names is not None:
-        return spec.feature_names
-    with open_csv(path) as fh:
-        header = [h.strip() for h in next(csv.reader(fh), [])]
-    features = [h for h in header if h != (spec.data.target or "label")]
-    want = math.prod(spec.sample_shape)
-    if len(features) != want:
-        raise InputError(
-            f"{path}: {len(features)} feature columns; the model takes {want} values "
-            f"per input ({'x'.join(map(str, spec.sample_shape))})"
-        )
-    return features
 
 
 def evaluate(
@@ -271,49 +211,29 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
 
 def read_inputs(spec: RunSpec, inputs: list[str]) -> tuple[list[str], np.ndarray]:
     """predict's inputs: (a name per sample, raw samples (N, *sample_shape)) in input order,
-    image files last (they are read together). Every input is dispatched by `input_kind`."""
+    image files last (they are read together). Every input is dispatched by its kind
+    (`dlcli.training.data.registry`), the family's own reader offered each file first."""
     import numpy as np
 
     reader = get_family(spec.model).read_inputs
     names: list[str] = []
     batches: list[np.ndarray] = []
     images: list[Path] = []
+
+    def own(path: Path) -> RawInputs | None:
+        claimed = reader(spec.model_config, path, spec.sample_shape, None) if reader else None
+        if not claimed:
+            return None  # the family's own kind of input (lstm: lines of text) or not
+        return RawInputs([f"{path}:{i + 1}" for i in range(len(claimed[0]))], claimed[0])
+
     for item in inputs:
-        path = Path(item).expanduser()
-        kind = input_kind(path)
-        if kind not in ("folder", "missing"):
-            check_regular(path, "input")  # a FIFO or a device: say so, and never read it
-        if kind == "folder":
-            found = image_files(path)
-            if not found:
-                raise InputError(
-                    f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
-                )
-            images += found
-        elif kind == "missing":
-            raise InputError(f"input '{item}' not found")
-        elif reader and (own := reader(spec.model_config, path, spec.sample_shape, None)):
-            batches.append(own[0])  # the family's own kind of input (lstm: lines of text)
-            names += [f"{path}:{i + 1}" for i in range(len(own[0]))]
-        elif kind == "image":
-            images.append(path)
-        elif kind == "csv":
-            x, _, _ = csv_table(path, None, feature_names=_csv_features(spec, path))
-            x = x.reshape(len(x), *spec.sample_shape)  # images given as one row of pixels each
-            batches.append(x)
-            names += [f"{path}:{i + 1}" for i in range(len(x))]
-        elif kind == "npz":
-            x, _ = read_npz(path, need_y=False)
-            _check_shape(spec, x, str(path))
-            batches.append(x)
-            names += [f"{path}[{i}]" for i in range(len(x))]
-        else:
-            raise InputError(
-                f"input '{item}': unknown type '{path.suffix.lower()}'; expected .csv, .npz or "
-                f"an image ({', '.join(IMAGE_EXTENSIONS)})"
-            )
+        raw = read_raw(spec, item, own)
+        if raw.x is not None:
+            batches.append(raw.x)
+            names += raw.names
+        images += raw.images
     if images:
-        batches.append(_read_image_inputs(spec, images))
+        batches.append(read_image_inputs(spec, images))
         names += [str(p) for p in images]
     if len(batches) == 1:
         return names, batches[0]  # as stored (a memory map stays one)
@@ -321,18 +241,3 @@ def read_inputs(spec: RunSpec, inputs: list[str]) -> tuple[list[str], np.ndarray
         batches = [as_model_values(b, spec.pixel_max) for b in batches]
     x_all = np.concatenate(batches) if batches else np.zeros((0, *spec.sample_shape), np.float32)
     return names, x_all
-
-
-def _read_image_inputs(spec: RunSpec, images: list[Path]) -> np.ndarray:
-    """Image files as the model saw its training images: (N, C, H, W), same mode and size."""
-    if len(spec.sample_shape) != 3:
-        raise InputError("this model was not trained on images; give .csv or .npz input")
-    if spec.image_mode is None:  # e.g. digits: 8x8 ink counts 0..16, not image files
-        raise InputError(
-            f"this model was trained on '{spec.data.source}' arrays, not on image files; "
-            "give its inputs as .npz or CSV rows"
-        )
-    size = (spec.sample_shape[1], spec.sample_shape[2])
-    x = read_images(images, size, spec.image_mode)
-    _check_shape(spec, x, str(images[0]))
-    return x if spec.pixel_max is not None else as_model_values(x, 255)

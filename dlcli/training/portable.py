@@ -77,7 +77,7 @@ class RawInputModel(nn.Module):
         import numpy as np
 
         from dlcli.errors import InputError
-        from dlcli.training.text import Vocabulary, encode, tokenize
+        from dlcli.training.data.text import Vocabulary, encode, tokenize
 
         if self.vocabulary is None:
             raise InputError(f"this {self.family} model does not read text")

@@ -151,8 +151,8 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     """
     import numpy as np
 
-    from dlcli.training.data import Dataset, _class_names, input_kind, split_indices
-    from dlcli.training.text import TextTable, Vocabulary, encode, read_text_csv, tokenize
+    from dlcli.training.data import Dataset, class_names_of, input_kind, split_indices
+    from dlcli.training.data.text import TextTable, Vocabulary, encode, read_text_csv, tokenize
 
     path = Path(data.source).expanduser()
     standard = is_standard_text(data.source)
@@ -181,7 +181,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
         table = read_text_csv(path, config.text_column, data.target or "label")
         name = str(path)
     tokens = [tokenize(t) for t in table.texts]
-    names = _class_names(table.labels)
+    names = class_names_of(table.labels)
     index = {n: i for i, n in enumerate(names)}
     y = np.fromiter((index[v] for v in table.labels), dtype=np.int64, count=len(table.labels))
     notes = list(table.warnings)
@@ -216,7 +216,7 @@ def _build_vocabulary(
     the table the builder starts from ({'embeddings': (V, E)}) and its coverage in info/notes."""
     from collections import Counter
 
-    from dlcli.training.text import Vocabulary, embedding_table, read_word2vec
+    from dlcli.training.data.text import Vocabulary, embedding_table, read_word2vec
 
     vocab = Vocabulary.build(train_tokens, config.min_count)
     config.vocab = tuple(vocab.words)
@@ -248,15 +248,15 @@ def read_texts(
     import numpy as np
 
     from dlcli.training.data import input_kind
-    from dlcli.training.text import Vocabulary, encode, read_text_csv, tokenize
+    from dlcli.training.data.text import Vocabulary, encode, read_text_csv, tokenize
 
     if not config.vocab:
         return None
     label_column = target or "label"
     if input_kind(path) == "text":
-        from dlcli.training.text import _decode
+        from dlcli.training.data.text import decode_text
 
-        texts = [line for line in _decode(path).splitlines() if line.strip()]
+        texts = [line for line in decode_text(path).splitlines() if line.strip()]
         if not texts:
             raise InputError(f"{path}: no lines of text")
         labels = None

@@ -40,21 +40,21 @@ import numpy as np
 if mode.startswith("cifar"):
     import torch
     torch.set_num_threads(1)
-from dlcli.training import data as d
+from dlcli.training.data import folders, images, load_dataset, tables
 def peak():  # VmHWM: this process's own high-water mark (ru_maxrss survives exec)
     with open("/proc/self/status") as fh:
         return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM")) / 1024  # MiB
 base = peak()
 t0, c0 = time.perf_counter(), time.process_time()
 if mode == "csv-dlcli":
-    x, labels, _ = d.read_csv_table(path, "label")
+    x, labels, _ = tables.read_csv_table(path, "label")
 elif mode == "csv-loadtxt":
     x = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32)
 elif mode == "folder-dlcli":
-    x = d.load_image_folder(path, (32, 32)).x
+    x = folders.load_image_folder(path, (32, 32)).x
 elif mode == "folder-dlcli-serial":
-    d.decode_workers = lambda first=None: 1
-    x = d.load_image_folder(path, (32, 32)).x
+    images.decode_workers = lambda first=None: 1
+    x = folders.load_image_folder(path, (32, 32)).x
 elif mode == "folder-pil":
     from PIL import Image
     files = sorted(p for c in sorted(path.iterdir()) for p in sorted(c.iterdir()))
@@ -69,7 +69,7 @@ elif mode == "cifar-dlcli":  # load, split, streaming statistics, one pass over 
     from dlcli.training.config import CNNConfig, DataConfig, TrainConfig
     from dlcli.training.spec import make_spec, prepare
     cfg = DataConfig(source=str(path))
-    ds = d.load_dataset(cfg)
+    ds = load_dataset(cfg)
     spec = make_spec("cnn", CNNConfig(), cfg, TrainConfig(), ds)
     prep = prepare(ds, spec, 0)
     inputs = inputs_for(spec, prep.x_train, torch.device("cpu"))

@@ -1,4 +1,7 @@
-"""Text classification data: CSV with `text` and `label` columns -> padded token ids.
+"""Text: a CSV with `text` and `label` columns, or a .txt of one text per line -> token ids.
+
+The `text` kind (.txt, compressed too) is read by the families that take text (`train lstm`:
+its data hooks in `dlcli.training.recurrent`); for the others it is no training data.
 
     read_text_csv(path)        -> TextTable (texts, labels, warnings); strict UTF-8, clear errors
     tokenize(text)             -> lower-cased words (dlcli.tokens: the tokeniser `dlcli word2vec`
@@ -25,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import dlcli.training.data.tables as tables
 from dlcli.errors import InputError
 from dlcli.files import check_regular, open_binary, read_errors
 from dlcli.tokens import tokenize as tokenize  # re-exported: recurrent.py imports it from here
+from dlcli.training.data.kinds import InputKind
 from dlcli.wordvec.vecfile import read_word2vec as read_word2vec  # re-exported likewise
 
 if TYPE_CHECKING:
@@ -43,12 +48,12 @@ class TextTable:
     warnings: list[str] = field(default_factory=list)
 
 
-def _decode(path: Path) -> str:
+def decode_text(path: Path) -> str:
+    """A whole text file (compressed or not) as str: strict UTF-8, a BOM skipped, every line
+    within `tables.MAX_CSV_LINE`."""
     check_regular(path, "text CSV")
-    from dlcli.training.data import MAX_CSV_LINE
-
     try:
-        with open_binary(path, max_line=MAX_CSV_LINE) as f:
+        with open_binary(path, max_line=tables.MAX_CSV_LINE) as f:
             raw = f.read()
     except read_errors() as exc:
         raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
@@ -72,7 +77,7 @@ def read_text_csv(
     (`labels` is then empty) and every row is kept, in order.
     """
     path = Path(path)
-    content = _decode(path)
+    content = decode_text(path)
     if not content.strip():
         raise InputError(
             f"{path}: the file is empty; "
@@ -234,3 +239,6 @@ def embedding_table(
         total_tokens = sum(token_counts.values())  # <unk> words count as not covered
     tokens = covered_tokens / total_tokens if total_tokens else 0.0
     return table, Coverage(found, len(vocab) - 2, tokens)
+
+
+KIND = InputKind("text", suffixes=(".txt",), compressed=True)
