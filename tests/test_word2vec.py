@@ -28,6 +28,7 @@ from dlcli.cli.app import app
 from dlcli.errors import InputError
 from dlcli.tokens import tokenizer
 from dlcli.wordvec import corpus as w2v_corpus
+from dlcli.wordvec import tokenise
 from dlcli.wordvec.config import Word2VecConfig
 from dlcli.wordvec.train import train_word2vec
 
@@ -113,7 +114,7 @@ def test_tokeniser_lowercases_and_drops_punctuation():
 
 def test_long_lines_are_cut_like_gensim_linesentence(tmp_path, monkeypatch):
     """A 25,000-word line read in 100-character pieces gives gensim's 10,000-word chunks."""
-    monkeypatch.setattr(w2v_corpus, "READ_CHUNK", 100)
+    monkeypatch.setattr(tokenise, "READ_CHUNK", 100)
     words = [f"w{i % 997}" for i in range(25_000)]
     path = tmp_path / "long.txt"
     path.write_text("a b c\n\n" + " ".join(words) + "\nlast line no newline")
@@ -777,7 +778,7 @@ def small_parts(monkeypatch):
     """Cut the inputs into many tiny parts, so that a small test corpus crosses every edge."""
     from dlcli.wordvec import parallel
 
-    monkeypatch.setattr(w2v_corpus, "READ_CHUNK", 1000)  # the workers are told the parent's
+    monkeypatch.setattr(tokenise, "READ_CHUNK", 1000)  # the workers are told the parent's
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(parallel, "RANGE_MIN", 997)  # odd sizes: cuts land anywhere
     monkeypatch.setattr(parallel, "RANGE_MAX", 997)

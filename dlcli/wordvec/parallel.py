@@ -4,7 +4,7 @@
     tokenise(files, lowercase, raw, workers, out) -> Tally; `out` gets exactly the bytes, and
                                                   the Tally exactly the counts, of one process
 
-Every sentence depends on its own line alone (corpus.text_sentences), so a run of whole lines
+Every sentence depends on its own line alone (tokenise.text_sentences), so a run of whole lines
 tokenises to the same sentences on its own as inside the whole input. The inputs are cut into
 such runs ("parts"), in order:
 - a plain file into byte ranges that end just after a b"\\n" near equal offsets (the workers
@@ -38,18 +38,19 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from dlcli.errors import InputError, RunFailure
 from dlcli.files import is_compressed, read_errors
 from dlcli.tokens import tokenizer
-from dlcli.wordvec import corpus
-from dlcli.wordvec.corpus import (
+from dlcli.wordvec.tokenise import (
     ERRORS,
     HEAD,
+    Cuts,
     Tally,
+    Tokenizer,
     open_input,
     refuse_binary,
     register_handler,
@@ -221,7 +222,7 @@ class _Range(io.RawIOBase):
         super().close()
 
 
-def _tokenise_part(part: Part, tokens_of: Callable[[str], list[str]], out: IO[str]) -> Tally:
+def _tokenise_part(part: Part, tokens_of: Tokenizer, out: IO[str], cuts: Cuts) -> Tally:
     """Tokenise one part into `out`, exactly as one process reading the whole input would."""
     try:
         binary: IO[bytes] = (
@@ -233,22 +234,21 @@ def _tokenise_part(part: Part, tokens_of: Callable[[str], list[str]], out: IO[st
         raise InputError(f"cannot read {part.name}: {exc.strerror or exc}") from exc
     text = io.TextIOWrapper(binary, encoding="utf-8", errors=ERRORS, newline=None)
     try:
-        return write_sentences(text, part.name, tokens_of, out)
+        return write_sentences(text, part.name, tokens_of, out, cuts)
     finally:
         text.close()
         if part.spool:
             with contextlib.suppress(OSError):
-                os.unlink(part.path)  # type: ignore[arg-type]
+                os.unlink(part.path or "")
 
 
-def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, limits: dict[str, int]) -> None:
-    """A worker process: (index, part, part file) from `tasks` -> (index, Tally or error)."""
+def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, cuts: Cuts) -> None:
+    """A worker process: (index, part, part file) from `tasks` -> (index, Tally or error); it
+    cuts long lines where the parent does (`cuts`, even where a test changed them)."""
     import multiprocessing
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone answers Ctrl-C
     register_handler()  # a fresh interpreter: the codecs registry is per process
-    for name, value in limits.items():  # the parent's cuts, even where a test changed them
-        setattr(corpus, name, value)
     tokens_of = tokenizer(lowercase, raw)
     parent = multiprocessing.parent_process()
     while True:
@@ -263,7 +263,7 @@ def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, limits: dict[s
         index, part, path = task
         try:
             with open(path, "w", encoding="utf-8", newline="\n") as out:
-                tally = _tokenise_part(part, tokens_of, out)
+                tally = _tokenise_part(part, tokens_of, out, cuts)
             results.put((index, tally))
         except InputError as exc:
             results.put((index, ("input", str(exc))))
@@ -278,8 +278,9 @@ def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, limits: dict[s
 
 def tokenise(files: list[str], lowercase: bool, raw: bool, workers: int, out: IO[str]) -> Tally:
     """Tokenise `files` into `out` (an open working file in its folder) with `workers` processes."""
-    folder = os.path.dirname(os.path.abspath(out.name))  # type: ignore[attr-defined]
+    folder = os.path.dirname(os.path.abspath(out.name))
     register_handler()
+    cuts = Cuts.current()
     tokens_of = tokenizer(lowercase, raw)
     parts = _parts(files, workers, folder)
     tally = Tally()
@@ -288,10 +289,10 @@ def tokenise(files: list[str], lowercase: bool, raw: bool, workers: int, out: IO
     try:
         for part in parts:  # here, until the input is large enough for a pool
             if read + part.size >= PARALLEL_MIN_BYTES:
-                pool = _Pool(workers, lowercase, raw, folder)
+                pool = _Pool(workers, lowercase, raw, folder, cuts)
                 pool.run(_chain(part, parts), tally, out)
                 break
-            tally.add(_tokenise_part(part, tokens_of, out))
+            tally.add(_tokenise_part(part, tokens_of, out, cuts))
             read += part.size
     except BaseException:
         if pool is not None:
@@ -311,11 +312,10 @@ def _chain(first: Part, rest: Iterator[Part]) -> Iterator[Part]:
 class _Pool:
     """`workers` processes that tokenise parts into part files; results come back in order."""
 
-    def __init__(self, workers: int, lowercase: bool, raw: bool, folder: str) -> None:
+    def __init__(self, workers: int, lowercase: bool, raw: bool, folder: str, cuts: Cuts) -> None:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
-        limits = {"READ_CHUNK": corpus.READ_CHUNK, "MAX_SENTENCE": corpus.MAX_SENTENCE}
         self.folder = folder
         self.workers = workers
         self.tasks = ctx.Queue()
@@ -323,7 +323,7 @@ class _Pool:
         self.procs = [
             ctx.Process(
                 target=_worker,
-                args=(self.tasks, self.results, lowercase, raw, limits),
+                args=(self.tasks, self.results, lowercase, raw, cuts),
                 name=f"dlcli-tokenise-{i + 1}",
                 daemon=True,
             )
