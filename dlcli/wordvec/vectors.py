@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from dlcli.errors import InputError, RunFailure
 from dlcli.files import atomic_write, check_name, check_output, check_regular, is_temporary
 from dlcli.lock import Lock
+from dlcli.wordvec.config import RESTRICT_VOCAB
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -378,7 +379,7 @@ def evaluate_vectors(
     wv: KeyedVectors,
     analogies: str | None = None,
     pairs: str | None = None,
-    restrict_vocab: int = 300_000,
+    restrict_vocab: int = RESTRICT_VOCAB,
     case_insensitive: bool = True,
 ) -> Evaluation:
     """Analogy accuracy and word-pair Spearman via gensim (default sets: Google, WordSim-353)."""
