@@ -112,7 +112,7 @@ def _one_run(model: str, data: Any, knobs: dict[str, Any]) -> tuple[Any, dict[st
     value (or of one value repeated) is that value, and one of several values is refused with
     the call that trains them all, rather than quietly read as something else (hidden=[3, 6]
     is not two hidden layers here: the sweep would make it two runs)."""
-    from dlcli.training.sweep import combinations
+    from dlcli.training.sweep.plan import combinations
 
     swept, combos = combinations({"data": data, **knobs})
     if len(combos) > 1:
