@@ -10,7 +10,8 @@ from conftest import assert_input_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dlcli.calculators.featsize import chain_output, solve
+from dlcli.calculators.featsize import chain_output
+from dlcli.calculators.target import solve
 from dlcli.errors import InputError
 from dlcli.layers import arch_layers, parse_layer, parse_layers
 

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_featsize import chains, tokens
 
-from dlcli.calculators.featsize import CompiledChain, chain_output
+from dlcli.calculators.compiled import CompiledChain
+from dlcli.calculators.featsize import chain_output
 from dlcli.errors import InputError
 from dlcli.layers import MAX_NUMBER, parse_layers
 

@@ -30,6 +30,8 @@ BASE = {
 }
 CALCULATORS = BASE | {"dlcli.cli.options", "dlcli.calculators", "dlcli.layers"}
 FEATSIZE = CALCULATORS | {"dlcli.cli.featsize", "dlcli.calculators.featsize"}
+STREAM = FEATSIZE | {"dlcli.calculators.compiled"}  # many sizes through one chain
+TARGET = FEATSIZE | {"dlcli.calculators.target"}  # the --target solver
 RECEPTIVE = FEATSIZE - {"dlcli.cli.featsize"} | {
     "dlcli.cli.receptive_field",
     "dlcli.calculators.receptive_field",
@@ -63,8 +65,8 @@ def imported(tmp_path, args: list[str], stdin: str = "") -> set[str]:
         (["featsize", "32", "-k", "5"], FEATSIZE, True),  # a table: Rich draws it
         (["featsize", "224x224", "--arch", "resnet50", "--json"], FEATSIZE, False),
         (["featsize", "32", "-k", "5", "-q"], FEATSIZE, False),
-        (["featsize", "-", "--layers", "conv3,conv3s2", "--json"], FEATSIZE, False),
-        (["featsize", "32", "-k", "5", "--target", "16", "--json"], FEATSIZE, False),
+        (["featsize", "-", "--layers", "conv3,conv3s2", "--json"], STREAM, False),
+        (["featsize", "32", "-k", "5", "--target", "16", "--json"], TARGET, False),
         (["receptive-field", "--arch", "vgg16"], RECEPTIVE, True),
         (["receptive-field", "--arch", "vgg16", "--size", "224x224", "--json"], RECEPTIVE, False),
         (["--help"], BASE, False),

@@ -22,7 +22,7 @@ from dlcli.layers import Dims, Layer
 
 
 class LayerField(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # a field may shadow tuple's method
     spec: str
     kind: str
     receptive_field: Dims
@@ -49,7 +49,7 @@ class LayerField(NamedTuple):
 class UnitRegion(NamedTuple):
     """The input region one output unit sees (inclusive bounds, input coordinates)."""
 
-    index: Dims
+    index: Dims  # type: ignore[assignment]  # a field may shadow tuple's method
     start: Dims
     end: Dims
     in_padding: bool | None = None  # None when the input size is unknown

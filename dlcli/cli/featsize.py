@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,6 +31,9 @@ from dlcli.cli.options import (
     QuietOpt,
 )
 from dlcli.errors import InputError
+
+if TYPE_CHECKING:
+    from dlcli.layers import Layer
 
 
 class Kind(str, Enum):
@@ -206,7 +209,7 @@ def featsize(
                 "--target searches the stride and padding itself: "
                 "leave out -s, -p and --output-padding"
             )
-        _solve(backend, chain[0], size, target, json_out, quiet)
+        _solve(chain[0], size, target, json_out, quiet)
         return
 
     backend.check_classes(arch, classes)
@@ -263,9 +266,11 @@ def _stream(backend, chain, in_channels, json_out: bool, quiet: bool, preset: tu
     longer than MAX_LINE bytes is answered 'error' and ends the stream (exit 2): sizes are short,
     and a stream without newlines must not fill the memory.
 
-    Fast because the chain is compiled once (`backend.CompiledChain`), plain sizes skip the
-    general parser, and the answers are written a chunk of input at a time."""
-    answer = _Answers(backend, backend.CompiledChain(chain, in_channels), json_out, quiet, preset)
+    Fast because the chain is compiled once (`calculators.compiled.CompiledChain`), plain sizes
+    skip the general parser, and the answers are written a chunk of input at a time."""
+    from dlcli.calculators.compiled import CompiledChain
+
+    answer = _Answers(backend, CompiledChain(chain, in_channels), json_out, quiet, preset)
     fast = answer.fast()
     failures = lineno = 0
     for lines in _chunks(sys.stdin):
@@ -521,25 +526,18 @@ def _render_table(result, title: str | None) -> None:
         )
 
 
-def _solve(backend, layer, size_text: str, target_text: str, json_out: bool, quiet: bool) -> None:
-    from dlcli.layers import parse_size
+def _solve(layer: "Layer", size_text: str, target_text: str, json_out: bool, quiet: bool) -> None:
+    """`--target`: the library's solution, rendered; its error (a dimension nothing reaches)
+    after what it found."""
+    from dlcli.calculators.target import MAX_CHOICES, solve_for_target
 
-    if size_text == "-":
-        fail("--target takes one SIZE, not '-'")
-    size, target = parse_size(size_text), parse_size(target_text)
-    solution = backend.solve_target(layer, size, target)
-    answers, missing = solution.choices, solution.missing
+    solution = solve_for_target(layer, size_text, target_text)
+    answers = solution.choices
     if json_out:
         print_json(solution.to_dict())
     elif quiet:
         for per_dim in answers:
-            print(
-                " ".join(
-                    f"s{c.stride}p{c.padding}"
-                    + (f"op{c.output_padding}" if c.output_padding else "")
-                    for c in per_dim
-                )
-            )
+            print(" ".join(c.token for c in per_dim))
     else:
         from rich.table import Table
 
@@ -547,7 +545,8 @@ def _solve(backend, layer, size_text: str, target_text: str, json_out: bool, qui
         for dim, per_dim in enumerate(answers):
             label = f" (dimension {dim + 1})" if len(answers) > 1 else ""
             table = Table(
-                title=f"{layer.spec}: {size[dim]} -> {target[dim]}{label}", title_justify="left"
+                title=f"{layer.spec}: {solution.input[dim]} -> {solution.target[dim]}{label}",
+                title_justify="left",
             )
             table.add_column("stride", justify="right")
             table.add_column("padding", justify="right")
@@ -561,19 +560,15 @@ def _solve(backend, layer, size_text: str, target_text: str, json_out: bool, qui
                 row.append(str(c.dropped))
                 table.add_row(*row)
             show_table(table, console)
-    cut = [str(i + 1) for i, per_dim in enumerate(answers) if per_dim.truncated]
-    if cut:
-        where = f" in dimension {', '.join(cut)}" if len(answers) > 1 else ""
+    if solution.truncated:
+        cut = ", ".join(str(i + 1) for i in solution.truncated)
+        where = f" in dimension {cut}" if len(answers) > 1 else ""
         stderr_console().print(
-            f"note: the first {backend.MAX_CHOICES:,} choices{where} by stride; "
+            f"note: the first {MAX_CHOICES:,} choices{where} by stride; "
             "there are more (larger strides).",
             soft_wrap=True,
             highlight=False,
         )
-    if missing:
-        dims = ", ".join(str(i + 1) for i in missing)
-        raise InputError(
-            f"no stride/padding gives {format_size(target)} from {format_size(size)} "
-            f"with '{layer.spec}' "
-            f"(dimension {dims}); try another kernel"
-        )
+    error = solution.error()
+    if error is not None:
+        raise InputError(error)
