@@ -38,6 +38,8 @@ from dlcli.errors import InputError
 if TYPE_CHECKING:
     from torch import nn
 
+    from dlcli.modelref import ModelRef
+
 DEFAULT_DEPTH = 1
 DEFAULT_BATCH = 1
 
@@ -113,8 +115,15 @@ def parse_depth(depth: int | str | None) -> int | None:
     return level
 
 
+def check_options(depth: int | str | None, batch: int) -> int | None:
+    """`--batch` and `--depth` checked (InputError), the depth as `parse_depth` gives it."""
+    if batch < 1:
+        raise InputError(f"invalid --batch {batch}: expected at least 1")
+    return parse_depth(depth)
+
+
 def inspect_model(
-    model: str | nn.Module,
+    model: str | nn.Module | ModelRef,
     input: str | tuple[int, ...] | None = None,
     *,
     depth: int | str | None = DEFAULT_DEPTH,
@@ -122,16 +131,17 @@ def inspect_model(
 ) -> Inspection:
     """Shapes, parameters, MACs, FLOPs and activation memory of one forward pass.
 
-    `model` is a REF (see `dlcli.modelref`, built on meta) or an nn.Module, which runs on the
-    device it is on (meta: nothing computed or allocated; the input is zeros elsewhere);
-    `input` the per-sample shape ("3x224x224" or a tuple), which a run folder REF may omit.
+    `model` is a module or file REF (see `dlcli.modelref`, built on meta), a loaded `ModelRef`
+    or an nn.Module, which runs on the device it is on (meta: nothing computed or allocated; the
+    input is zeros elsewhere); `input` the per-sample shape ("3x224x224" or a tuple), which a run
+    folder's ModelRef may omit. `dlcli.inspect_model` (dlcli.training.refs) takes run folders too.
     """
     from dlcli.modelref import ModelRef, load_ref, parse_input
 
-    if batch < 1:
-        raise InputError(f"invalid --batch {batch}: expected at least 1")
-    level = parse_depth(depth)
-    if isinstance(model, str):
+    level = check_options(depth, batch)
+    if isinstance(model, ModelRef):
+        ref = model
+    elif isinstance(model, str):
         ref = load_ref(model)
     else:
         ref = ModelRef(ref=type(model).__name__, module=model, input_shape=None)
@@ -423,7 +433,7 @@ class _Tracker:
         self.storage_bytes: dict[int, int] = {}  # storage -> bytes, for op outputs
         self.created: list[list[int]] = []  # per op: the storages it created
         self.last_read: dict[int, int] = {}  # storage -> index of the last op reading it
-        self.not_activations: set[int] = set()
+        self.not_activations: set[int | None] = set()
         self.keep: list[Any] = []  # holds every output, so that no storage address is reused
 
     # module hooks
