@@ -43,7 +43,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from dlcli.errors import InputError
 
@@ -332,9 +332,10 @@ def atomic_write_bytes(
     durable: bool = True,
     backup: Path | str | None = None,
 ) -> None:
-    atomic_write(
-        path, lambda tmp: tmp.write_bytes(data), fresh=fresh, durable=durable, backup=backup
-    )
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    atomic_write(path, write, fresh=fresh, durable=durable, backup=backup)
 
 
 def is_compressed(path: Path | str) -> bool:
@@ -357,18 +358,18 @@ def open_binary(path: Path | str, max_line: int | None = None) -> IO[bytes]:
     if name.endswith(".gz"):
         import gzip
 
-        fh: IO[bytes] = gzip.open(path, "rb")  # type: ignore[assignment]
+        fh = cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile is a binary IO
     elif name.endswith(".bz2"):
         import bz2
 
-        fh = bz2.open(path, "rb")  # type: ignore[assignment]
+        fh = bz2.open(path, "rb")
     elif name.endswith(".xz"):
         import lzma
 
-        fh = lzma.open(path, "rb")  # type: ignore[assignment]
+        fh = lzma.open(path, "rb")
     else:
         fh = open(path, "rb")
-    return fh if max_line is None else LineBounded(fh, max_line, str(path))  # type: ignore[return-value]
+    return fh if max_line is None else cast(IO[bytes], LineBounded(fh, max_line, str(path)))
 
 
 def open_text(
@@ -380,7 +381,7 @@ def open_text(
 ) -> IO[str]:
     """`open_binary` as text (newline="" for the csv module, which handles line ends itself)."""
     raw = open_binary(path, max_line)
-    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline=newline)  # type: ignore[arg-type]
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline=newline)
 
 
 class LineBounded(io.BufferedIOBase):
@@ -413,7 +414,7 @@ class LineBounded(io.BufferedIOBase):
             size = 1 << 16
         return self._check(read1(size) if read1 is not None else self._raw.read(size))
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         data = self.read1(len(buffer))
         buffer[: len(data)] = data
         return len(data)

@@ -17,7 +17,7 @@ Pure Python, no heavy imports.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dlcli.errors import InputError
 
@@ -191,10 +191,10 @@ def parse_layer(token: str) -> Layer:
         spec=token,
         kind=kind,
         kernel=kernel,
-        stride=fields.get("s", kernel if is_pool else (1,)),  # type: ignore[arg-type]
+        stride=fields.get("s", kernel if is_pool else (1,)),
         padding=padding,  # type: ignore[arg-type]
-        dilation=fields.get("d", (1,)),  # type: ignore[arg-type]
-        output_padding=fields.get("op", (0,)),  # type: ignore[arg-type]
+        dilation=fields.get("d", (1,)),
+        output_padding=fields.get("op", (0,)),
         ceil_mode=bool(fields.get("ceil", False)),
         channels=channels,
         bias=not fields.get("nobias", False),
@@ -211,9 +211,9 @@ def parse_layer(token: str) -> Layer:
 _MOD_NAMES = {"s": ("stride", 1), "d": ("dilation", 1), "op": ("output padding", 0)}
 
 
-def _modifiers(token: str, mods: str) -> dict[str, object]:
+def _modifiers(token: str, mods: str) -> dict[str, Any]:
     """The modifiers after the kernel ('s2p1ceil'), by name: per-dimension values or flags."""
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}  # modifier -> per-dim sizes, 'same'/'valid', or True
     pos = 0
     while pos < len(mods):
         mod = _MOD_RE.match(mods, pos)
@@ -237,9 +237,7 @@ def _modifiers(token: str, mods: str) -> dict[str, object]:
     return fields
 
 
-def _check_modifiers(
-    token: str, kind: str, fields: dict[str, object], channels: int | None
-) -> object:
+def _check_modifiers(token: str, kind: str, fields: dict[str, Any], channels: int | None) -> object:
     """Refuse what PyTorch has no such layer for; return the padding ('same' or per-dim)."""
     is_pool = kind in POOL_KINDS
     refusals = (
@@ -267,7 +265,7 @@ def _check_modifiers(
         )
     if padding == "valid":
         return (0,)
-    if padding == "same" and any(s != 1 for s in fields.get("s", (1,))):  # type: ignore[union-attr]
+    if padding == "same" and any(s != 1 for s in fields.get("s", (1,))):
         raise InputError(
             f"layer '{token}': padding 'same' is not supported for strided convolutions (PyTorch)"
         )

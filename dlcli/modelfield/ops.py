@@ -92,7 +92,7 @@ def _module_rule(m: nn.Module, v: Value, shape, name: str) -> Value:  # noqa: C9
         return R.pad(v, shape, name, m.padding)
     if isinstance(m, (nn.PixelShuffle, nn.PixelUnshuffle)):
         up = isinstance(m, nn.PixelShuffle)
-        factor = m.upscale_factor if up else m.downscale_factor
+        factor = m.upscale_factor if isinstance(m, nn.PixelShuffle) else m.downscale_factor
         return R.pixel_shuffle(v, shape, name, factor, up)
     if isinstance(m, (nn.Flatten, nn.Unflatten)):
         return R.reshape(v, shape)

@@ -11,6 +11,7 @@ every node's `Value` next to its shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import fx, nn
@@ -106,6 +107,7 @@ class _Runner(fx.Interpreter):
         self.eager: dict[str, object] = {}  # module name -> Value, inside opaque modules
         self._node: fx.Node | None = None
         self._eager_out = None
+        self.stopped: tuple[str, str] | None = None  # (module, reason) where a forward stopped
 
     def run_node(self, n: fx.Node):
         self._node = n
@@ -116,12 +118,16 @@ class _Runner(fx.Interpreter):
         self.fields[n] = self._field(n, result)
         return result
 
+    def _field_of(self, node: fx.Node) -> Any:
+        """A node's Value (map_arg replaces the output's nodes with it; None: no field)."""
+        return self.fields.get(node)
+
     def _field(self, n: fx.Node, result):
         if n.op == "placeholder":
-            first = next(iter(self.module.graph.nodes)) is n
+            first = next(iter(self.traced.graph.graph.nodes)) is n
             return start_value(tuple(result.shape), self.spatial) if first else None
         if n.op == "output":
-            return fx.node.map_arg(n.args[0], lambda a: self.fields.get(a))
+            return fx.node.map_arg(n.args[0], self._field_of)
         if n.op == "get_attr":
             return None
         args, kwargs = self._substituted(n)
