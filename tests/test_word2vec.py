@@ -776,14 +776,14 @@ def edge_corpus(tmp_path_factory) -> Path:
 @pytest.fixture
 def small_parts(monkeypatch):
     """Cut the inputs into many tiny parts, so that a small test corpus crosses every edge."""
-    from dlcli.wordvec import parallel
+    from dlcli.wordvec import parallel, parts
 
     monkeypatch.setattr(tokenise, "READ_CHUNK", 1000)  # the workers are told the parent's
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(parallel, "RANGE_MIN", 997)  # odd sizes: cuts land anywhere
-    monkeypatch.setattr(parallel, "RANGE_MAX", 997)
-    monkeypatch.setattr(parallel, "STREAM_BLOCK", 251)
-    monkeypatch.setattr(parallel, "SPOOL_LINE", 5000)  # the 25,000-word lines are spooled
+    monkeypatch.setattr(parts, "RANGE_MIN", 997)  # odd sizes: cuts land anywhere
+    monkeypatch.setattr(parts, "RANGE_MAX", 997)
+    monkeypatch.setattr(parts, "STREAM_BLOCK", 251)
+    monkeypatch.setattr(parts, "SPOOL_LINE", 5000)  # the 25,000-word lines are spooled
     return parallel
 
 
