@@ -121,7 +121,7 @@ def test_stream_with_channels_matches_chain_output(invoke):
 def test_a_line_without_end_is_refused_after_the_cap(tmp_path):
     """`tr '\\0' 9 </dev/zero | dlcli featsize - -k 3` grew without bound: now one error line
     (the lines before it answered), exit 2, at once."""
-    from dlcli.cli.featsize import MAX_LINE
+    from dlcli.cli.featsize_stream import MAX_LINE
 
     proc = subprocess.run(
         f"(printf '5\\n7\\n'; tr '\\0' 9 </dev/zero) | {sys.executable} -m dlcli featsize - -k 3",

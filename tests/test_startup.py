@@ -30,7 +30,7 @@ BASE = {
 }
 CALCULATORS = BASE | {"dlcli.cli.options", "dlcli.calculators", "dlcli.layers"}
 FEATSIZE = CALCULATORS | {"dlcli.cli.featsize", "dlcli.calculators.featsize"}
-STREAM = FEATSIZE | {"dlcli.calculators.compiled"}  # many sizes through one chain
+STREAM = FEATSIZE | {"dlcli.cli.featsize_stream", "dlcli.calculators.compiled"}  # `featsize -`
 TARGET = FEATSIZE | {"dlcli.calculators.target"}  # the --target solver
 RECEPTIVE = FEATSIZE - {"dlcli.cli.featsize"} | {
     "dlcli.cli.receptive_field",
