@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from math import prod
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from dlcli.errors import InputError
-from dlcli.layers import MAX_NUMBER, Dims, Layer, LayerDims, Side
+from dlcli.layers import MAX_NUMBER, Dims, Layer, LayerDims
+
+if TYPE_CHECKING:
+    from dlcli.archs import Side
 
 
 class LayerSize(NamedTuple):
@@ -46,7 +49,7 @@ class LayerSize(NamedTuple):
 
 
 class SideParams(NamedTuple):
-    """Parameters of a preset's parts off the main path, by kind (see dlcli.layers.Side)."""
+    """Parameters of a preset's parts off the main path, by kind (see dlcli.archs.Side)."""
 
     kind: str
     count: int  # type: ignore[assignment]  # a field may shadow tuple's method
@@ -221,9 +224,16 @@ def _check_classes(sides: Sequence[Side], classes: int | None) -> None:
 
 def check_classes(arch: str | None, classes: int | None) -> None:
     """Refuse `classes` where preset `arch` has no classifier (before a stream starts)."""
-    from dlcli.layers import arch_sides
+    _check_classes(_sides(arch), classes)
 
-    _check_classes(arch_sides(arch) if arch is not None else [], classes)
+
+def _sides(arch: str | None) -> list[Side]:
+    """Preset `arch`'s parts off its main path (none without a preset: dlcli.archs not loaded)."""
+    if arch is None:
+        return []
+    from dlcli.archs import arch_sides
+
+    return arch_sides(arch)
 
 
 def side_params(
@@ -311,7 +321,7 @@ def resolve_chain(
     **layer: object,
 ) -> list[Layer]:
     """The chain one of kernel (+ that layer's settings), a layer SPEC or an ARCH name gives."""
-    from dlcli.layers import arch_layers, parse_layer, parse_layers
+    from dlcli.layers import parse_layer, parse_layers
 
     single = kernel is not None or any(v not in (None, False) for v in layer.values())
     if sum([single, layers is not None, arch is not None]) > 1:
@@ -328,6 +338,8 @@ def resolve_chain(
     if layers is not None:
         return parse_layers(layers)
     if arch is not None:
+        from dlcli.archs import arch_layers
+
         return arch_layers(arch)
     raise InputError("nothing to compute: give -k/--kernel, --layers SPEC or --arch NAME")
 
@@ -372,10 +384,7 @@ def featsize(
 
 def with_sides(result: ChainSize, arch: str | None, classes: int | None = None) -> ChainSize:
     """`result` (a chain's) with the parameters of preset `arch`'s parts off the main path."""
-    from dlcli.layers import arch_sides
-
-    sides = arch_sides(arch) if arch is not None else []
-    return result._replace(sides=side_params(sides, result, classes))
+    return result._replace(sides=side_params(_sides(arch), result, classes))
 
 
 def as_size(size: str | int | Sequence[int]) -> Dims:

@@ -201,11 +201,16 @@ def receptive_field(
     or a standard network (`arch='vgg16'`); `dlcli.receptive_field(arch='vgg16')
     .receptive_field == (212, 212)`."""
     from dlcli.calculators.featsize import as_size
-    from dlcli.layers import arch_layers, parse_layers
+    from dlcli.layers import parse_layers
 
-    if (layers is None) == (arch is None):
+    if layers is not None and arch is None:
+        chain = parse_layers(layers)
+    elif arch is not None and layers is None:
+        from dlcli.archs import arch_layers
+
+        chain = arch_layers(arch)
+    else:
         raise InputError("give exactly one of --layers SPEC or --arch NAME")
-    chain = parse_layers(layers) if layers is not None else arch_layers(arch)  # type: ignore[arg-type]
     if isinstance(unit, int):
         unit = (unit,)
     return chain_field(
