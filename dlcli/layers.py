@@ -17,6 +17,7 @@ are the same thing. Pure Python, no heavy imports.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from dlcli.errors import InputError
@@ -297,4 +298,18 @@ def parse_size(text: str) -> Dims:
     values = tuple(parse_int(p, f"size '{_short(text)}': dimension") for p in parts)
     if any(v < 1 for v in values):
         raise InputError(f"invalid size '{_short(text)}': every dimension must be at least 1")
+    return values
+
+
+def as_size(size: str | int | Sequence[int]) -> Dims:
+    """32, (32, 32) or '32x32' -> a tuple of positive ints."""
+    if isinstance(size, str):
+        return parse_size(size)
+    if isinstance(size, int):
+        size = (size,)
+    values = tuple(size)
+    if not values or len(values) > 3 or not all(isinstance(v, int) and v > 0 for v in values):
+        raise InputError(f"invalid size {size!r}: expected 1 to 3 positive integers")
+    if any(v > MAX_NUMBER for v in values):
+        raise InputError("invalid size: at most 2**63 - 1 per dimension (PyTorch's limit)")
     return values

@@ -17,7 +17,7 @@ from math import prod
 from typing import TYPE_CHECKING, NamedTuple
 
 from dlcli.errors import InputError
-from dlcli.layers import MAX_NUMBER, Dims, Layer, LayerDims
+from dlcli.layers import MAX_NUMBER, Dims, Layer, LayerDims, as_size
 
 if TYPE_CHECKING:
     from dlcli.archs import Side
@@ -385,19 +385,3 @@ def featsize(
 def with_sides(result: ChainSize, arch: str | None, classes: int | None = None) -> ChainSize:
     """`result` (a chain's) with the parameters of preset `arch`'s parts off the main path."""
     return result._replace(sides=side_params(_sides(arch), result, classes))
-
-
-def as_size(size: str | int | Sequence[int]) -> Dims:
-    """32, (32, 32) or '32x32' -> a tuple of positive ints."""
-    from dlcli.layers import parse_size
-
-    if isinstance(size, str):
-        return parse_size(size)
-    if isinstance(size, int):
-        size = (size,)
-    values = tuple(size)
-    if not values or len(values) > 3 or not all(isinstance(v, int) and v > 0 for v in values):
-        raise InputError(f"invalid size {size!r}: expected 1 to 3 positive integers")
-    if any(v > MAX_NUMBER for v in values):
-        raise InputError("invalid size: at most 2**63 - 1 per dimension (PyTorch's limit)")
-    return values

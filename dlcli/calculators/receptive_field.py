@@ -200,8 +200,7 @@ def receptive_field(
     """Receptive field, effective stride and padding of a chain (`layers='conv3,conv3,conv3'`)
     or a standard network (`arch='vgg16'`); `dlcli.receptive_field(arch='vgg16')
     .receptive_field == (212, 212)`."""
-    from dlcli.calculators.featsize import as_size
-    from dlcli.layers import parse_layers
+    from dlcli.layers import as_size, parse_layers
 
     if layers is not None and arch is None:
         chain = parse_layers(layers)

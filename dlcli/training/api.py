@@ -73,7 +73,7 @@ def train(
     data, knobs = _one_run(model, data, knobs)
     model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
     if out is not None:  # a name dlcli cannot write is refused before any data is loaded
-        from dlcli.files import check_output_folder
+        from dlcli.outputs import check_output_folder
 
         out = check_output_folder(out, "--out")
     if animate:

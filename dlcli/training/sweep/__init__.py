@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from dlcli.errors import InputError
-from dlcli.files import atomic_write_bytes, check_output_folder, refuse_special
+from dlcli.files import atomic_write_bytes, refuse_special
 from dlcli.lock import LOCK_NAME, Lock
+from dlcli.outputs import check_output_folder
 from dlcli.signatures import training_knobs, with_knobs
 from dlcli.training import run_dir as rd
 from dlcli.training.compare import (
