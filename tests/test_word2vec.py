@@ -928,3 +928,29 @@ def test_parallel_ctrl_c_ends_every_process_with_one_line(tmp_path):
         _wait_exit(pid, 60)
     assert not [names[pid] for pid in pids if _running(pid)]
     assert list(work.iterdir()) == []
+
+
+def test_train_options_are_generated_from_the_config():
+    """cbow/skipgram's options are Word2VecConfig's fields: same defaults, same help text, one
+    flag each (negated ones turn the field off), nothing hand-written beside them."""
+    import dataclasses
+
+    import typer.main
+
+    from dlcli.cli.word2vec import word2vec_app
+
+    command = typer.main.get_command(word2vec_app).commands["cbow"]
+    params = {p.name: p for p in command.params}
+    for f in dataclasses.fields(Word2VecConfig):
+        if not f.metadata.get("cli", True):
+            assert f.name not in params
+            continue
+        negate = f.metadata.get("negate", False)
+        name = f.metadata["flag"][2:].replace("-", "_") if negate else f.name
+        param = params.pop(name)
+        assert param.default == ((not f.default) if negate else f.default), f.name
+        assert param.help == f.metadata["help"], f.name
+        if not f.metadata.get("argument"):
+            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+            assert flag in param.opts, (f.name, param.opts)
+    assert sorted(params) == ["json_out", "quiet", "verbose"]
