@@ -70,7 +70,9 @@ def _modules() -> dict[str, Path]:
 def _imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The dlcli modules that module `name` imports anywhere in its body (module level, in
     functions, under TYPE_CHECKING alike): `import a.b`, `from a import b` (b a submodule or a
-    name of a), relative imports resolved against the module's package."""
+    name of a), relative imports resolved against the module's package. The package whose
+    `__init__` runs on the way to a submodule is not counted: a package that re-exports its
+    submodules would otherwise be in a circle with each of them."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
