@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "featsize": "dlcli.calculators.featsize",
     "receptive_field": "dlcli.calculators.receptive_field",
-    "inspect_model": "dlcli.inspection",
+    "inspect_model": "dlcli.training.refs",
     "train": "dlcli.training.api",
     "resume": "dlcli.training.api",
     "evaluate": "dlcli.training.api",

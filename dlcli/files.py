@@ -5,21 +5,18 @@ the mode a plain `open()` would (0666 less the umask: mkstemp's 0600 would surpr
 fsyncs it, renames it into place and fsyncs the folder, so that after it returns the file is
 whole and on disk, and at no moment does a reader (or a crash) see half a file.
 
-What dlcli may overwrite, decided here for every writer (`check_output`): a target that exists
+What dlcli may overwrite, decided here for every writer (`refuse_special`): a target that exists
 and is not a regular file (a folder, a link, a FIFO, a device such as /dev/full, a socket) is
-refused, by `atomic_write` itself too, so no writer can replace one. Before any work, a path the
-USER named (compare --plot, word2vec --out, train/sweep --out) also passes `check_output`: a
-name that is empty, not UTF-8, in a missing or unwritable folder, or inside a run or sweep
-folder (whose files only dlcli names) is refused, and `suffix=".png"` wants that ending. Every
-refusal is one InputError line (exit status 2), raised before anything is written.
+refused, by `atomic_write` itself too, so no writer can replace one. A path the USER named also
+passes `dlcli.outputs.check_output` before any work.
 
 `read_regular(path, max_bytes)` reads a file that must be a regular file of a sane size (not a
 device such as /dev/zero, a FIFO or a folder): the one reader of run-folder files.
 
 `open_binary(path)` opens a file for reading, decompressing `.gz`, `.bz2` and `.xz` by suffix;
 `open_text` wraps it as UTF-8 text. Either takes `max_line=N`: a line (of the decompressed bytes)
-longer than N bytes is an InputError as soon as its N+1-th byte is read, so a file that is one
-huge line is refused with memory to spare instead of being read whole first.
+longer than N bytes is an InputError as soon as its N+1-th byte is read (`dlcli.linebounded`),
+so a file that is one huge line is refused with memory to spare instead of being read whole.
 
 `remove_stale_temporaries(folder, target, older_than)` deletes the temporary files of
 `atomic_write` that a killed process left (a writer that holds a flock on its temporary file,
@@ -43,7 +40,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from dlcli.errors import InputError
 
@@ -122,11 +119,6 @@ def atomic_write(
         fsync_folder(path.parent)
 
 
-RUN_MARKERS = (".dlcli.lock", "sweep.json")  # a run or sweep folder's own files (no import of
-RUN_CONFIG = "config.json"  # training here: these names are run_dir's and compare's)
-RUN_FORMAT_MARK = b'"format": "dlcli-run/'  # how run_dir.write_json spells config.json's format
-
-
 def refuse_special(path: Path | str, what: str = "output") -> None:
     """InputError if `path` exists and is not a regular file: a folder, a link, a FIFO, a device
     or a socket is never replaced by a file (renaming onto /dev/full as root would)."""
@@ -135,7 +127,7 @@ def refuse_special(path: Path | str, what: str = "output") -> None:
     except FileNotFoundError:
         return
     except (OSError, ValueError) as exc:
-        raise InputError(f"{what} '{path}': cannot check it ({_why(exc)})") from None
+        raise InputError(f"{what} '{path}': cannot check it ({os_reason(exc)})") from None
     if stat.S_ISREG(info.st_mode):
         return
     kinds = (
@@ -153,89 +145,9 @@ def refuse_special(path: Path | str, what: str = "output") -> None:
     )
 
 
-def _why(exc: BaseException) -> str:
+def os_reason(exc: BaseException) -> str:
+    """What an OSError says (its strerror), for a one-line message."""
     return getattr(exc, "strerror", None) or str(exc)
-
-
-def check_name(path: Path | str, what: str) -> Path:
-    """`path` as a Path, if it is a file name dlcli can write and read back: not empty, no NUL
-    byte, valid UTF-8 (safetensors and JSON cannot carry other bytes)."""
-    text = os.fspath(path)
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
-    if not text.strip():
-        raise InputError(f"{what} '{text}' is empty; give a file name")
-    if "\0" in text:
-        raise InputError(f"{what}: not a valid file name (it holds a NUL byte)")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        raise InputError(
-            f"{what} '{shown}' is not valid UTF-8; choose a name in UTF-8 (the files dlcli "
-            "writes there could not be opened again by name)"
-        ) from None
-    return Path(text)
-
-
-def run_folder_of(folder: Path, sweeps: bool = True) -> Path | None:
-    """The run or sweep folder that `folder` is or lies inside, or None: one holding a lock file
-    or a sweep.json (sweeps=False: not these), or a config.json of dlcli's run format."""
-    for here in (folder, *folder.parents):
-        try:
-            if sweeps and any(os.path.lexists(here / m) for m in RUN_MARKERS):
-                return here
-            if os.path.lexists(here / RUN_CONFIG):
-                head = read_regular(here / RUN_CONFIG, 1 << 26, "config.json")[:4096]
-                if RUN_FORMAT_MARK in head:
-                    return here
-        except (OSError, ValueError):  # InputError included: not ours to judge here
-            continue
-    return None
-
-
-def check_output(path: Path | str, what: str, *, suffix: str | None = None) -> Path:
-    """The gate for a file the user named (see the module docstring): returns it as a Path, or
-    raises the one-line InputError that says why dlcli will not write it. Nothing is written."""
-    path = check_name(path, what)
-    refuse_special(path, what)
-    if suffix is not None and not path.name.lower().endswith(suffix):
-        raise InputError(f"{what} '{path}' must end in {suffix}")
-    folder = path.absolute().parent
-    if not folder.is_dir():
-        where = "does not exist" if not os.path.lexists(folder) else "is not a folder"
-        raise InputError(f"{what} '{path}': the folder '{path.parent}' {where}; create it first")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{what} '{path}': the folder '{path.parent}' is not writable")
-    owner = run_folder_of(folder)
-    if owner is not None:
-        raise InputError(
-            f"{what} '{path}' is inside the dlcli folder '{owner}', whose files only dlcli "
-            "names; write it somewhere else"
-        )
-    return path
-
-
-def check_output_folder(path: Path | str, what: str) -> Path:
-    """The gate for a folder the user named for dlcli to fill (train and sweep --out): a valid
-    UTF-8 name, not inside a run folder, that is a folder or does not exist yet (run_dir judges
-    what is inside)."""
-    path = check_name(path, what)
-    owner = run_folder_of(path.absolute().parent, sweeps=False)
-    if owner is not None:
-        raise InputError(
-            f"{what} '{path}' is inside the run folder '{owner}', whose files only dlcli names; "
-            "choose a folder outside it"
-        )
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return path
-    except OSError as exc:
-        raise InputError(f"{what} '{path}': cannot check it ({_why(exc)})") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{what} '{path}' exists and is not a folder; choose a new one")
-    return path
 
 
 def _fault_point(path: Path) -> None:
@@ -332,9 +244,10 @@ def atomic_write_bytes(
     durable: bool = True,
     backup: Path | str | None = None,
 ) -> None:
-    atomic_write(
-        path, lambda tmp: tmp.write_bytes(data), fresh=fresh, durable=durable, backup=backup
-    )
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    atomic_write(path, write, fresh=fresh, durable=durable, backup=backup)
 
 
 def is_compressed(path: Path | str) -> bool:
@@ -357,18 +270,22 @@ def open_binary(path: Path | str, max_line: int | None = None) -> IO[bytes]:
     if name.endswith(".gz"):
         import gzip
 
-        fh: IO[bytes] = gzip.open(path, "rb")  # type: ignore[assignment]
+        fh = cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile is a binary IO
     elif name.endswith(".bz2"):
         import bz2
 
-        fh = bz2.open(path, "rb")  # type: ignore[assignment]
+        fh = bz2.open(path, "rb")
     elif name.endswith(".xz"):
         import lzma
 
-        fh = lzma.open(path, "rb")  # type: ignore[assignment]
+        fh = lzma.open(path, "rb")
     else:
         fh = open(path, "rb")
-    return fh if max_line is None else LineBounded(fh, max_line, str(path))  # type: ignore[return-value]
+    if max_line is None:
+        return fh
+    from dlcli.linebounded import LineBounded
+
+    return cast(IO[bytes], LineBounded(fh, max_line, str(path), human_bytes(max_line)))
 
 
 def open_text(
@@ -380,73 +297,7 @@ def open_text(
 ) -> IO[str]:
     """`open_binary` as text (newline="" for the csv module, which handles line ends itself)."""
     raw = open_binary(path, max_line)
-    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline=newline)  # type: ignore[arg-type]
-
-
-class LineBounded(io.BufferedIOBase):
-    """A byte stream that raises InputError once a line runs past `limit` bytes.
-
-    It counts the bytes since the last newline across reads (C-speed `find`/`rfind` on each
-    block), so the refusal comes after about `limit` bytes of the long line, whatever reads it
-    (TextIOWrapper, the csv module, numpy). A line ends at "\n" (CRLF files count the "\r")."""
-
-    def __init__(self, raw: IO[bytes], limit: int, name: str) -> None:
-        super().__init__()
-        self._raw, self._limit, self._name = raw, limit, name
-        self._run = 0  # bytes of the current line so far
-        self._line = 1  # its number
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:  # read all, but in blocks, so a long line stops early
-            blocks = []
-            while block := self.read1(1 << 20):
-                blocks.append(block)
-            return b"".join(blocks)
-        return self._check(self._raw.read(size))
-
-    def read1(self, size: int = -1) -> bytes:
-        read1 = getattr(self._raw, "read1", None)
-        if size is None or size < 0:
-            size = 1 << 16
-        return self._check(read1(size) if read1 is not None else self._raw.read(size))
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read1(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
-
-    def _check(self, data: bytes) -> bytes:
-        last = data.rfind(b"\n")
-        if last < 0:
-            self._run += len(data)
-        else:
-            start = 0  # every line that ends in this block, the first one carrying the run
-            while (end := data.find(b"\n", start)) >= 0:
-                if self._run + end - start > self._limit:
-                    self._refuse()
-                self._run, self._line, start = 0, self._line + 1, end + 1
-                if last - start <= self._limit:  # the inner lines cannot be too long
-                    self._line += data.count(b"\n", start)
-                    break
-            self._run = len(data) - last - 1
-        if self._run > self._limit:
-            self._refuse()
-        return data
-
-    def _refuse(self) -> None:
-        raise InputError(
-            f"{self._name}:{self._line}: the line is longer than {human_bytes(self._limit)}, "
-            "the most dlcli reads as one line; is the file meant to have line breaks?"
-        )
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline=newline)
 
 
 def read_errors() -> tuple[type[BaseException], ...]:

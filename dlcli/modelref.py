@@ -9,9 +9,10 @@ A REF is one of
 
 The arguments are parsed with `ast` and must be Python literals (`ast.literal_eval` per
 argument): a REF never evaluates code of its own. A module or file REF runs the user's code,
-exactly as `python file.py` would (the file's folder goes first on `sys.path`); a run folder runs
-nothing but dlcli: its model is rebuilt through the run's own spec (`spec.build_model`), and its
-input shape is the default input.
+exactly as `python file.py` would (the file's folder goes first on `sys.path`). A run folder
+runs nothing but dlcli: its model is rebuilt through the run's own spec, by
+`dlcli.training.refs.load_model_ref` (a run may be of any model family, and the `custom` family
+builds on this module, so this module cannot rebuild runs itself); `load_ref` refuses one.
 
 `load_ref(ref)` builds the model inside `with torch.device("meta")`: no parameter is allocated.
 A factory that computes with tensor values while building (torchvision's RegNets call `.tolist()`)
@@ -110,11 +111,10 @@ def _parse_arguments(source: str, ref: str) -> tuple[tuple[Any, ...], dict[str, 
                 "(numbers, strings, True/False/None, tuples, lists, dicts)"
             ) from None
 
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(
-        k.arg is None for k in call.keywords
-    ):
+    keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
+    if any(isinstance(a, ast.Starred) for a in call.args) or len(keywords) < len(call.keywords):
         raise InputError(f"model REF '{ref}': *args and **kwargs are not literals")
-    return tuple(literal(a) for a in call.args), {k.arg: literal(k.value) for k in call.keywords}
+    return tuple(literal(a) for a in call.args), {k: literal(v) for k, v in keywords.items()}
 
 
 def ref_sha256(parsed: ParsedRef) -> str | None:
@@ -135,7 +135,7 @@ def load_ref(ref: str, *, meta: bool = True) -> ModelRef:
     """Build the model a REF names: on the meta device (`meta=True`), else on the CPU."""
     parsed = parse_ref(ref)
     if parsed.kind == "run":
-        return _load_run(ref, parsed, meta)
+        raise InputError(f"'{ref}' is a run folder: dlcli.training.refs.load_model_ref loads it")
     sha = None
     if parsed.kind == "file":
         namespace, sha = _import_file(parsed.target, ref)
@@ -272,25 +272,6 @@ def _skip_initialisation() -> Any:
 
 def _call_error(ref: str, exc: BaseException) -> InputError:
     return InputError(f"model REF '{ref}': building the model failed: {_one_line(exc)}")
-
-
-def _load_run(ref: str, parsed: ParsedRef, meta: bool) -> ModelRef:
-    """A run folder's model, rebuilt by dlcli's own spec code (the weights are not loaded)."""
-    import torch
-
-    from dlcli.training.spec import read_spec
-
-    spec, _ = read_spec(Path(parsed.target))
-    if meta:
-        with torch.device("meta"):
-            module = spec.build_model()
-    else:
-        module = spec.build_model()
-    sha = getattr(spec.model_config, "sha256", None)
-    notes = [f"a '{spec.model}' run: its architecture, without its trained weights"]
-    return ModelRef(
-        ref=ref, module=module, input_shape=tuple(spec.input_shape), notes=notes, sha256=sha
-    )
 
 
 def parse_input(text: str) -> tuple[int, ...]:

@@ -10,9 +10,11 @@ from conftest import assert_input_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dlcli.calculators.featsize import chain_output, solve
+from dlcli.archs import arch_layers
+from dlcli.calculators.featsize import chain_output
+from dlcli.calculators.target import solve
 from dlcli.errors import InputError
-from dlcli.layers import arch_layers, parse_layer, parse_layers
+from dlcli.layers import parse_layer, parse_layers
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -157,7 +159,7 @@ def test_pytorch_refusals_are_input_errors(chain, size):
 )
 def test_presets_match_torch_shapes(name):
     # Every preset is a spec chain, so the torch oracle applies layer by layer.
-    from dlcli.layers import arch_specs
+    from dlcli.archs import arch_specs
 
     size = (32, 32) if name == "resnet20" else (224, 224)
     expected = torch_shape(arch_specs(name), size)
@@ -166,7 +168,7 @@ def test_presets_match_torch_shapes(name):
 
 def test_preset_parameter_counts_match_torch():
     # VGG-16's feature extractor has 14,714,688 parameters in torchvision; count them with torch.
-    from dlcli.layers import arch_specs
+    from dlcli.archs import arch_specs
 
     chain = chain_output(arch_layers("vgg16"), (224, 224), in_channels=3)
     channels, total = 3, 0

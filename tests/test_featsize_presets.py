@@ -61,8 +61,9 @@ def test_cifar_resnet_presets_count_the_training_model(depth, in_channels, class
 def test_every_width_through_the_spec_the_training_model_uses():
     """The training family builds its main path from `cifar_resnet_specs(depth, width)`; the
     sides follow the same tokens, so other widths agree as well."""
+    from dlcli.archs import arch_sides, cifar_resnet_specs
     from dlcli.calculators.featsize import chain_output, side_params
-    from dlcli.layers import arch_sides, cifar_resnet_specs, parse_layers
+    from dlcli.layers import parse_layers
 
     for depth, width in ((8, 8), (20, 4), (14, 12)):
         parts = model_parts(depth, width, 3, 7)

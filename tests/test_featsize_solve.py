@@ -10,7 +10,8 @@ from conftest import assert_input_error, run_dlcli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlcli.calculators.featsize import MAX_CHOICES, Choice, chain_output, solve
+from dlcli.calculators.featsize import chain_output
+from dlcli.calculators.target import MAX_CHOICES, Choice, solve
 from dlcli.errors import InputError
 from dlcli.layers import MAX_NUMBER, parse_layer, parse_layers
 
@@ -137,3 +138,24 @@ def test_sizes_past_64_bits_are_refused_everywhere(invoke):
         dlcli.featsize(10**30, 5)
     with pytest.raises(InputError, match=r"2\*\*63"):
         dlcli.receptive_field("conv3", size=2**63)
+
+
+def test_solve_for_target_is_the_library_face_of_target():
+    """`featsize --target` without the CLI: sizes as the command line writes them, the quiet
+    answer's tokens, and the message for a dimension nothing reaches."""
+    from dlcli.calculators.target import solve_for_target
+
+    solution = solve_for_target(parse_layer("conv5"), "32x20", "16x3")
+    assert [c.token for c in solution.choices[0]] == ["s2p2"]
+    assert solution.missing == [] and solution.error() is None
+    assert solution.to_dict()["target"] == [16, 3]
+    assert [c.token for c in solve_for_target(parse_layer("deconv4"), (8,), (16,)).choices[0]] == [
+        "s2p1"
+    ]
+    unreachable = solve_for_target(parse_layer("conv5"), (32, 32), (16, 100))
+    assert unreachable.missing == [1]
+    assert unreachable.error() == (
+        "no stride/padding gives 16x100 from 32x32 with 'conv5' (dimension 2); try another kernel"
+    )
+    with pytest.raises(InputError, match="one SIZE, not '-'"):
+        solve_for_target(parse_layer("conv5"), "-", "16")

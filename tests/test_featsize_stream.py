@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_featsize import chains, tokens
 
-from dlcli.calculators.featsize import CompiledChain, chain_output
+from dlcli.calculators.compiled import CompiledChain
+from dlcli.calculators.featsize import chain_output
 from dlcli.errors import InputError
 from dlcli.layers import MAX_NUMBER, parse_layers
 
@@ -120,7 +121,7 @@ def test_stream_with_channels_matches_chain_output(invoke):
 def test_a_line_without_end_is_refused_after_the_cap(tmp_path):
     """`tr '\\0' 9 </dev/zero | dlcli featsize - -k 3` grew without bound: now one error line
     (the lines before it answered), exit 2, at once."""
-    from dlcli.cli.featsize import MAX_LINE
+    from dlcli.cli.featsize_stream import MAX_LINE
 
     proc = subprocess.run(
         f"(printf '5\\n7\\n'; tr '\\0' 9 </dev/zero) | {sys.executable} -m dlcli featsize - -k 3",

@@ -1,7 +1,7 @@
 """Never write where we must not, and never misread what is there (issue 20's items 1, 2, 13-16
 and its small ones; issue 16's `compare` table).
 
-Every output passes `dlcli.files.check_output` (a user's name) or `atomic_write`'s own check
+Every output passes `dlcli.outputs.check_output` (a user's name) or `atomic_write`'s own check
 (dlcli's names): a target that exists and is no regular file is refused, a user's file inside a
 run or sweep folder is refused, a --plot must end in .png; one line, exit 2, nothing written.
 FIFOs and device nodes are real ones, made with os.mkfifo / os.mknod in a temporary folder

@@ -87,8 +87,10 @@ def test_cpu_fallback_skips_initialising_large_weights(tmp_path):
 
 
 def test_run_folder_ref(mlp_run):
+    from dlcli.training.refs import load_model_ref
+
     folder, _ = mlp_run
-    ref = load_ref(str(folder))
+    ref = load_model_ref(str(folder))
     assert ref.input_shape == (64,)
     assert isinstance(ref.module, torch.nn.Sequential)
     assert next(ref.module.parameters()).device.type == "meta"

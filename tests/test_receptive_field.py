@@ -11,10 +11,11 @@ from conftest import assert_input_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dlcli.archs import arch_layers, arch_specs
 from dlcli.calculators.featsize import chain_output
 from dlcli.calculators.receptive_field import chain_field
 from dlcli.errors import InputError
-from dlcli.layers import arch_layers, arch_specs, parse_layer, parse_layers
+from dlcli.layers import parse_layer, parse_layers
 
 torch = pytest.importorskip("torch")
 

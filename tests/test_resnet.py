@@ -12,8 +12,9 @@ np = pytest.importorskip("numpy")
 from conftest import assert_input_error  # noqa: E402
 from conftest import cli as invoke  # noqa: E402
 
+from dlcli.archs import arch_specs  # noqa: E402
 from dlcli.calculators.featsize import chain_output  # noqa: E402
-from dlcli.layers import arch_specs, parse_layers  # noqa: E402
+from dlcli.layers import parse_layers  # noqa: E402
 from dlcli.training.resnet import ResNetConfig, build_resnet, layer_rows  # noqa: E402
 
 

@@ -30,10 +30,15 @@ BASE = {
 }
 CALCULATORS = BASE | {"dlcli.cli.options", "dlcli.calculators", "dlcli.layers"}
 FEATSIZE = CALCULATORS | {"dlcli.cli.featsize", "dlcli.calculators.featsize"}
+ARCHS = {"dlcli.archs"}  # the --arch presets
+STREAM = FEATSIZE | {"dlcli.cli.featsize_stream", "dlcli.calculators.compiled"}  # `featsize -`
+TARGET = FEATSIZE | {"dlcli.calculators.target"}  # the --target solver
 RECEPTIVE = FEATSIZE - {"dlcli.cli.featsize"} | {
     "dlcli.cli.receptive_field",
     "dlcli.calculators.receptive_field",
 }
+
+RF_ARCH = RECEPTIVE | ARCHS
 
 PROBE = """
 import atexit, json, os, sys
@@ -61,12 +66,16 @@ def imported(tmp_path, args: list[str], stdin: str = "") -> set[str]:
     ("args", "expected", "rich"),
     [
         (["featsize", "32", "-k", "5"], FEATSIZE, True),  # a table: Rich draws it
-        (["featsize", "224x224", "--arch", "resnet50", "--json"], FEATSIZE, False),
+        (["featsize", "224x224", "--arch", "resnet50", "--json"], FEATSIZE | ARCHS, False),
         (["featsize", "32", "-k", "5", "-q"], FEATSIZE, False),
-        (["featsize", "-", "--layers", "conv3,conv3s2", "--json"], FEATSIZE, False),
-        (["featsize", "32", "-k", "5", "--target", "16", "--json"], FEATSIZE, False),
-        (["receptive-field", "--arch", "vgg16"], RECEPTIVE, True),
-        (["receptive-field", "--arch", "vgg16", "--size", "224x224", "--json"], RECEPTIVE, False),
+        (["featsize", "-", "--layers", "conv3,conv3s2", "--json"], STREAM, False),
+        (["featsize", "32", "-k", "5", "--target", "16", "--json"], TARGET, False),
+        (["receptive-field", "--arch", "vgg16"], RF_ARCH, True),
+        (
+            ["receptive-field", "--arch", "vgg16", "--size", "224x224", "--json"],
+            RECEPTIVE | ARCHS,
+            False,
+        ),
         (["--help"], BASE, False),
         (["--version"], BASE, False),
         ([], BASE, False),

@@ -28,6 +28,7 @@ from dlcli.cli.app import app
 from dlcli.errors import InputError
 from dlcli.tokens import tokenizer
 from dlcli.wordvec import corpus as w2v_corpus
+from dlcli.wordvec import tokenise
 from dlcli.wordvec.config import Word2VecConfig
 from dlcli.wordvec.train import train_word2vec
 
@@ -113,7 +114,7 @@ def test_tokeniser_lowercases_and_drops_punctuation():
 
 def test_long_lines_are_cut_like_gensim_linesentence(tmp_path, monkeypatch):
     """A 25,000-word line read in 100-character pieces gives gensim's 10,000-word chunks."""
-    monkeypatch.setattr(w2v_corpus, "READ_CHUNK", 100)
+    monkeypatch.setattr(tokenise, "READ_CHUNK", 100)
     words = [f"w{i % 997}" for i in range(25_000)]
     path = tmp_path / "long.txt"
     path.write_text("a b c\n\n" + " ".join(words) + "\nlast line no newline")
@@ -775,14 +776,14 @@ def edge_corpus(tmp_path_factory) -> Path:
 @pytest.fixture
 def small_parts(monkeypatch):
     """Cut the inputs into many tiny parts, so that a small test corpus crosses every edge."""
-    from dlcli.wordvec import parallel
+    from dlcli.wordvec import parallel, parts
 
-    monkeypatch.setattr(w2v_corpus, "READ_CHUNK", 1000)  # the workers are told the parent's
+    monkeypatch.setattr(tokenise, "READ_CHUNK", 1000)  # the workers are told the parent's
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(parallel, "RANGE_MIN", 997)  # odd sizes: cuts land anywhere
-    monkeypatch.setattr(parallel, "RANGE_MAX", 997)
-    monkeypatch.setattr(parallel, "STREAM_BLOCK", 251)
-    monkeypatch.setattr(parallel, "SPOOL_LINE", 5000)  # the 25,000-word lines are spooled
+    monkeypatch.setattr(parts, "RANGE_MIN", 997)  # odd sizes: cuts land anywhere
+    monkeypatch.setattr(parts, "RANGE_MAX", 997)
+    monkeypatch.setattr(parts, "STREAM_BLOCK", 251)
+    monkeypatch.setattr(parts, "SPOOL_LINE", 5000)  # the 25,000-word lines are spooled
     return parallel
 
 
@@ -927,3 +928,29 @@ def test_parallel_ctrl_c_ends_every_process_with_one_line(tmp_path):
         _wait_exit(pid, 60)
     assert not [names[pid] for pid in pids if _running(pid)]
     assert list(work.iterdir()) == []
+
+
+def test_train_options_are_generated_from_the_config():
+    """cbow/skipgram's options are Word2VecConfig's fields: same defaults, same help text, one
+    flag each (negated ones turn the field off), nothing hand-written beside them."""
+    import dataclasses
+
+    import typer.main
+
+    from dlcli.cli.word2vec import word2vec_app
+
+    command = typer.main.get_command(word2vec_app).commands["cbow"]
+    params = {p.name: p for p in command.params}
+    for f in dataclasses.fields(Word2VecConfig):
+        if not f.metadata.get("cli", True):
+            assert f.name not in params
+            continue
+        negate = f.metadata.get("negate", False)
+        name = f.metadata["flag"][2:].replace("-", "_") if negate else f.name
+        param = params.pop(name)
+        assert param.default == ((not f.default) if negate else f.default), f.name
+        assert param.help == f.metadata["help"], f.name
+        if not f.metadata.get("argument"):
+            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+            assert flag in param.opts, (f.name, param.opts)
+    assert sorted(params) == ["json_out", "quiet", "verbose"]

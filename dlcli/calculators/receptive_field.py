@@ -22,7 +22,7 @@ from dlcli.layers import Dims, Layer
 
 
 class LayerField(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # a field may shadow tuple's method
     spec: str
     kind: str
     receptive_field: Dims
@@ -49,7 +49,7 @@ class LayerField(NamedTuple):
 class UnitRegion(NamedTuple):
     """The input region one output unit sees (inclusive bounds, input coordinates)."""
 
-    index: Dims
+    index: Dims  # type: ignore[assignment]  # a field may shadow tuple's method
     start: Dims
     end: Dims
     in_padding: bool | None = None  # None when the input size is unknown
@@ -200,12 +200,16 @@ def receptive_field(
     """Receptive field, effective stride and padding of a chain (`layers='conv3,conv3,conv3'`)
     or a standard network (`arch='vgg16'`); `dlcli.receptive_field(arch='vgg16')
     .receptive_field == (212, 212)`."""
-    from dlcli.calculators.featsize import as_size
-    from dlcli.layers import arch_layers, parse_layers
+    from dlcli.layers import as_size, parse_layers
 
-    if (layers is None) == (arch is None):
+    if layers is not None and arch is None:
+        chain = parse_layers(layers)
+    elif arch is not None and layers is None:
+        from dlcli.archs import arch_layers
+
+        chain = arch_layers(arch)
+    else:
         raise InputError("give exactly one of --layers SPEC or --arch NAME")
-    chain = parse_layers(layers) if layers is not None else arch_layers(arch)  # type: ignore[arg-type]
     if isinstance(unit, int):
         unit = (unit,)
     return chain_field(

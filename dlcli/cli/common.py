@@ -253,10 +253,10 @@ def show_table(table: Table, console: Console | None = None) -> None:
         console.print(str(table.title), highlight=False, soft_wrap=True)
     right = [c.justify == "right" for c in table.columns]
     for r in rows:
-        cells = (
+        line = "  ".join(
             v.rjust(w) if rj else v.ljust(w) for v, w, rj in zip(r, widths, right, strict=True)
         )
-        console.print("  ".join(cells).rstrip(), highlight=False, soft_wrap=True, markup=False)
+        console.print(line.rstrip(), highlight=False, soft_wrap=True, markup=False)
 
 
 def _narrowest(table: Table) -> int:

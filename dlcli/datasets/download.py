@@ -166,9 +166,7 @@ def ensure_file(
     mismatch: str | None = None
     for url in urls(info, remote.name):
         try:
-            atomic_write(
-                target, lambda tmp, u=url: _download(info, remote, u, tmp, entry, on_progress)
-            )
+            atomic_write(target, _fetcher(info, remote, url, entry, on_progress))
         except _Mismatch as exc:
             mismatch = mismatch or str(exc)
             continue
@@ -203,6 +201,21 @@ class _Mismatch(Exception):
 
 class _Unreachable(Exception):
     pass
+
+
+def _fetcher(
+    info: DatasetInfo,
+    remote: RemoteFile,
+    url: str,
+    entry: Registered,
+    on_progress: ProgressCallback | None,
+) -> Callable[[Path], None]:
+    """`_download` from `url`, as atomic_write calls its writer: with the temporary path."""
+
+    def fetch(tmp: Path) -> None:
+        _download(info, remote, url, tmp, entry, on_progress)
+
+    return fetch
 
 
 def _download(

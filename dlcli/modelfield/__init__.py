@@ -96,9 +96,9 @@ def model_receptive_fields(model, input=None, nodes=None, *, name: str | None = 
 
     notes: list[str] = []
     if isinstance(model, str):
-        from dlcli.modelref import load_ref
+        from dlcli.training.refs import load_model_ref
 
-        loaded = load_ref(model)
+        loaded = load_model_ref(model)
         name, model, notes = name or model, loaded.module, list(loaded.notes)
         input = input if input is not None else loaded.input_shape
     if input is None:

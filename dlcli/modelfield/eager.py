@@ -15,6 +15,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
 
+from dlcli.modelfield import ops
 from dlcli.modelfield.fields import Value
 
 
@@ -31,16 +32,17 @@ class _Watch(TorchFunctionMode):
         self.keep = keep  # the tensors whose ids are keys: alive, so no id is reused
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        from dlcli.modelfield.trace import _call, _shaped
-
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
         name = getattr(func, "__name__", "")
         if name in ("__get__", "__set__", "size", "dim"):
             return result
         sub = self.lookup
-        value = _shaped(
-            result, lambda shape: _call(name, tree_map(sub, args), tree_map(sub, kwargs), shape)
+        value = ops.shaped(
+            result,
+            lambda shape: ops.torch_call_value(
+                name, tree_map(sub, args), tree_map(sub, kwargs), shape
+            ),
         )
         self.remember(result, value)
         return result

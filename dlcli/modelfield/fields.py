@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Any
 
 from dlcli.modelfield import axis as ax
 
@@ -117,7 +118,8 @@ def combine(values: list[Value], dims: tuple[int | None, ...], shape, name: str)
     states = []
     for a in range(len(inputs)):
         classes: tuple[ax.Periodic, ...] = ()
-        wholes, reaches = [], []
+        wholes: list[tuple[int, int] | None] = []  # a mixed axis's span (None: nothing)
+        reaches = []
         for v in values:
             state = v.axes[a]
             if state.whole is not None:
@@ -158,7 +160,7 @@ def describe_axis(value: Value, axis: int) -> dict:
         for c in classes[1:]:
             enclosing = ax.hull(enclosing, c)
         start = enclosing.window(0)
-        entry = {
+        entry: dict[str, Any] = {
             "rf": enclosing.size,
             "stride": _number(enclosing.stride),
             "padding": -start[0] if start else 0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
 from torch import nn
 
 from dlcli.modelfield import rules as R
@@ -91,7 +92,7 @@ def _module_rule(m: nn.Module, v: Value, shape, name: str) -> Value:  # noqa: C9
         return R.pad(v, shape, name, m.padding)
     if isinstance(m, (nn.PixelShuffle, nn.PixelUnshuffle)):
         up = isinstance(m, nn.PixelShuffle)
-        factor = m.upscale_factor if up else m.downscale_factor
+        factor = m.upscale_factor if isinstance(m, nn.PixelShuffle) else m.downscale_factor
         return R.pixel_shuffle(v, shape, name, factor, up)
     if isinstance(m, (nn.Flatten, nn.Unflatten)):
         return R.reshape(v, shape)
@@ -324,3 +325,43 @@ _FAMILIES = (
     ("lp_pool", _pool),
     ("adaptive_", _adaptive),
 )
+
+
+# --- the results of torch calls (shared by trace.py and eager.py) -------------------------------
+
+_SPLITS = frozenset({"split", "chunk", "tensor_split", "unbind", "split_with_sizes"})
+
+
+def _values(items):
+    return R.values_in(list(items))
+
+
+def torch_call_value(name: str, args, kwargs, shape) -> Value | None:
+    """The Value of a torch function or tensor method's result (traced and eager paths alike):
+    the splits keep their input's field unless they cut a spatial axis; the rest `call_value`."""
+    if name in _SPLITS:
+        value = next(iter(_values(args)), None)
+        if value is None:
+            return None
+        dim = args[2] if len(args) > 2 else kwargs.get("dim", 0)
+        if name == "unbind":
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        if value.dims[dim % len(value.dims)] is not None:
+            return unknown(
+                replace(value, shape=shape), f"unknown after {name} along a spatial axis"
+            )
+        return replace(value, shape=shape)
+    return call_value(name, args, kwargs, shape)
+
+
+def shaped(result, make):
+    """Apply `make(shape)` to a tensor result, or to each tensor of a tuple result."""
+    if isinstance(result, torch.Tensor):
+        return make(tuple(result.shape))
+    if (
+        isinstance(result, (tuple, list))
+        and result
+        and all(isinstance(r, torch.Tensor) for r in result)
+    ):
+        return tuple(make(tuple(r.shape)) for r in result)
+    return None

@@ -50,8 +50,9 @@ def spatial_dims(value: Value, count: int) -> list[tuple[int, int]]:
     """(tensor dim, input axis) of the last `count` dims, which an N-d op treats as space."""
     out = []
     for d in range(len(value.shape) - count, len(value.shape)):
-        if value.dims[d] is not None:
-            out.append((d, value.dims[d]))
+        axis = value.dims[d]
+        if axis is not None:
+            out.append((d, axis))
     return out
 
 

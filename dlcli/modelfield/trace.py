@@ -10,15 +10,14 @@ every node's `Value` next to its shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import fx, nn
 
 from dlcli.modelfield import ops
-from dlcli.modelfield.fields import Value, start_value, unknown
-
-_SPLITS = frozenset({"split", "chunk", "tensor_split", "unbind", "split_with_sizes"})
+from dlcli.modelfield.fields import Value, start_value
 
 
 @dataclass
@@ -108,6 +107,7 @@ class _Runner(fx.Interpreter):
         self.eager: dict[str, object] = {}  # module name -> Value, inside opaque modules
         self._node: fx.Node | None = None
         self._eager_out = None
+        self.stopped: tuple[str, str] | None = None  # (module, reason) where a forward stopped
 
     def run_node(self, n: fx.Node):
         self._node = n
@@ -118,12 +118,16 @@ class _Runner(fx.Interpreter):
         self.fields[n] = self._field(n, result)
         return result
 
+    def _field_of(self, node: fx.Node) -> Any:
+        """A node's Value (map_arg replaces the output's nodes with it; None: no field)."""
+        return self.fields.get(node)
+
     def _field(self, n: fx.Node, result):
         if n.op == "placeholder":
-            first = next(iter(self.module.graph.nodes)) is n
+            first = next(iter(self.traced.graph.graph.nodes)) is n
             return start_value(tuple(result.shape), self.spatial) if first else None
         if n.op == "output":
-            return fx.node.map_arg(n.args[0], lambda a: self.fields.get(a))
+            return fx.node.map_arg(n.args[0], self._field_of)
         if n.op == "get_attr":
             return None
         args, kwargs = self._substituted(n)
@@ -133,7 +137,7 @@ class _Runner(fx.Interpreter):
         if name == "getitem" and isinstance(args[0], (tuple, list)):
             picked = args[0][args[1]]
             return picked if isinstance(picked, Value | None) else None
-        return _shaped(result, lambda shape: _call(name, args, kwargs, shape))
+        return ops.shaped(result, lambda shape: ops.torch_call_value(name, args, kwargs, shape))
 
     def _substituted(self, n: fx.Node):
         def sub(a: fx.Node):
@@ -162,42 +166,7 @@ class _Runner(fx.Interpreter):
         if name in self.traced.opaque:
             return self._eager_out
         module = self.traced.graph.get_submodule(name)
-        return _shaped(result, lambda shape: ops.module_value(module, args, shape))
-
-
-def _values(items):
-    from dlcli.modelfield.rules import values_in
-
-    return values_in(list(items))
-
-
-def _call(name: str, args, kwargs, shape):
-    if name in _SPLITS:
-        value = next(iter(_values(args)), None)
-        if value is None:
-            return None
-        dim = args[2] if len(args) > 2 else kwargs.get("dim", 0)
-        if name == "unbind":
-            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-        if value.dims[dim % len(value.dims)] is not None:
-            return unknown(
-                replace(value, shape=shape), f"unknown after {name} along a spatial axis"
-            )
-        return replace(value, shape=shape)
-    return ops.call_value(name, args, kwargs, shape)
-
-
-def _shaped(result, make):
-    """Apply `make(shape)` to a tensor result, or to each tensor of a tuple result."""
-    if isinstance(result, torch.Tensor):
-        return make(tuple(result.shape))
-    if (
-        isinstance(result, (tuple, list))
-        and result
-        and all(isinstance(r, torch.Tensor) for r in result)
-    ):
-        return tuple(make(tuple(r.shape)) for r in result)
-    return None
+        return ops.shaped(result, lambda shape: ops.module_value(module, args, shape))
 
 
 def run(model: nn.Module, traced: Traced, input_shape: tuple[int, ...]) -> _Runner:

@@ -73,7 +73,7 @@ def train(
     data, knobs = _one_run(model, data, knobs)
     model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
     if out is not None:  # a name dlcli cannot write is refused before any data is loaded
-        from dlcli.files import check_output_folder
+        from dlcli.outputs import check_output_folder
 
         out = check_output_folder(out, "--out")
     if animate:
@@ -112,7 +112,7 @@ def _one_run(model: str, data: Any, knobs: dict[str, Any]) -> tuple[Any, dict[st
     value (or of one value repeated) is that value, and one of several values is refused with
     the call that trains them all, rather than quietly read as something else (hidden=[3, 6]
     is not two hidden layers here: the sweep would make it two runs)."""
-    from dlcli.training.sweep import combinations
+    from dlcli.training.sweep.plan import combinations
 
     swept, combos = combinations({"data": data, **knobs})
     if len(combos) > 1:

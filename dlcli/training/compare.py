@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from dlcli.errors import InputError
-from dlcli.files import atomic_write_bytes, check_output
+from dlcli.files import atomic_write_bytes
+from dlcli.outputs import check_output
 from dlcli.training import run_dir as rd
 
 # what a comparison shows of each run, in this order (metrics.json's names)
@@ -214,7 +215,7 @@ def _utf8(value: Any) -> Any:
 
 
 def plot_targets(plot: str | Path) -> tuple[Path, Path]:
-    """--plot FILE.png and FILE-boundaries.png beside it, both past `dlcli.files.check_output`
+    """--plot FILE.png and FILE-boundaries.png beside it, both past `dlcli.outputs.check_output`
     (a .png name, in an existing writable folder outside any run or sweep folder, never over a
     device, FIFO, folder or link): InputError before anything is written."""
     curves = check_output(plot, "--plot", suffix=".png")

@@ -369,7 +369,7 @@ class ResNetConfig(_Family):
     )
 
     def __post_init__(self) -> None:
-        from dlcli.layers import cifar_resnet_specs
+        from dlcli.archs import cifar_resnet_specs
 
         # raises the InputError for a depth that is not 6n+2 or a bad width
         cifar_resnet_specs(self.depth, self.width)
@@ -380,7 +380,7 @@ class ResNetConfig(_Family):
 
     def specs(self) -> list[str]:
         """The main path as layer-spec tokens (what featsize/receptive-field read)."""
-        from dlcli.layers import cifar_resnet_specs
+        from dlcli.archs import cifar_resnet_specs
 
         return cifar_resnet_specs(self.depth, self.width)
 

@@ -10,7 +10,7 @@ A basic block is conv3-BN-ReLU-conv3-BN plus the shortcut, then ReLU. The shortc
 where the shape is kept and a projection (1x1 conv with the block's stride, then BN) where it
 changes (He et al.'s option B). depth = 6n + 2 counts the stem, 6n convs and the linear layer.
 
-The main path is exactly `dlcli.layers.cifar_resnet_specs(depth, width)` (the `--arch resnet20`
+The main path is exactly `dlcli.archs.cifar_resnet_specs(depth, width)` (the `--arch resnet20`
 preset of `featsize` and `receptive-field`), so those commands describe the model this file builds.
 Global average pooling makes the model work on any input size (8x8 digits, 32x32, image folders).
 This module imports torch: only code that trains or rebuilds a model imports it (the registry

@@ -48,8 +48,9 @@ from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
 from dlcli.files import atomic_write_bytes as _atomic_write_bytes
-from dlcli.files import check_output_folder, check_regular, is_temporary, read_regular
+from dlcli.files import check_regular, is_temporary, read_regular
 from dlcli.lock import LOCK_NAME, Lock
+from dlcli.outputs import check_output_folder
 
 if TYPE_CHECKING:
     import torch

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dlcli.signatures import with_knobs, word2vec_knobs
-from dlcli.wordvec.config import Word2VecConfig
+from dlcli.wordvec.config import RESTRICT_VOCAB, Word2VecConfig
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -94,7 +94,7 @@ def evaluate_vectors(
     analogies: str | os.PathLike[str] | None = None,
     pairs: str | os.PathLike[str] | None = None,
     *,
-    restrict_vocab: int = 300_000,
+    restrict_vocab: int = RESTRICT_VOCAB,
     case_insensitive: bool = True,
 ) -> Evaluation:
     """Analogy accuracy and word-pair Spearman, as gensim computes them (default: Google set and

@@ -7,10 +7,10 @@
     prepare_corpus(cfg, folder)   -> PreparedCorpus: `folder`/corpus.txt (one sentence per line,
                                      tokens separated by one space) and the vocabulary counts,
                                      over `cfg.workers` processes for large inputs (parallel.py)
-    text_sentences, write_sentences  the tokenising of one text stream, which both share
 
-The corpus is never held in memory, only its vocabulary. Non-UTF-8 bytes are read as U+FFFD and
-counted (a codecs error handler, registered on first use, not at import). A "word" longer than
+The tokenising of one text stream, which this process and parallel.py's workers share, is in
+tokenise.py. The corpus is never held in memory, only its vocabulary. Non-UTF-8 bytes are read
+as U+FFFD and counted (tokenise.py). A "word" longer than
 MAX_WORD characters is skipped and counted (the caller warns): it is not a word but a sign that
 the text has no spaces where it should (a corpus without spaces would otherwise train a
 vocabulary of one 16-MiB "word" and report success). Skipping rather than refusing keeps a big
@@ -20,32 +20,20 @@ them ends with "holds no words", which names the skipped count. Standard library
 
 from __future__ import annotations
 
-import codecs
-import io
 import os
-import sys
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from dlcli.errors import InputError
-from dlcli.files import open_binary, read_errors
 from dlcli.tokens import tokenizer
 from dlcli.wordvec.config import Word2VecConfig
+from dlcli.wordvec.tokenise import MAX_WORD, Tally, text_sentences, text_stream, write_sentences
 
-MAX_SENTENCE = 10_000  # gensim's MAX_WORDS_IN_BATCH: longer sentences are cut into chunks of this
-READ_CHUNK = 1 << 20  # characters read at a time, so a corpus that is one long line stays bounded
 # package data, so the default corpus is there after any install (a wheel too)
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "sample_data" / "kjv.txt.gz"
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.xz")
-ERRORS = "dlcli.replace"  # the codecs error handler below
-HEAD = 8192  # bytes of each input checked for NUL (binary data)
-# The longest word kept: the longest words of English dictionaries have 45 letters, German
-# compounds rarely pass 60 and chemical names 100; beyond that a token is a blob, not a word.
-MAX_WORD = 100
 
 
 @dataclass
@@ -57,26 +45,6 @@ class PreparedCorpus:
     bytes: int
     replaced: int  # bytes that were not UTF-8 and were read as U+FFFD
     long_words: int = 0  # tokens longer than MAX_WORD characters, skipped
-
-
-_replaced = threading.local()
-_long = threading.local()  # .n: tokens over MAX_WORD skipped by text_sentences in this thread
-
-
-def _count_replace(exc: UnicodeError) -> tuple[str, int]:
-    """A codecs error handler: like 'replace', and counts the bytes it replaced."""
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    _replaced.n = getattr(_replaced, "n", 0) + (exc.end - exc.start)
-    return "\ufffd", exc.end
-
-
-def register_handler() -> None:
-    """Register ERRORS once, when a corpus is first read (importing this module changes nothing)."""
-    try:
-        codecs.lookup_error(ERRORS)
-    except LookupError:
-        codecs.register_error(ERRORS, _count_replace)
 
 
 def corpus_name(corpus: str | None) -> str:
@@ -116,78 +84,13 @@ def corpus_files(corpus: str | None) -> list[str]:
     return [corpus]
 
 
-def refuse_binary(name: str, head: bytes) -> None:
-    """Raise InputError if the first HEAD bytes of an input hold a NUL byte (not text)."""
-    if b"\x00" in head:
-        raise InputError(f"{name} looks like a binary file (NUL bytes), not text")
-
-
-def open_input(name: str) -> IO[bytes]:
-    """One input of a corpus as bytes: stdin for '-' (not a terminal), else the file,
-    decompressed by suffix; an InputError naming it when it cannot be opened."""
-    if name == "-":
-        if sys.stdin.isatty():
-            raise InputError("corpus '-' reads stdin, which is a terminal: pipe a corpus in")
-        return sys.stdin.buffer
-    try:
-        return open_binary(name)
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
-
-
-def _text_stream(name: str) -> tuple[IO[str], IO[bytes]]:
-    """A UTF-8 text reader over one input (with our counting 'replace'); refuses binary data."""
-    register_handler()
-    raw = open_input(name)
-    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
-    try:
-        refuse_binary(name, buffered.peek(HEAD)[:HEAD])  # type: ignore[attr-defined]
-    except (*read_errors(), InputError) as exc:
-        if name != "-":
-            raw.close()
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"cannot read {name}: {exc}") from exc
-    text = io.TextIOWrapper(buffered, encoding="utf-8", errors=ERRORS, newline=None)  # type: ignore[arg-type]
-    return text, raw
-
-
-def _pieces(text: IO[str]) -> Iterator[tuple[str, bool]]:
-    """(piece, ends_line): the text in pieces of about READ_CHUNK characters, cut at whitespace.
-
-    A line longer than READ_CHUNK comes in several pieces; only the last has ends_line=True. The
-    word that straddles a cut is carried over whole to the next piece.
-    """
-    carry = ""
-    while True:
-        piece = text.readline(READ_CHUNK)
-        if not piece:
-            if carry:
-                yield carry, True
-            return
-        piece = carry + piece
-        carry = ""
-        if piece.endswith("\n"):
-            yield piece, True
-            continue
-        # No newline: a long line cut at READ_CHUNK, or the last line of a file without one.
-        cut = max(piece.rfind(" "), piece.rfind("\t"))
-        if cut >= 0:
-            yield piece[:cut], False
-            carry = piece[cut + 1 :]
-        elif len(piece) > 16 * READ_CHUNK:  # one 16-MiB "word": give up keeping it whole
-            yield piece, False
-        else:
-            carry = piece
-
-
 def iter_sentences(
     files: Iterable[str], lowercase: bool = True, raw: bool = False
 ) -> Iterator[list[str]]:
     """Sentences (one per line, cut in chunks of MAX_SENTENCE tokens), streamed from the inputs."""
     tokens_of = tokenizer(lowercase, raw)
     for name in files:
-        text, _ = _text_stream(name)
+        text, _ = text_stream(name)
         try:
             yield from text_sentences(text, name, tokens_of)
         finally:
@@ -195,68 +98,6 @@ def iter_sentences(
                 text.detach()  # leave sys.stdin open
             else:
                 text.close()  # and with it the decompressor and the file
-
-
-def text_sentences(
-    text: IO[str], name: str, tokens_of: Callable[[str], list[str]]
-) -> Iterator[list[str]]:
-    """The sentences of one text stream; every line's sentences depend on that line alone, so
-    any run of whole lines gives the sentences it gives inside the whole (parallel.py's basis)."""
-    try:
-        pending: list[str] = []
-        for piece, ends_line in _pieces(text):
-            tokens = tokens_of(piece)
-            if tokens and len(piece) > MAX_WORD and max(map(len, tokens)) > MAX_WORD:
-                kept = [t for t in tokens if len(t) <= MAX_WORD]
-                _long.n = getattr(_long, "n", 0) + len(tokens) - len(kept)
-                tokens = kept
-            pending.extend(tokens)
-            while len(pending) >= MAX_SENTENCE and (len(pending) > MAX_SENTENCE or ends_line):
-                yield pending[:MAX_SENTENCE]
-                pending = pending[MAX_SENTENCE:]
-            if ends_line and pending:
-                yield pending
-                pending = []
-        if pending:
-            yield pending
-    except read_errors() as exc:
-        raise InputError(f"cannot read {name}: {exc}") from exc
-
-
-@dataclass
-class Tally:
-    """What the tokenising pass counts, for the whole corpus or one part of it."""
-
-    counts: Counter[str] = field(default_factory=Counter)  # first-seen order
-    words: int = 0
-    sentences: int = 0
-    replaced: int = 0
-    long_words: int = 0
-
-    def add(self, other: Tally) -> None:
-        """Merge the tally of the part that follows (first-seen order is kept)."""
-        self.counts.update(other.counts)
-        self.words += other.words
-        self.sentences += other.sentences
-        self.replaced += other.replaced
-        self.long_words += other.long_words
-
-
-def write_sentences(text: IO[str], name: str, tokens_of: Callable, out: IO[str]) -> Tally:
-    """Tokenise `text` into `out` (one sentence per line, tokens separated by one space)."""
-    tally = Tally()
-    counts, words, sentences = tally.counts, 0, 0
-    write, update = out.write, counts.update
-    _replaced.n = _long.n = 0
-    for sentence in text_sentences(text, name, tokens_of):
-        write(" ".join(sentence))
-        write("\n")
-        update(sentence)  # C-accelerated; keeps first-seen order, as gensim's scan does
-        words += len(sentence)
-        sentences += 1
-    tally.words, tally.sentences, tally.replaced = words, sentences, getattr(_replaced, "n", 0)
-    tally.long_words = getattr(_long, "n", 0)
-    return tally
 
 
 def default_workers() -> int:
@@ -286,7 +127,7 @@ def prepare_corpus(cfg: Word2VecConfig, folder: str) -> PreparedCorpus:
             tally = Tally()
             tokens_of = tokenizer(cfg.lowercase, cfg.raw)
             for name in files:
-                text, _ = _text_stream(name)
+                text, _ = text_stream(name)
                 try:
                     tally.add(write_sentences(text, name, tokens_of, out))
                 finally:

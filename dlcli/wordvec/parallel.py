@@ -4,9 +4,9 @@
     tokenise(files, lowercase, raw, workers, out) -> Tally; `out` gets exactly the bytes, and
                                                   the Tally exactly the counts, of one process
 
-Every sentence depends on its own line alone (corpus.text_sentences), so a run of whole lines
+Every sentence depends on its own line alone (tokenise.text_sentences), so a run of whole lines
 tokenises to the same sentences on its own as inside the whole input. The inputs are cut into
-such runs ("parts"), in order:
+such runs ("parts", parts.py), in order:
 - a plain file into byte ranges that end just after a b"\\n" near equal offsets (the workers
   read their range from disk; a b"\\n" byte never sits inside a UTF-8 sequence, and CRLF stays
   whole because the cut is after its LF);
@@ -38,162 +38,30 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import IO, Any
 
 from dlcli.errors import InputError, RunFailure
-from dlcli.files import is_compressed, read_errors
 from dlcli.tokens import tokenizer
-from dlcli.wordvec import corpus
-from dlcli.wordvec.corpus import (
+from dlcli.wordvec.parts import Part, cut_parts, estimate
+from dlcli.wordvec.tokenise import (
     ERRORS,
-    HEAD,
+    Cuts,
     Tally,
-    open_input,
-    refuse_binary,
+    Tokenizer,
     register_handler,
     write_sentences,
 )
 
 PARALLEL_MIN_BYTES = 16 << 20  # below this, starting processes costs more than it saves
-RANGE_MIN, RANGE_MAX = 1 << 20, 4 << 20  # plain-file parts: input / (4 x workers), at most 4 MiB
-STREAM_BLOCK = 4 << 20  # bytes read (decompressed) at a time from a compressed file or stdin
-SPOOL_LINE = 64 << 20  # a streamed line longer than this goes to a spool file, not memory
-COMPRESSION = 4  # a compressed file's size x this: its text, roughly, for worth_it
 IN_FLIGHT = 2  # parts queued per worker: enough that no worker waits for the next
-
-
-@dataclass(frozen=True)
-class Part:
-    """A run of whole lines of one input: a byte range of a file, or bytes read here."""
-
-    name: str  # the input, as messages name it
-    path: str | None = None  # the file to read (an input or a spool file); None: `data`
-    start: int = 0
-    end: int = 0
-    data: bytes = b""
-    spool: bool = False  # `path` is a spool file, removed once read
-
-    @property
-    def size(self) -> int:
-        return self.end - self.start if self.path is not None else len(self.data)
 
 
 def worth_it(files: list[str]) -> bool:
     """Whether the inputs are large enough for worker processes (stdin: decided as it is read)."""
     if "-" in files:
         return True
-    return _estimate(files) >= PARALLEL_MIN_BYTES
-
-
-def _estimate(files: list[str]) -> int:
-    total = 0
-    for name in files:
-        with contextlib.suppress(OSError):
-            size = os.path.getsize(name)
-            total += size * COMPRESSION if is_compressed(name) else size
-    return total
-
-
-# --------------------------------------------------------------------------- cutting into parts
-
-
-def _parts(files: list[str], workers: int, folder: str) -> Iterator[Part]:
-    """Every input's parts, in order (read lazily: streamed inputs are read as parts are taken)."""
-    step = min(RANGE_MAX, max(RANGE_MIN, _estimate(files) // (4 * workers)))
-    spools = iter(range(1 << 62))
-    for name in files:
-        if name == "-" or is_compressed(name):
-            yield from _stream_parts(name, folder, spools)
-        else:
-            yield from _file_parts(name, step)
-
-
-def _file_parts(name: str, step: int) -> Iterator[Part]:
-    """Byte ranges of a plain file, each ending just after a b"\\n" (or at the end of the file)."""
-    try:
-        with open(name, "rb") as f:
-            refuse_binary(name, f.read(HEAD))
-            size = os.fstat(f.fileno()).st_size
-            start = 0
-            while start < size:
-                end = size if start + step >= size else _line_end(f, start + step, size)
-                yield Part(name, name, start, end)
-                start = end
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
-
-
-def _line_end(f: IO[bytes], offset: int, size: int) -> int:
-    """The offset just after the first b"\\n" at or after `offset - 1` (or `size`)."""
-    f.seek(offset - 1)
-    pos = offset - 1
-    while True:
-        block = f.read(1 << 16)
-        if not block:
-            return size
-        i = block.find(b"\n")
-        if i >= 0:
-            return pos + i + 1
-        pos += len(block)
-
-
-def _stream_parts(name: str, folder: str, spools: Iterator[int]) -> Iterator[Part]:
-    """Blocks of whole lines read from stdin or a compressed file (decompressed here)."""
-    raw = open_input(name)
-    try:
-        first = True
-        pending: list[bytes] = []  # the start of a line not yet ended
-        pending_size = 0
-        while True:
-            block = raw.read(STREAM_BLOCK)
-            if first:
-                refuse_binary(name, block[:HEAD])
-                first = False
-            if not block:
-                break
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                pending.append(block)
-                pending_size += len(block)
-                if pending_size > SPOOL_LINE:
-                    part, rest = _spool_line(name, raw, pending, folder, next(spools))
-                    yield part
-                    pending, pending_size = [rest], len(rest)
-                continue
-            pending.append(block[:cut])
-            yield Part(name, data=b"".join(pending))
-            pending, pending_size = [block[cut:]], len(block) - cut
-        if pending_size:
-            yield Part(name, data=b"".join(pending))
-    except read_errors() as exc:
-        raise InputError(f"cannot read {name}: {exc}") from exc
-    finally:
-        if name != "-":
-            raw.close()
-
-
-def _spool_line(
-    name: str, raw: IO[bytes], pending: list[bytes], folder: str, n: int
-) -> tuple[Part, bytes]:
-    """Write a line too long for memory (and the line end) to a spool file: (its part, the rest)."""
-    path = os.path.join(folder, f"corpus.txt.spool-{n}")
-    rest = b""
-    with open(path, "wb") as f:
-        f.writelines(pending)
-        while True:
-            block = raw.read(STREAM_BLOCK)
-            if not block:
-                break
-            cut = block.find(b"\n") + 1
-            if cut:
-                f.write(block[:cut])
-                rest = block[cut:]
-                break
-            f.write(block)
-        size = f.tell()
-    return Part(name, path, 0, size, spool=True), rest
+    return estimate(files) >= PARALLEL_MIN_BYTES
 
 
 # --------------------------------------------------------------------------- tokenising one part
@@ -221,7 +89,7 @@ class _Range(io.RawIOBase):
         super().close()
 
 
-def _tokenise_part(part: Part, tokens_of: Callable[[str], list[str]], out: IO[str]) -> Tally:
+def _tokenise_part(part: Part, tokens_of: Tokenizer, out: IO[str], cuts: Cuts) -> Tally:
     """Tokenise one part into `out`, exactly as one process reading the whole input would."""
     try:
         binary: IO[bytes] = (
@@ -233,22 +101,21 @@ def _tokenise_part(part: Part, tokens_of: Callable[[str], list[str]], out: IO[st
         raise InputError(f"cannot read {part.name}: {exc.strerror or exc}") from exc
     text = io.TextIOWrapper(binary, encoding="utf-8", errors=ERRORS, newline=None)
     try:
-        return write_sentences(text, part.name, tokens_of, out)
+        return write_sentences(text, part.name, tokens_of, out, cuts)
     finally:
         text.close()
         if part.spool:
             with contextlib.suppress(OSError):
-                os.unlink(part.path)  # type: ignore[arg-type]
+                os.unlink(part.path or "")
 
 
-def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, limits: dict[str, int]) -> None:
-    """A worker process: (index, part, part file) from `tasks` -> (index, Tally or error)."""
+def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, cuts: Cuts) -> None:
+    """A worker process: (index, part, part file) from `tasks` -> (index, Tally or error); it
+    cuts long lines where the parent does (`cuts`, even where a test changed them)."""
     import multiprocessing
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone answers Ctrl-C
     register_handler()  # a fresh interpreter: the codecs registry is per process
-    for name, value in limits.items():  # the parent's cuts, even where a test changed them
-        setattr(corpus, name, value)
     tokens_of = tokenizer(lowercase, raw)
     parent = multiprocessing.parent_process()
     while True:
@@ -263,7 +130,7 @@ def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, limits: dict[s
         index, part, path = task
         try:
             with open(path, "w", encoding="utf-8", newline="\n") as out:
-                tally = _tokenise_part(part, tokens_of, out)
+                tally = _tokenise_part(part, tokens_of, out, cuts)
             results.put((index, tally))
         except InputError as exc:
             results.put((index, ("input", str(exc))))
@@ -278,20 +145,21 @@ def _worker(tasks: Any, results: Any, lowercase: bool, raw: bool, limits: dict[s
 
 def tokenise(files: list[str], lowercase: bool, raw: bool, workers: int, out: IO[str]) -> Tally:
     """Tokenise `files` into `out` (an open working file in its folder) with `workers` processes."""
-    folder = os.path.dirname(os.path.abspath(out.name))  # type: ignore[attr-defined]
+    folder = os.path.dirname(os.path.abspath(out.name))
     register_handler()
+    cuts = Cuts.current()
     tokens_of = tokenizer(lowercase, raw)
-    parts = _parts(files, workers, folder)
+    parts = cut_parts(files, workers, folder)
     tally = Tally()
     pool: _Pool | None = None
-    read = _estimate([name for name in files if name != "-"])  # stdin: counted as it is read
+    read = estimate([name for name in files if name != "-"])  # stdin: counted as it is read
     try:
         for part in parts:  # here, until the input is large enough for a pool
             if read + part.size >= PARALLEL_MIN_BYTES:
-                pool = _Pool(workers, lowercase, raw, folder)
+                pool = _Pool(workers, lowercase, raw, folder, cuts)
                 pool.run(_chain(part, parts), tally, out)
                 break
-            tally.add(_tokenise_part(part, tokens_of, out))
+            tally.add(_tokenise_part(part, tokens_of, out, cuts))
             read += part.size
     except BaseException:
         if pool is not None:
@@ -311,11 +179,10 @@ def _chain(first: Part, rest: Iterator[Part]) -> Iterator[Part]:
 class _Pool:
     """`workers` processes that tokenise parts into part files; results come back in order."""
 
-    def __init__(self, workers: int, lowercase: bool, raw: bool, folder: str) -> None:
+    def __init__(self, workers: int, lowercase: bool, raw: bool, folder: str, cuts: Cuts) -> None:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
-        limits = {"READ_CHUNK": corpus.READ_CHUNK, "MAX_SENTENCE": corpus.MAX_SENTENCE}
         self.folder = folder
         self.workers = workers
         self.tasks = ctx.Queue()
@@ -323,7 +190,7 @@ class _Pool:
         self.procs = [
             ctx.Process(
                 target=_worker,
-                args=(self.tasks, self.results, lowercase, raw, limits),
+                args=(self.tasks, self.results, lowercase, raw, cuts),
                 name=f"dlcli-tokenise-{i + 1}",
                 daemon=True,
             )

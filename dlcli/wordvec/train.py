@@ -31,13 +31,13 @@ from typing import Any
 from dlcli.wordvec import tracking
 from dlcli.wordvec.config import Word2VecConfig
 from dlcli.wordvec.corpus import (
-    MAX_WORD,
     PreparedCorpus,
     TokenisedFile,
     corpus_name,
     default_workers,
     prepare_corpus,
 )
+from dlcli.wordvec.tokenise import MAX_WORD
 from dlcli.wordvec.vectors import check_out_path, lock_out, probe_neighbours, save_vectors
 from dlcli.wordvec.workdir import working_folder
 

@@ -18,6 +18,7 @@ A word that comes twice keeps its first vector, as gensim's loader does.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def read_word2vec(path: str | Path, label: str = "--embeddings") -> tuple[list[str], np.ndarray]:
+def read_word2vec(
+    path: str | os.PathLike[str], label: str = "--embeddings"
+) -> tuple[list[str], np.ndarray]:
     """Words and their (N, D) float32 vectors from a word2vec text or binary file (or GloVe)."""
     path = Path(path)
     where = f"{label} {path}"

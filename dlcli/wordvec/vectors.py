@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError, RunFailure
-from dlcli.files import atomic_write, check_name, check_output, check_regular, is_temporary
+from dlcli.files import atomic_write, check_regular, is_temporary
 from dlcli.lock import Lock
+from dlcli.outputs import check_name, check_output
+from dlcli.wordvec.config import RESTRICT_VOCAB
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -41,7 +43,7 @@ def _finite(x: float | None) -> float | None:
 
 
 def check_out_path(out: str) -> bool:
-    """Validate --out before any work (`dlcli.files.check_output`, after creating a missing
+    """Validate --out before any work (`dlcli.outputs.check_output`, after creating a missing
     folder); returns whether the format is binary."""
     check_name(out, "--out")
     suffix = Path(out).suffix.lower()
@@ -378,7 +380,7 @@ def evaluate_vectors(
     wv: KeyedVectors,
     analogies: str | None = None,
     pairs: str | None = None,
-    restrict_vocab: int = 300_000,
+    restrict_vocab: int = RESTRICT_VOCAB,
     case_insensitive: bool = True,
 ) -> Evaluation:
     """Analogy accuracy and word-pair Spearman via gensim (default sets: Google, WordSim-353)."""

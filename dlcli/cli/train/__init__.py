@@ -310,19 +310,14 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     nproc, tensorboard = knobs.pop("nproc"), knobs.pop("tensorboard")
     if nproc != 1:
         return _launch(nproc, knobs, resume)  # the same command under torchrun (no --nproc)
-    if any(isinstance(v, list) and len(set(map(str, v))) > 1 for v in knobs.values()):
-        if resume is not None:
-            fail(
-                "--resume continues one run; a sweep continues by running the same command "
-                "again with the same --out"
-            )
+    from dlcli.training.sweep.plan import check_sweep, is_sweep, one_run
+
+    if is_sweep(knobs):
         from dlcli.training.distributed import launched
 
-        if launched():
-            fail("a sweep trains its runs one by one: run it without torchrun (or --nproc)")
+        check_sweep(resume, launched(), tensorboard, parallel)
         return sweep(model, knobs, parallel, animate, json_out, quiet, tensorboard)
-    # one run: a flag given once (or the same value repeated) is that value
-    knobs = {k: (v[0] if v else None) if isinstance(v, list) else v for k, v in knobs.items()}
+    knobs = one_run(knobs)
     if resume is not None:
         _check_resume(model, resume, knobs)
     out = knobs.pop("out")
@@ -396,19 +391,17 @@ def sweep(
     import dlcli
     from dlcli.cli.compare import plural, render_rows
     from dlcli.cli.train.progress import RunLines, progress
+    from dlcli.training.sweep.plan import sweep_knobs
 
     out = knobs.pop("out")
     patience = knobs.get("patience")
     patience = any(patience) if isinstance(patience, list) else patience
-    knobs = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in knobs.items()}
-    knobs = {k: None if v == [] else v for k, v in knobs.items()}
+    knobs = sweep_knobs(knobs)
     callbacks: list[Any] = []
     if not quiet:
         epoch_progress = progress(sys.stderr.isatty())
         callbacks = [RunLines(epoch_progress, parallel > 1), epoch_progress]
     if tensorboard:  # one writer, reopened in each run's folder (its on_train_begin)
-        if parallel > 1:
-            fail("--tensorboard writes from this process: run the sweep without --parallel")
         from dlcli.training.tensorboard import TensorBoard
 
         callbacks.append(TensorBoard())
