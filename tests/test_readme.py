@@ -21,7 +21,8 @@ def console_examples(text: str) -> list[tuple[str, str]]:
     """(command, expected output) for every `$ ` line of every ```console block."""
     examples = []
     for block in re.findall(r"```console\n(.*?)```", text, flags=re.S):
-        command, output = None, []
+        command: str | None = None
+        output: list[str] = []
         for line in block.splitlines():
             if line.startswith("$ "):
                 if command is not None:
@@ -139,7 +140,7 @@ def test_markdown_reference_names_every_option():
             continue
         command = root
         for name in path:
-            command = command.commands[name]  # type: ignore[attr-defined]
+            command = command.commands[name]
         text = sections[" ".join(path)]
         for param in command.params:
             if getattr(param, "hidden", False):

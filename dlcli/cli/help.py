@@ -71,7 +71,7 @@ def help_text(ctx: click.Context) -> str:
 def markdown(ctx: click.Context, path: tuple[str, ...] = ()) -> str:
     """The help of the command at `ctx` (reached by `path`) and of every command under it, as
     one Markdown document."""
-    paths = [()]
+    paths: list[tuple[str, ...]] = [()]
     if isinstance(ctx.command, click.Group):
         paths += list(commands(ctx.command, ctx))
     parts = [TITLE if not path else f"# `{' '.join((PROG, *path))}`", "", PREAMBLE]
