@@ -56,8 +56,7 @@ def _find(root: click.Context, path: tuple[str, ...]) -> click.Context:
             where = " ".join((PROG, *path[:depth]))
             if not listed:
                 fail(f"'{where}' has no subcommands (it has no '{name}')")
-            choices = ", ".join(c for c in listed if c != "help")
-            fail(f"'{where}' has no command '{name}': choose from {choices}")
+            fail(f"'{where}' has no command '{name}': choose from {', '.join(listed)}")
         ctx = _context(command, name, ctx)
     return ctx
 
@@ -76,8 +75,6 @@ def markdown(ctx: click.Context, path: tuple[str, ...] = ()) -> str:
         paths += list(commands(ctx.command, ctx))
     parts = [TITLE if not path else f"# `{' '.join((PROG, *path))}`", "", PREAMBLE]
     for sub in paths:
-        if path + sub == ("help",):
-            continue  # this command documents the others
         title = " ".join((PROG, *path, *sub))
         parts += ["", f"## `{title}`", "", "```text", help_text(_find(ctx, sub)), "```"]
     return "\n".join(parts) + "\n"
@@ -89,7 +86,8 @@ def help_command(
         list[str] | None,
         typer.Argument(
             metavar="[COMMAND]...",
-            help="A command, as you would type it: 'featsize', 'train mlp'. None: all of dlcli.",
+            help="A command, as typed after 'dlcli': 'featsize', 'train mlp'. With --markdown "
+            "and no COMMAND: every command.",
             show_default=False,
         ),
     ] = None,
