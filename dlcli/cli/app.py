@@ -86,6 +86,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "command",
         "Print the shell completion script for dlcli.",
     ),
+    "help": (
+        "dlcli.cli.help",
+        "help_command",
+        "command",
+        "A command's help; all of it as Markdown.",
+    ),
 }
 
 
@@ -136,7 +142,7 @@ def build_app(only: str | None = None, listing: bool = False) -> typer.Typer:
     app = make_app(cls=_root_group(), help=HELP)
     app.callback()(_root_callback())
     for name, (module, attribute, kind, summary) in COMMANDS.items():
-        if only is not None and name != only:
+        if only not in (None, name, "help"):  # `dlcli help` documents every command
             continue
         if listing:
             app.command(name, help=summary, short_help=summary)(_listed_only(name))

@@ -19,8 +19,9 @@ Runs, as child processes, each writing its figures through `--results` (`_result
                                    torchvision and torchinfo (.ci/run's zoo venv), else it skips
 
 `--quick` runs smaller versions of all of them (under 3 minutes on a 2-core machine);
-`--markdown` prints the table as Markdown; `--readme` also writes it into README.md between
-the `<!-- bench:start -->` and `<!-- bench:end -->` comments (the Performance section).
+`--markdown` prints the table as Markdown; `--readme` also writes it into tests/bench/README.md
+(the lab notes) between the `<!-- bench:start -->` and `<!-- bench:end -->` comments; the
+README's Performance summary quotes rows of that block (tests/test_readme.py checks it).
 Ratios are time ratios (lower is better) unless the row says otherwise; timings on a shared
 machine swing, so each benchmark interleaves its contenders and reports medians.
 """
@@ -38,7 +39,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-README = HERE.parents[1] / "README.md"
+README = HERE / "README.md"  # the lab notes; the top-level README summarises them
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 # name -> (script, full arguments, --quick arguments)
@@ -156,7 +157,7 @@ def write_readme(table: str) -> None:
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)
     if not rest or END not in rest:
-        raise SystemExit(f"README.md has no {START} ... {END} block")
+        raise SystemExit(f"{README} has no {START} ... {END} block")
     README.write_text(f"{head}{START}\n{table}\n{END}{tail}")
 
 
@@ -164,7 +165,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a subset, under 3 minutes")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument(
+        "--readme", action="store_true", help="write the table into tests/bench/README.md"
+    )
     parser.add_argument("--only", help=f"comma-separated subset of {', '.join(BENCHES)}")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(BENCHES)
