@@ -278,7 +278,7 @@ def _load_run(ref: str, parsed: ParsedRef, meta: bool) -> ModelRef:
     """A run folder's model, rebuilt by dlcli's own spec code (the weights are not loaded)."""
     import torch
 
-    from dlcli.training.spec import read_spec
+    from dlcli.training.runs.spec import read_spec
 
     spec, _ = read_spec(Path(parsed.target))
     if meta:

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
 from dlcli.errors import InputError  # noqa: E402
-from dlcli.training import device  # noqa: E402
+from dlcli.training.engine import device  # noqa: E402
 from dlcli.training.recurrent import RecurrentConfig, build_recurrent  # noqa: E402
 from dlcli.training.text import (  # noqa: E402
     Vocabulary,

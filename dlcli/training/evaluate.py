@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
 from dlcli.files import check_regular
-from dlcli.training import run_dir as rd
-from dlcli.training.batches import inputs_for
 from dlcli.training.data import (
     DEFAULT_IMAGE_SIZE,
     IMAGE_EXTENSIONS,
@@ -30,10 +28,14 @@ from dlcli.training.data import (
     read_images,
     read_npz,
 )
-from dlcli.training.device import autocast, check_precision, resolve_device, set_threads
-from dlcli.training.metrics import accuracy, loss_function, scores_of
+from dlcli.training.engine.batches import inputs_for
+from dlcli.training.engine.device import resolve_device, set_threads
+from dlcli.training.engine.metrics import accuracy, loss_function, scores_of
+from dlcli.training.engine.precision import autocast, check_precision
 from dlcli.training.models import get_family
-from dlcli.training.spec import RunSpec, load_split, read_spec
+from dlcli.training.runs import files as rd
+from dlcli.training.runs import state as rs
+from dlcli.training.runs.spec import RunSpec, load_split, read_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,13 +85,13 @@ def load_run(run: Path, device: str = "auto") -> LoadedRun:
     """The trained model of a run folder, in eval mode on `device`."""
     run = Path(run)
     spec, _ = read_spec(run)
-    state = rd.run_state(run)
-    if state.state == rd.RESUMABLE:
+    state = rs.run_state(run)
+    if state.state == rs.RESUMABLE:
         raise InputError(
             f"run '{run}' is not finished: it is {state.describe()}; finish it with "
             f"'dlcli train {spec.model} --resume {run}' first"
         )
-    if state.state != rd.FINISHED:
+    if state.state != rs.FINISHED:
         raise InputError(
             f"run '{run}' has no trained model (status '{spec.status or 'unknown'}', no "
             "checkpoint): train it again"

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from dlcli.training.batches import to_layout_tensor
+from dlcli.training.engine.batches import to_layout_tensor
 
 if TYPE_CHECKING:
-    from dlcli.training.spec import RunSpec
+    from dlcli.training.runs.spec import RunSpec
 
 
 class RawInputModel(nn.Module):

@@ -36,7 +36,6 @@ from dlcli.errors import DlcliError, InputError, RunFailure
 from dlcli.files import atomic_write_bytes, check_output_folder, refuse_special
 from dlcli.lock import LOCK_NAME, Lock
 from dlcli.signatures import training_knobs, with_knobs
-from dlcli.training import run_dir as rd
 from dlcli.training.compare import (
     METRICS,
     SWEEP_BOUNDARIES,
@@ -48,7 +47,9 @@ from dlcli.training.compare import (
     show,
     write_figures,
 )
-from dlcli.training.loop import Callback
+from dlcli.training.engine.callbacks import Callback
+from dlcli.training.runs import files as rd
+from dlcli.training.runs import state as rs
 
 SWEEP_CSV = "sweep.csv"
 ORPHAN_GRACE_SECONDS = 10.0  # a worker whose parent died: time to save before it is killed
@@ -145,7 +146,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def _state(job: Job, requested: dict[str, Any]) -> str:
     """What the folder of a combination needs: 'train', 'resume', 'keep' or 'failed'."""
-    state = rd.run_state(job.out)
+    state = rs.run_state(job.out)
     if not (job.out / rd.CONFIG).exists():
         return "train"  # absent or empty; anything else there is refused by new_run_dir
     stored = rd.read_json(job.out / rd.CONFIG)
@@ -157,7 +158,7 @@ def _state(job: Job, requested: dict[str, Any]) -> str:
             f"sweep folder '{job.out}' holds a run whose {k} is {show(have.get(k))}, not the "
             f"requested {show(want[k])}; give another --out (or the command that made it)"
         )
-    if state.state == rd.FINISHED:
+    if state.state == rs.FINISHED:
         return "keep"
     return "failed" if state.status == "diverged" else "resume"
 
@@ -225,7 +226,7 @@ def sweep(
         job.action = _state(job, want)
     for name in (SWEEP_JSON, SWEEP_CSV, SWEEP_CURVES, SWEEP_BOUNDARIES):  # before any training
         refuse_special(out / name, "sweep file")
-    rd.make_folder(out, "sweep folder")
+    rs.make_folder(out, "sweep folder")
     with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
         for job, want in zip(jobs, requested, strict=True):
             job.action = _state(job, want)  # again, under the lock
@@ -330,7 +331,9 @@ def _run_parallel(model, pending, results, parallel, animate, hooks, total) -> N
 
     try:  # one fork server that has imported torch already: workers start in milliseconds
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["torch", "dlcli.training.api", "dlcli.training.loop"])
+        context.set_forkserver_preload(
+            ["torch", "dlcli.training.api", "dlcli.training.engine.setup"]
+        )
     except ValueError:  # no fork server on this platform
         context = multiprocessing.get_context("spawn")
     threads = _threads(pending[0].knobs.get("threads"), parallel)

@@ -316,7 +316,7 @@ def run(model: str, knobs: dict[str, Any]) -> None:
                 "--resume continues one run; a sweep continues by running the same command "
                 "again with the same --out"
             )
-        from dlcli.training.distributed import launched
+        from dlcli.training.engine.distributed import launched
 
         if launched():
             fail("a sweep trains its runs one by one: run it without torchrun (or --nproc)")
@@ -351,7 +351,7 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     finally:  # a terminal progress bar must give the screen back, whatever happened
         for callback in callbacks:
             callback.close()
-    from dlcli.training.distributed import is_main
+    from dlcli.training.engine.distributed import is_main
 
     if not is_main():  # under torchrun rank 0 alone prints the result
         return
@@ -365,9 +365,9 @@ def run(model: str, knobs: dict[str, Any]) -> None:
 
 def _launch(nproc: int, knobs: dict[str, Any], resume: Any) -> None:
     """`--nproc N`: this same command line, minus --nproc, under torchrun with N ranks (its
-    failures raised as one error: `dlcli.training.launcher`)."""
-    from dlcli.training.distributed import launched
-    from dlcli.training.launcher import check_inputs, launch
+    failures raised as one error: `dlcli.training.engine.launcher`)."""
+    from dlcli.training.engine.distributed import launched
+    from dlcli.training.engine.launcher import check_inputs, launch
 
     if nproc < 1:
         fail(f"invalid --nproc {nproc}: expected at least 1")
@@ -409,7 +409,7 @@ def sweep(
     if tensorboard:  # one writer, reopened in each run's folder (its on_train_begin)
         if parallel > 1:
             fail("--tensorboard writes from this process: run the sweep without --parallel")
-        from dlcli.training.tensorboard import TensorBoard
+        from dlcli.training.engine.tensorboard import TensorBoard
 
         callbacks.append(TensorBoard())
     try:
@@ -443,7 +443,7 @@ def _check_resume(model: str, resume: str, knobs: dict[str, Any]) -> None:
     """--resume continues with the run's own settings: flags it would ignore are errors."""
     from pathlib import Path
 
-    from dlcli.training.loop import read_spec
+    from dlcli.training.runs.spec import read_spec
 
     spec, _ = read_spec(Path(resume))
     if spec.model != model:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from dlcli.training.spec import RunSpec
+    from dlcli.training.runs.spec import RunSpec
 
 
 class Inputs:

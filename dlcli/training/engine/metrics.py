@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from dlcli.training.batches import Inputs
+    from dlcli.training.engine.batches import Inputs
 
 # fixed, so that evaluate reproduces the run's numbers bit for bit; 128: a conv net on CPU scores
 # 3x32x32 images 25% faster in chunks of 128 than of 1024 (cache-sized activations)
@@ -67,3 +67,7 @@ def accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:
     """The fraction of correct predictions, as the float64 nearest to correct / n (a float32
     mean would print as 0.9720670580863953 beside the exact 0.9720670391061452)."""
     return int((scores.argmax(1) == y).sum()) / len(y)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
