@@ -123,8 +123,8 @@ def atomic_write(
 
 
 RUN_MARKERS = (".dlcli.lock", "sweep.json")  # a run or sweep folder's own files (no import of
-RUN_CONFIG = "config.json"  # training here: these names are run_dir's and compare's)
-RUN_FORMAT_MARK = b'"format": "dlcli-run/'  # how run_dir.write_json spells config.json's format
+RUN_CONFIG = "config.json"  # training here: these names are runs/files.py's)
+RUN_FORMAT_MARK = b'"format": "dlcli-run/'  # how runs/files.py writes config.json's format
 
 
 def refuse_special(path: Path | str, what: str = "output") -> None:

@@ -13,24 +13,19 @@ Modules (torch/numpy/Pillow are imported inside functions, except where noted):
                    forward pass (dlcli.inspection), the model file's SHA-256 checked on rebuild
     text.py        tokeniser, vocabulary, word2vec vectors for the recurrent family
     sequences.py   synthetic sequence tasks (the long-memory lesson)
-    loop.py        `train(...)`, `resume(...)`, `fit`: batching, metrics, early stopping,
-                   checkpoints, Ctrl-C; progress and stop requests through `Callback` hooks
-    spec.py        `RunSpec`, the run's config.json (one object from training to evaluation),
-                   and the split it trains on (`prepare`, `load_split`)
-    checkpoint.py  `TrainState` (the checkpoint's metadata) and the checkpoint's tensors
-    run_dir.py     the run folder's files, all written atomically through `dlcli.files`; its
-                   three states (`run_state`: not started, resumable, finished), its lock
-                   (`dlcli.lock`) and the leftovers of a killed writer
-    device.py      the device and torch's thread count
-    metrics.py     losses, class scores in fixed chunks, (loss, accuracy) of a split
-    batches.py     `Inputs`: how a split reaches the model (on the device whole, or stored uint8
-                   pixels / memory maps gathered and converted per batch on the device)
+    engine/        `train(...)`, `resume(...)` (setup.py) and THE loop (`fit`, loop.py):
+                   batching, metrics, precision, checkpoints, Ctrl-C; early stopping,
+                   checkpointing and progress as `Callback`s (callbacks.py); data parallelism
+                   behind a `Strategy` (strategy.py, distributed.py); device and threads
+    runs/          the run folder: its files, written atomically through `dlcli.files`
+                   (files.py), `TrainState` and the checkpoint's tensors (checkpoint.py),
+                   `RunSpec`, the run's config.json, and the split it trains on (spec.py), its
+                   three states, its lock and a killed writer's leftovers (state.py)
     plots.py       curves.png and boundary.png (Pillow)
     evaluate.py    `evaluate(run_dir, data)` and `predict(run_dir, inputs)` -> result dataclasses
     portable.py    `RawInputModel`: a run's network with its preprocessing, raw inputs in,
                    probabilities out (imports torch: loaded by export.py on use)
     export.py      `load_model(run)` and `export(run, format, out)`: ONNX, TorchScript, pt2
-    tensorboard.py `TensorBoard`, the callback of `train --tensorboard` (RUN/tensorboard/)
 
 Extension points (how `train resnet` / `train lstm` plug in; these interfaces stay stable):
 
@@ -75,7 +70,7 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
 
 3. Rebuilding from a run folder: config.json stores `model`, `model_config`
    (`models.config_to_dict`, dataclass fields only), `input_shape`, `class_names` and the
-   standardisation; `spec.read_spec(run)` returns a `RunSpec` and `spec.build_model()` calls
+   standardisation; `runs.spec.read_spec(run)` returns a `RunSpec` and `spec.build_model()` calls
    the registered builder with the same arguments, then the weights load from model.safetensors.
    So a config dataclass must round-trip through `config_to_dict`/`config_from_dict` (tuples
    become lists and back) and the builder must be deterministic in its config.
@@ -92,7 +87,7 @@ Extension points (how `train resnet` / `train lstm` plug in; these interfaces st
    --resume, attaches the progress callbacks (Rich bar on a TTY, one line per epoch otherwise;
    the `describe` table first) and renders the result table or the --json document.
 
-5. Callbacks (`loop.Callback`, Keras style): the hooks on_train_begin(info),
+5. Callbacks (`engine.callbacks.Callback`, Keras style): the hooks on_train_begin(info),
    on_epoch_begin(epoch, logs), on_batch_end(batch, logs), on_epoch_end(epoch, logs),
    on_train_end(logs) report progress; a hook that sets `self.stop_training = True` ends the
    run after the current epoch, which then finishes as a normal run (see `Callback`).

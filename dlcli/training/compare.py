@@ -72,7 +72,7 @@ class RunInfo:
     config: dict[str, Any]
     metrics: dict[str, Any] | None
 
-    state: str = rs.FINISHED  # run_dir.run_state's
+    state: str = rs.FINISHED  # runs.state.run_state's
 
     @property
     def status(self) -> str:
@@ -89,7 +89,7 @@ class RunInfo:
 
 
 def read_run(folder: Path) -> RunInfo:
-    """A run folder's config and, if it is finished (`run_dir.run_state`), its metrics."""
+    """A run folder's config and, if it is finished (`runs.state.run_state`), its metrics."""
     state = rs.run_state(folder)
     if not (folder / rd.CONFIG).exists():
         raise InputError(f"{folder / rd.CONFIG}: not found; is this a dlcli run folder?")

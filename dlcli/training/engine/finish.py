@@ -136,8 +136,8 @@ def finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
         epochs=len(state.history),
         best_epoch=state.best_epoch,
         stopped_early=state.stopped_early,
-        train_loss=train_loss,  # type: ignore[arg-type]
-        train_accuracy=train_acc,  # type: ignore[arg-type]
+        train_loss=train_loss,
+        train_accuracy=train_acc,
         val_loss=val_loss,
         val_accuracy=val_acc,
         test_loss=test_loss,

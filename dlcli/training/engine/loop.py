@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     import torch
 
+    assert cfg.lr is not None  # TrainConfig fills it in (the optimizer's default)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
@@ -79,7 +80,7 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
                 diverged(run, epoch, loss)
             with autocast(cfg.precision, run.device):  # DDP: scored in shares
                 val_loss, val_accuracy = strategy.measure(net, *val_split, cfg.loss)
-            row = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}
+            row: dict[str, Any] = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}
             row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
             row["seconds"] = time.perf_counter() - t0
             callbacks.on_epoch_end(epoch, row)  # history, best weights, checkpoint, progress

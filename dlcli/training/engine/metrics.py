@@ -6,6 +6,7 @@ test numbers and `dlcli evaluate`'s come out bit for bit alike. torch is importe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def scores_of(model: nn.Module, x: torch.Tensor | Inputs) -> torch.Tensor:
         if len(x) == 0:
             return torch.zeros((0, 0))
         if isinstance(x, torch.Tensor):
-            chunks = (x[i : i + EVAL_BATCH] for i in range(0, len(x), EVAL_BATCH))
+            chunks: Iterator[torch.Tensor] = (
+                x[i : i + EVAL_BATCH] for i in range(0, len(x), EVAL_BATCH)
+            )
         else:
             chunks = x.chunks(EVAL_BATCH)
         return torch.cat([model(chunk) for chunk in chunks])

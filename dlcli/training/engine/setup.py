@@ -114,8 +114,9 @@ def resume(run: Path, epochs: int | None = None, callbacks: Sequence[Callback] =
         dataset, prepared = load_split(spec)
         net = _fresh_model(spec, dataset)
         callbacks = callbacks if strategy.is_main else ()
-        run = Run(folder, spec, dataset, prepared, device, strategy, callbacks, start)
-        return fit(run, net, saved)
+        return fit(
+            Run(folder, spec, dataset, prepared, device, strategy, callbacks, start), net, saved
+        )
 
 
 def _check_resumable(

@@ -77,7 +77,7 @@ class TensorBoard(Callback):
         import torch
 
         step = int(logs.get("epoch", epoch + 1))
-        scalars = {"train": {}, "validation": {}}
+        scalars: dict[str, dict[str, float]] = {"train": {}, "validation": {}}
         for key, value in logs.items():
             if key in NOT_SCALARS or not isinstance(value, int | float) or value is None:
                 continue

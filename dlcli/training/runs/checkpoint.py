@@ -77,7 +77,7 @@ class TrainState:
                 "previous checkpoint (or the folder to train again)"
             )
 
-        fields = {
+        kinds: dict[str, type | tuple[type, ...]] = {
             "epoch": int,
             "best_epoch": int,
             "best_loss": (int, float),
@@ -88,11 +88,11 @@ class TrainState:
         }
         if not isinstance(d, dict):
             raise InputError(f"{where}: no training state in the checkpoint's metadata")
-        for name, kind in fields.items():
+        for name, kind in kinds.items():
             value = d.get(name)
             if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
                 raise damaged(f"'{name}' is {_short(value)}")
-        state = cls(**{name: d[name] for name in fields})
+        state = cls(**{name: d[name] for name in kinds})
         if not 0 <= state.epoch <= MAX_EPOCHS or len(state.history) != state.epoch:
             raise damaged(f"{len(state.history)} history rows for {_short(state.epoch)} epochs")
         if not 0 <= state.best_epoch <= state.epoch:

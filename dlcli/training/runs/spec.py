@@ -226,15 +226,16 @@ def _check_standardize(document: Any, where: Path) -> None:
     finite standard deviations (a std of 0 would make every prediction NaN)."""
     if document is None:
         return
-    ok = isinstance(document, dict) and isinstance(document.get("shape"), list)
-    shape = document.get("shape") if ok else None
-    ok = ok and 0 < len(shape) <= 4
+    shape: list[Any] = []
+    if isinstance(document, dict) and isinstance(document.get("shape"), list):
+        shape = document["shape"]
+    ok = 0 < len(shape) <= 4
     ok = ok and all(type(n) is int and 0 < n <= MAX_SAMPLE_VALUES for n in shape)
     count = math.prod(shape) if ok else 0
     for key, low in (("mean", -math.inf), ("std", 0.0)):
         values = document.get(key) if ok else None
         ok = ok and isinstance(values, list) and len(values) == count
-        ok = ok and all(_finite(v) and v > low for v in values)
+        ok = ok and isinstance(values, list) and all(_finite(v) and v > low for v in values)
         if not ok:
             what = "positive finite numbers" if key == "std" else "finite numbers"
             raise InputError(
@@ -259,7 +260,6 @@ def make_spec(
     data: DataConfig,
     train: TrainConfig,
     dataset: Dataset,
-    threads: int | None = None,
 ) -> RunSpec:
     """A new run's spec (no standardiser yet: `prepare` fits it on the train split)."""
     import torch
@@ -282,7 +282,6 @@ def make_spec(
         feature_names=dataset.feature_names,
         image_mode=dataset.image_mode,
         pixel_max=dataset.pixel_max,
-        threads=threads,
         torch_version=torch.__version__,
     )
 
