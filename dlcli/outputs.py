@@ -16,8 +16,8 @@ from dlcli.errors import InputError
 from dlcli.files import os_reason, read_regular, refuse_special
 
 RUN_MARKERS = (".dlcli.lock", "sweep.json")  # a run or sweep folder's own files (no import of
-RUN_CONFIG = "config.json"  # training here: these names are run_dir's and compare's)
-RUN_FORMAT_MARK = b'"format": "dlcli-run/'  # how run_dir.write_json spells config.json's format
+RUN_CONFIG = "config.json"  # training here: these names are runs/files.py's)
+RUN_FORMAT_MARK = b'"format": "dlcli-run/'  # how runs/files.py writes config.json's format
 
 
 def check_name(path: Path | str, what: str) -> Path:
@@ -81,8 +81,8 @@ def check_output(path: Path | str, what: str, *, suffix: str | None = None) -> P
 
 def check_output_folder(path: Path | str, what: str) -> Path:
     """The gate for a folder the user named for dlcli to fill (train and sweep --out): a valid
-    UTF-8 name, not inside a run folder, that is a folder or does not exist yet (run_dir judges
-    what is inside)."""
+    UTF-8 name, not inside a run folder, that is a folder or does not exist yet (runs/state.py
+    judges what is inside)."""
     path = check_name(path, what)
     owner = run_folder_of(path.absolute().parent, sweeps=False)
     if owner is not None:

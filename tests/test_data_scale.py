@@ -43,7 +43,7 @@ def _train(data, out, *extra):
 def test_uint8_image_folder_trains_evaluates_predicts_as_the_float_path(tmp_path):
     import torch
 
-    from dlcli.training import run_dir as rd
+    from dlcli.training.runs import files as rd
 
     folder = _folder(tmp_path)
     ds = load_dataset(DataConfig(source=str(folder), image_size=(6, 7)))
@@ -78,7 +78,7 @@ def test_uint8_image_folder_trains_evaluates_predicts_as_the_float_path(tmp_path
 
 
 def test_resumed_uint8_run_is_bit_identical(tmp_path):
-    from dlcli.training import run_dir as rd
+    from dlcli.training.runs import files as rd
 
     folder = _folder(tmp_path)
     whole = _train(folder, tmp_path / "whole")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import dlcli
-from dlcli.training.distributed import shares_of
+from dlcli.training.engine.strategy import shares_of
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 EXACT = {  # dropout is off in the cnn by default

@@ -169,8 +169,8 @@ def test_float32_overflow_in_a_csv_is_an_input_error(tmp_path):
 def test_diverged_message_does_not_blame_standardised_inputs(tmp_path, blobs_csv):
     from dlcli.training.config import TrainConfig
     from dlcli.training.data import Standardizer
-    from dlcli.training.loop import diverged_message
-    from dlcli.training.spec import RunSpec
+    from dlcli.training.engine.finish import diverged_message
+    from dlcli.training.runs.spec import RunSpec
 
     x = np.ones((4, 2), np.float32)
     spec = RunSpec("mlp", None, None, TrainConfig(lr=10.0), "flat", (2,), (2,), ["a", "b"], None)

@@ -61,7 +61,7 @@ def raw_test_split(run: Path, tmp_path: Path) -> tuple[object, list[str], np.nda
     run's own encoding): raw samples as stored, or for text the texts and their token ids."""
     from dlcli.training.data import split_indices
     from dlcli.training.models import load_family_data
-    from dlcli.training.spec import read_spec
+    from dlcli.training.runs.spec import read_spec
 
     spec, _ = read_spec(run)
     dataset = load_family_data(spec.model, spec.model_config, spec.data, spec.train.seed)
@@ -82,7 +82,7 @@ def raw_test_split(run: Path, tmp_path: Path) -> tuple[object, list[str], np.nda
 
 def predicted(run: Path, inputs: list[str]) -> tuple[np.ndarray, list[str]]:
     """`dlcli predict`'s probabilities (N, C) in class order, and its classes."""
-    from dlcli.training.spec import read_spec
+    from dlcli.training.runs.spec import read_spec
 
     classes = read_spec(run)[0].class_names
     result = dlcli.predict(run, inputs, top=len(classes), device="cpu").to_dict()
@@ -246,7 +246,7 @@ def test_export_errors_are_one_line(runs, invoke, tmp_path, monkeypatch):
 def test_unfinished_run_and_failed_exporter(runs, invoke, tmp_path, monkeypatch):
     """A run with no trained model, and an exporter that fails: one line, exit 2 / 1, no file,
     no temporary file left."""
-    from dlcli.training import spec as spec_module
+    from dlcli.training.runs import spec as spec_module
 
     run = runs("mlp")
     unfinished = tmp_path / "unfinished"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import cli, readme_commands
 
-from dlcli.training import device
+from dlcli.training.engine import device
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

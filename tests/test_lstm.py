@@ -15,7 +15,6 @@ torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
 from dlcli.errors import InputError  # noqa: E402
-from dlcli.training import device  # noqa: E402
 from dlcli.training.data.text import (  # noqa: E402
     Vocabulary,
     embedding_table,
@@ -24,6 +23,7 @@ from dlcli.training.data.text import (  # noqa: E402
     read_word2vec,
     tokenize,
 )
+from dlcli.training.engine import device  # noqa: E402
 from dlcli.training.recurrent import RecurrentConfig, build_recurrent  # noqa: E402
 
 # --- the model ----------------------------------------------------------------------------------

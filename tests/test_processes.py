@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from dlcli.lock import LOCK_NAME, Lock
-from dlcli.training import launcher
-from dlcli.training import run_dir as rd
+from dlcli.training.engine import launcher
+from dlcli.training.runs import state as rs
 from tests.conftest import ROOT, assert_input_error
 
 LINUX = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
@@ -113,7 +113,7 @@ def test_sigterm_to_the_launcher_reaches_the_ranks_saves_and_exits_143(tmp_path)
     assert len(errors) == 1 and errors[0].startswith("dlcli: error: terminated (SIGTERM) after")
     assert f"--resume {out}" in errors[0] and stdout == ""
     _clean(stderr)
-    assert rd.run_state(out).state == rd.RESUMABLE
+    assert rs.run_state(out).state == rs.RESUMABLE
     assert json.loads((out / "config.json").read_text())["status"] == "interrupted"
     assert not _alive(ranks)
 
@@ -232,7 +232,7 @@ GLOO_THREADS_AFTER_TEARDOWN = textwrap.dedent(
     """
     import os, sys
     import dlcli
-    from dlcli.training import distributed
+    from dlcli.training.engine import distributed
     dlcli.train("mlp", epochs=1, threads=1, out=sys.argv[1])  # ends with teardown(sync=True)
     tasks = os.listdir("/proc/self/task")
     names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in tasks]
@@ -264,7 +264,7 @@ def test_gloo_threads_outlive_the_process_group_so_ranks_leave_by_os_exit(tmp_pa
 
 
 def test_the_lost_rank_message_is_cut_at_a_word():
-    from dlcli.training.distributed import lost_failure
+    from dlcli.training.engine.distributed import lost_failure
 
     words = " ".join(f"word{i}" for i in range(60))
     message = str(lost_failure(RuntimeError(f"[gloo/pair.cc:1] {words}"), "runs/r"))
@@ -320,5 +320,5 @@ def test_a_signalled_sweep_parent_saves_its_workers_runs_and_leaves_nothing(tmp_
     assert proc.returncode == status, stderr
     assert len(_errors(stderr)) == 1 and "Traceback" not in stderr, stderr
     assert _alive(children) == set()  # nothing outlives the parent
-    states = {rd.run_state(run).state for run in out.iterdir() if run.is_dir()}
-    assert states == {rd.RESUMABLE}
+    states = {rs.run_state(run).state for run in out.iterdir() if run.is_dir()}
+    assert states == {rs.RESUMABLE}

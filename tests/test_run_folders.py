@@ -21,21 +21,25 @@ from safetensors.torch import load_file
 from dlcli import files
 from dlcli.errors import InputError
 from dlcli.lock import LOCK_NAME, Lock
-from dlcli.training import checkpoint, loop
-from dlcli.training import run_dir as rd
+from dlcli.training.config import TrainConfig
 from dlcli.training.data import DataConfig
+from dlcli.training.engine import callbacks as engine_callbacks
+from dlcli.training.engine import setup
 from dlcli.training.models import MLPConfig
+from dlcli.training.runs import checkpoint
+from dlcli.training.runs import files as rd
+from dlcli.training.runs import state as rs
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIRAL = "spiral:n=40"  # 2-D: the finish writes boundary.png too
 
 
 def _train(folder: Path, epochs: int = 2, **kw):
-    return loop.train(
+    return setup.train(
         "mlp",
         MLPConfig(hidden=(8,), dropout=0.1),  # dropout: the RNG state must be restored too
         DataConfig(source=SPIRAL),
-        loop.TrainConfig(epochs=epochs, threads=1, device="cpu", seed=3, **kw),
+        TrainConfig(epochs=epochs, threads=1, device="cpu", seed=3, **kw),
         folder,
     )
 
@@ -63,7 +67,7 @@ def test_a_run_stopped_at_every_write_ends_resumable_or_finished(tmp_path, monke
     """Fault injection: Ctrl-C at the K-th rename of the run, for every K; the folder is then
     not started (before the first checkpoint), resumable or finished, and `resume` (or a new
     `train --out`) ends with the uninterrupted run's weights."""
-    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(engine_callbacks, "CHECKPOINT_SECONDS", 0.0)
     renames: list[str] = []
     monkeypatch.setattr(files, "before_rename", lambda path: renames.append(path.name))
     _train(tmp_path / "count")
@@ -84,17 +88,17 @@ def test_a_run_stopped_at_every_write_ends_resumable_or_finished(tmp_path, monke
         with pytest.raises(KeyboardInterrupt):
             _train(folder)
         monkeypatch.setattr(files, "before_rename", None)
-        state = rd.run_state(folder)
+        state = rs.run_state(folder)
         if k > finish_from:  # a kill in the finish sequence: never stuck between two states
-            assert state.state == rd.RESUMABLE, (k, renames[k - 1], state)
+            assert state.state == rs.RESUMABLE, (k, renames[k - 1], state)
             assert state.trained == 2
             result = cli("evaluate", folder)
             assert_input_error(result, "not finished", "--resume")
-        if state.state == rd.NEW:
+        if state.state == rs.NEW:
             _train(folder)  # --out takes a folder that holds nothing trained
         else:
-            loop.resume(folder)
-        assert rd.run_state(folder).state == rd.FINISHED
+            setup.resume(folder)
+        assert rs.run_state(folder).state == rs.FINISHED
         assert _same(_weights(folder), expected), k
         assert not [n for n in os.listdir(folder) if n.startswith(".")], os.listdir(folder)
 
@@ -107,13 +111,14 @@ def test_sigkill_in_the_finish_sequence_then_resume(tmp_path, straight):
         f"""
         import sys
         from pathlib import Path
-        from dlcli.training import loop
+        from dlcli.training.engine import callbacks, setup
+        from dlcli.training.config import TrainConfig
         from dlcli.training.data import DataConfig
         from dlcli.training.models import MLPConfig
-        loop.CHECKPOINT_SECONDS = 0.0
-        loop.train("mlp", MLPConfig(hidden=(8,), dropout=0.1), DataConfig(source="{SPIRAL}"),
-                   loop.TrainConfig(epochs=2, threads=1, device="cpu", seed=3),
-                   Path(sys.argv[1]))
+        callbacks.CHECKPOINT_SECONDS = 0.0
+        setup.train("mlp", MLPConfig(hidden=(8,), dropout=0.1), DataConfig(source="{SPIRAL}"),
+                    TrainConfig(epochs=2, threads=1, device="cpu", seed=3),
+                    Path(sys.argv[1]))
         """
     )
     expected = _weights(straight)
@@ -133,10 +138,10 @@ def test_sigkill_in_the_finish_sequence_then_resume(tmp_path, straight):
         folder = tmp_path / f"k{k}"
         leftovers = [n for n in os.listdir(folder) if files.is_temporary(n)]
         assert len(leftovers) == 1, os.listdir(folder)  # what the kill left
-        assert rd.run_state(folder).state == rd.RESUMABLE
+        assert rs.run_state(folder).state == rs.RESUMABLE
         result = cli("train", "mlp", "--resume", folder, "--json")
         assert result.exit_code == 0, result.output
-        assert rd.run_state(folder).state == rd.FINISHED
+        assert rs.run_state(folder).state == rs.FINISHED
         assert _same(_weights(folder), expected), k
         assert not [n for n in os.listdir(folder) if n.startswith(".")]
 
@@ -149,7 +154,7 @@ def test_resume_finishes_a_run_whose_checkpoint_reached_its_epochs(tmp_path):
     config = json.loads((folder / rd.CONFIG).read_text())
     config["status"] = "running"  # killed before the "done" mark
     (folder / rd.CONFIG).write_text(json.dumps(config))
-    assert rd.run_state(folder).state == rd.RESUMABLE
+    assert rs.run_state(folder).state == rs.RESUMABLE
     assert_input_error(cli("evaluate", folder), "not finished", "--resume")
     assert_input_error(cli("train", "mlp", "--out", folder), "resumable", "--resume")
     result = cli("train", "mlp", "--resume", folder, "--json")
@@ -165,10 +170,10 @@ def test_out_reuses_a_folder_that_kept_nothing_trained(tmp_path):
     folder.mkdir()
     (folder / rd.CONFIG).write_text(json.dumps({"format": rd.RUN_FORMAT, "status": "diverged"}))
     (folder / ".model.safetensors.abc123.tmp").write_bytes(b"half")
-    assert rd.run_state(folder).state == rd.NEW
+    assert rs.run_state(folder).state == rs.NEW
     result = cli("train", "mlp", "--data", SPIRAL, "--epochs", "1", "--out", folder, "-q")
     assert result.exit_code == 0, result.output
-    assert rd.run_state(folder).state == rd.FINISHED
+    assert rs.run_state(folder).state == rs.FINISHED
     assert not [n for n in os.listdir(folder) if n.startswith(".")]
 
 
@@ -274,7 +279,7 @@ def test_a_killed_word2vec_leaves_its_working_folder_to_the_next_run(tmp_path):
 
 
 def test_damaged_checkpoints_are_refused_with_the_file_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)  # both checkpoints get written
+    monkeypatch.setattr(engine_callbacks, "CHECKPOINT_SECONDS", 0.0)  # both checkpoints get written
     folder = tmp_path / "r"
     _train(folder, epochs=2)
     good = (folder / rd.CHECKPOINT).read_bytes()
@@ -369,7 +374,7 @@ def test_a_full_disk_names_the_file_and_says_resume(tmp_path, monkeypatch):
         if calls[0] == 3:  # the first checkpoint is on disk, the second write fails
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(engine_callbacks, "CHECKPOINT_SECONDS", 0.0)
     monkeypatch.setattr(files, "before_rename", full)
     out = tmp_path / "r"
     result = cli("train", "mlp", "--data", SPIRAL, "--epochs", "3", "--out", out)
@@ -379,7 +384,7 @@ def test_a_full_disk_names_the_file_and_says_resume(tmp_path, monkeypatch):
     assert "checkpoint.safetensors" in lines[-1] and "No space left" in lines[-1]
     assert f"--resume {out}" in lines[-1]
     monkeypatch.setattr(files, "before_rename", None)
-    assert rd.run_state(out).state == rd.RESUMABLE
+    assert rs.run_state(out).state == rs.RESUMABLE
     assert not [n for n in os.listdir(out) if files.is_temporary(n)]
     assert cli("train", "mlp", "--resume", out, "-q").exit_code == 0
 
@@ -466,5 +471,5 @@ def test_sigterm_during_training_saves_and_exits_143(tmp_path):
     after = [ln for ln in rest.splitlines() if not ln.startswith("epoch ")]
     assert len(after) == 1 and after[0].startswith("dlcli: error: terminated (SIGTERM) after")
     assert f"--resume {out}" in after[0]
-    assert rd.run_state(out).state == rd.RESUMABLE
+    assert rs.run_state(out).state == rs.RESUMABLE
     assert not [n for n in os.listdir(out) if n.startswith(".")]

@@ -17,9 +17,13 @@ import torch
 from conftest import assert_input_error, cli
 from safetensors.torch import load_file
 
-from dlcli.training import checkpoint, loop
+from dlcli.training.config import TrainConfig
 from dlcli.training.data import DataConfig
+from dlcli.training.engine import callbacks as engine_callbacks
+from dlcli.training.engine import loop, metrics, setup
+from dlcli.training.engine.callbacks import Callback
 from dlcli.training.models import CNNConfig, MLPConfig, get_family
+from dlcli.training.runs import checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,9 +37,7 @@ def _train(tmp_path, name="r", model="mlp", config=None, callbacks=(), **kw):
     kw.setdefault("threads", 1)
     kw.setdefault("device", "cpu")
     config = config or (MLPConfig() if model == "mlp" else CNNConfig())
-    return loop.train(
-        model, config, DataConfig(), loop.TrainConfig(**kw), tmp_path / name, callbacks
-    )
+    return setup.train(model, config, DataConfig(), TrainConfig(**kw), tmp_path / name, callbacks)
 
 
 def test_run_folder_contents(mlp_run):
@@ -78,7 +80,7 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-class _StopAfter(loop.Callback):
+class _StopAfter(Callback):
     """Asks the loop to stop after `epochs` epochs, as a Keras callback would."""
 
     def __init__(self, epochs: int) -> None:
@@ -105,7 +107,7 @@ def test_a_callback_stops_training_then_resume_equals_an_uninterrupted_run(tmp_p
     assert config["train"]["epochs"] == 4  # the run's total: resume trains on to it
     assert (tmp_path / "cut" / "model.safetensors").exists()
     assert len(_history(tmp_path / "cut")) == 2
-    resumed = loop.resume(tmp_path / "cut", callbacks=[stopper])  # the flag is reset on begin
+    resumed = setup.resume(tmp_path / "cut", callbacks=[stopper])  # the flag is reset on begin
     assert resumed.epochs == 4
     w1 = load_file(tmp_path / "straight" / "model.safetensors")
     w2 = load_file(tmp_path / "cut" / "model.safetensors")
@@ -114,7 +116,7 @@ def test_a_callback_stops_training_then_resume_equals_an_uninterrupted_run(tmp_p
     assert len(_history(tmp_path / "cut")) == 4
 
 
-class _CtrlC(loop.Callback):
+class _CtrlC(Callback):
     def on_epoch_end(self, epoch, logs):
         if epoch == 1:
             raise KeyboardInterrupt  # what Ctrl-C does between two epochs
@@ -126,7 +128,7 @@ def test_ctrl_c_saves_the_checkpoint_and_marks_the_run_interrupted(tmp_path):
     assert json.loads((tmp_path / "cut" / "config.json").read_text())["status"] == "interrupted"
     assert not (tmp_path / "cut" / "model.safetensors").exists()
     assert checkpoint.load(tmp_path / "cut").state.epoch == 2
-    assert loop.resume(tmp_path / "cut").epochs == 4
+    assert setup.resume(tmp_path / "cut").epochs == 4
 
 
 def test_resume_extends_a_finished_run_and_refuses_nothing_to_do(tmp_path, mlp_run):
@@ -208,7 +210,7 @@ def test_hinge_loss_is_the_lessons_multiclass_svm():
     y = torch.randint(0, 5, (7,))
     # PyTorch's multi_margin_loss averages over classes; the lesson sums over j != y_i
     oracle = torch.nn.functional.multi_margin_loss(scores, y, margin=1.0) * 5
-    assert loop.multiclass_hinge(scores, y).item() == pytest.approx(oracle.item(), rel=1e-12)
+    assert metrics.multiclass_hinge(scores, y).item() == pytest.approx(oracle.item(), rel=1e-12)
 
 
 def test_linear_classifier_small_init_and_optimizer_knobs(tmp_path):
@@ -222,9 +224,7 @@ def test_linear_classifier_small_init_and_optimizer_knobs(tmp_path):
     apply_init(big, "small")
     assert big[0].weight.std().item() == pytest.approx(0.01, rel=0.05)
     assert torch.count_nonzero(big[0].bias) == 0
-    opt = loop.make_optimizer(
-        big, loop.TrainConfig(optimizer="sgd", momentum=0.8, weight_decay=0.01)
-    )
+    opt = loop.make_optimizer(big, TrainConfig(optimizer="sgd", momentum=0.8, weight_decay=0.01))
     group = opt.param_groups[0]
     assert (type(opt).__name__, group["lr"], group["momentum"], group["weight_decay"]) == (
         "SGD",
@@ -473,9 +473,9 @@ def test_subprocess_json_and_calculators_stay_light(tmp_path):
 
 
 def test_checkpoint_rotation_survives_a_torn_write(tmp_path, monkeypatch):
-    from dlcli.training import run_dir as rd
+    from dlcli.training.runs import files as rd
 
-    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)  # write after every epoch
+    monkeypatch.setattr(engine_callbacks, "CHECKPOINT_SECONDS", 0.0)  # write after every epoch
     _train(tmp_path, "r", epochs=3, seed=2)
     run = tmp_path / "r"
     final = load_file(run / "model.safetensors")
@@ -484,7 +484,7 @@ def test_checkpoint_rotation_survives_a_torn_write(tmp_path, monkeypatch):
     data = (run / "checkpoint.safetensors").read_bytes()
     (run / "checkpoint.safetensors").write_bytes(data[: len(data) // 2])  # a crash mid-write
     assert checkpoint.load(run).state.epoch == 2
-    loop.resume(run)  # epoch 3 again, from the previous checkpoint
+    setup.resume(run)  # epoch 3 again, from the previous checkpoint
     again = load_file(run / "model.safetensors")
     assert all(torch.equal(final[k], again[k]) for k in final)
 
@@ -516,7 +516,7 @@ def test_divergence_is_a_runtime_failure_with_one_line(tmp_path):
 
 
 def test_every_file_of_a_run_folder_gets_the_umask_mode(tmp_path, monkeypatch):
-    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)  # both checkpoints get written
+    monkeypatch.setattr(engine_callbacks, "CHECKPOINT_SECONDS", 0.0)  # both checkpoints get written
     old = os.umask(0o022)
     try:
         _train(tmp_path, "r", epochs=3, seed=2, callbacks=[_CtrlC()])  # Ctrl-C after epoch 2
@@ -526,11 +526,11 @@ def test_every_file_of_a_run_folder_gets_the_umask_mode(tmp_path, monkeypatch):
         os.umask(old)
     old = os.umask(0o022)
     try:
-        loop.train(
+        setup.train(
             "mlp",
             MLPConfig(hidden=(8,)),
             DataConfig(source="spiral:n=30"),  # 2-D data: boundary.png too
-            loop.TrainConfig(epochs=3, threads=1, device="cpu"),
+            TrainConfig(epochs=3, threads=1, device="cpu"),
             tmp_path / "s",
         )
     finally:
@@ -556,7 +556,7 @@ def test_every_file_of_a_run_folder_gets_the_umask_mode(tmp_path, monkeypatch):
 
 def test_train_state_round_trips_and_a_damaged_one_names_its_file(tmp_path):
     from dlcli.errors import InputError
-    from dlcli.training import run_dir as rd
+    from dlcli.training.runs import files as rd
 
     state = checkpoint.TrainState()
     state.record({"epoch": 1, "val_loss": 0.5}, patience=2)
@@ -573,6 +573,6 @@ def test_train_state_round_trips_and_a_damaged_one_names_its_file(tmp_path):
     run = tmp_path / "r"
     tensors, meta = rd.load_tensors(run / "checkpoint.safetensors")
     meta["history"] = "oops"
-    rd.save_checkpoint(run, tensors, meta)  # the good one becomes checkpoint.prev
+    checkpoint.save(run, tensors, meta)  # the good one becomes checkpoint.prev
     with pytest.raises(InputError, match=r"checkpoint\.safetensors: damaged checkpoint.*history"):
-        loop.resume(run, epochs=2)
+        setup.resume(run, epochs=2)

@@ -102,7 +102,7 @@ class DlcliGroup(TyperGroup):
             message, code = _describe(exc)
             if message and not _follower(exc):  # empty: another rank reports it (torchrun)
                 print(error_line(_rank_tag() + message), file=sys.stderr)
-        ranks = sys.modules.get("dlcli.training.distributed")
+        ranks = sys.modules.get("dlcli.training.engine.distributed")
         if ranks is not None:  # a rank under torchrun ends without the interpreter's teardown
             ranks.leave(code)
         sys.exit(code)

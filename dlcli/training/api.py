@@ -25,7 +25,8 @@ from typing import Any
 from dlcli.errors import InputError
 from dlcli.signatures import training_knobs, with_knobs
 from dlcli.training.config import DataConfig, TrainConfig, family_config
-from dlcli.training.loop import Callback, RunResult
+from dlcli.training.engine.callbacks import Callback
+from dlcli.training.engine.run import RunResult
 
 __all__ = ["Callback", "evaluate", "predict", "resume", "split_knobs", "train"]
 
@@ -68,7 +69,7 @@ def train(
     runs/MODEL-TIME). Progress goes to `callbacks` (see `dlcli.Callback`); nothing is printed.
     `animate=True` (2-D data only) also writes boundary.gif, the decision regions as they learn;
     `tensorboard=True` writes event files into RUN/tensorboard/ (the `tensorboard` extra)."""
-    from dlcli.training import loop
+    from dlcli.training.engine import setup
 
     data, knobs = _one_run(model, data, knobs)
     model_config, data_config, train_config = split_knobs(model, {"source": data, **knobs})
@@ -77,12 +78,12 @@ def train(
 
         out = check_output_folder(out, "--out")
     if animate:
-        from dlcli.training.animate import BoundaryAnimation, check_2d
+        from dlcli.training.engine.animate import BoundaryAnimation, check_2d
 
         dataset = check_2d(model, model_config, data_config, train_config.seed)
         callbacks = [*callbacks, BoundaryAnimation(dataset.x, dataset.y)]
     with _board(tensorboard, callbacks) as callbacks:
-        return loop.train(
+        return setup.train(
             model,
             model_config,
             data_config,
@@ -98,7 +99,7 @@ def _board(tensorboard: bool, callbacks: Sequence[Callback]) -> Iterator[Sequenc
     if not tensorboard:
         yield callbacks
         return
-    from dlcli.training.tensorboard import TensorBoard
+    from dlcli.training.engine.tensorboard import TensorBoard
 
     board = TensorBoard()  # InputError naming the extra when tensorboard is missing
     try:
@@ -145,16 +146,17 @@ def resume(
     """Continue a run from its last checkpoint with its own settings (`epochs`: a new total);
     `animate=True` draws boundary.gif from the epochs trained now; `tensorboard=True` appends
     the epochs trained now to RUN/tensorboard/."""
-    from dlcli.training import loop
+    from dlcli.training.engine import setup
 
     if animate:
-        from dlcli.training.animate import BoundaryAnimation, check_2d
+        from dlcli.training.engine.animate import BoundaryAnimation, check_2d
+        from dlcli.training.runs.spec import read_spec
 
-        spec, _ = loop.read_spec(Path(run_dir))
+        spec, _ = read_spec(Path(run_dir))
         dataset = check_2d(spec.model, spec.model_config, spec.data, spec.train.seed)
         callbacks = [*callbacks, BoundaryAnimation(dataset.x, dataset.y)]
     with _board(tensorboard, callbacks) as callbacks:
-        return loop.resume(Path(run_dir), epochs, callbacks)
+        return setup.resume(Path(run_dir), epochs, callbacks)
 
 
 def evaluate(

@@ -23,7 +23,8 @@ from typing import Any
 from dlcli.errors import InputError
 from dlcli.files import atomic_write_bytes
 from dlcli.outputs import check_output
-from dlcli.training import run_dir as rd
+from dlcli.training.runs import files as rd
+from dlcli.training.runs import state as rs
 
 # what a comparison shows of each run, in this order (metrics.json's names)
 METRICS = (
@@ -72,14 +73,14 @@ class RunInfo:
     config: dict[str, Any]
     metrics: dict[str, Any] | None
 
-    state: str = rd.FINISHED  # run_dir.run_state's
+    state: str = rs.FINISHED  # runs.state.run_state's
 
     @property
     def status(self) -> str:
         if self.metrics is not None:
             return "done"
         status = str(self.config.get("status", "unknown"))
-        return "resumable" if self.state == rd.RESUMABLE and status == "running" else status
+        return "resumable" if self.state == rs.RESUMABLE and status == "running" else status
 
     def history(self) -> list[dict]:
         path = self.out / rd.HISTORY
@@ -89,12 +90,12 @@ class RunInfo:
 
 
 def read_run(folder: Path) -> RunInfo:
-    """A run folder's config and, if it is finished (`run_dir.run_state`), its metrics."""
-    state = rd.run_state(folder)
+    """A run folder's config and, if it is finished (`runs.state.run_state`), its metrics."""
+    state = rs.run_state(folder)
     if not (folder / rd.CONFIG).exists():
         raise InputError(f"{folder / rd.CONFIG}: not found; is this a dlcli run folder?")
     config = rd.read_json(folder / rd.CONFIG)
-    metrics = rd.read_json(folder / rd.METRICS) if state.state == rd.FINISHED else None
+    metrics = rd.read_json(folder / rd.METRICS) if state.state == rs.FINISHED else None
     if metrics is not None and not isinstance(metrics, dict):
         raise InputError(f"{folder / rd.METRICS}: not a JSON object")
     return RunInfo(folder, config, metrics, state.state)

@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
-from dlcli.training import run_dir as rd
-from dlcli.training.batches import inputs_for
 from dlcli.training.data.folders import read_image_inputs
 from dlcli.training.data.kinds import RawInputs, check_shape
 from dlcli.training.data.preprocess import as_model_values
 from dlcli.training.data.registry import read_labelled, read_raw
-from dlcli.training.device import autocast, check_precision, resolve_device, set_threads
-from dlcli.training.metrics import accuracy, loss_function, scores_of
+from dlcli.training.engine.batches import inputs_for
+from dlcli.training.engine.device import resolve_device, set_threads
+from dlcli.training.engine.metrics import accuracy, loss_function, scores_of
+from dlcli.training.engine.precision import autocast, check_precision
 from dlcli.training.models import get_family
-from dlcli.training.spec import RunSpec, load_split, read_spec
+from dlcli.training.runs import files as rd
+from dlcli.training.runs import state as rs
+from dlcli.training.runs.spec import RunSpec, load_split, read_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,13 +75,13 @@ def load_run(run: Path, device: str = "auto") -> LoadedRun:
     """The trained model of a run folder, in eval mode on `device`."""
     run = Path(run)
     spec, _ = read_spec(run)
-    state = rd.run_state(run)
-    if state.state == rd.RESUMABLE:
+    state = rs.run_state(run)
+    if state.state == rs.RESUMABLE:
         raise InputError(
             f"run '{run}' is not finished: it is {state.describe()}; finish it with "
             f"'dlcli train {spec.model} --resume {run}' first"
         )
-    if state.state != rd.FINISHED:
+    if state.state != rs.FINISHED:
         raise InputError(
             f"run '{run}' has no trained model (status '{spec.status or 'unknown'}', no "
             "checkpoint): train it again"

@@ -20,7 +20,7 @@ import io
 import math
 from typing import TYPE_CHECKING, Any
 
-from dlcli.training.metrics import scores_of
+from dlcli.training.engine.metrics import scores_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from dlcli.training.data import Dataset
-    from dlcli.training.spec import RunSpec
+    from dlcli.training.runs.spec import RunSpec
 
 
 _PALETTE = [

@@ -24,14 +24,17 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from dlcli.training.batches import to_layout_tensor
+from dlcli.training.engine.batches import to_layout_tensor
 
 if TYPE_CHECKING:
-    from dlcli.training.spec import RunSpec
+    from dlcli.training.runs.spec import RunSpec
 
 
 class RawInputModel(nn.Module):
     """Raw samples (B, *sample_shape) -> class probabilities (B, C); see the module docstring."""
+
+    mean: torch.Tensor | None  # the run's standardisation (buffers; None: not standardised)
+    std: torch.Tensor | None
 
     def __init__(self, model: nn.Module, spec: RunSpec) -> None:
         super().__init__()
@@ -63,7 +66,7 @@ class RawInputModel(nn.Module):
         x = x.to(torch.float32)
         if self.pixel_max is not None and pixels:
             x = x / float(self.pixel_max)
-        if self.mean is not None:
+        if self.mean is not None and self.std is not None:
             x = (x - self.mean) / self.std
         return to_layout_tensor(x, self.layout)
 

@@ -29,7 +29,7 @@ def load_model_ref(ref: str, *, meta: bool = True) -> ModelRef:
         return load_ref(ref, meta=meta)
     import torch
 
-    from dlcli.training.spec import read_spec
+    from dlcli.training.runs.spec import read_spec
 
     spec, _ = read_spec(Path(parsed.target))
     if meta:

@@ -65,9 +65,9 @@ elif mode == "folder-pil":
 elif mode == "cifar-npload":
     x = np.load(path)["x"]
 elif mode == "cifar-dlcli":  # load, split, streaming statistics, one pass over the batches
-    from dlcli.training.batches import inputs_for
+    from dlcli.training.engine.batches import inputs_for
     from dlcli.training.config import CNNConfig, DataConfig, TrainConfig
-    from dlcli.training.spec import make_spec, prepare
+    from dlcli.training.runs.spec import make_spec, prepare
     cfg = DataConfig(source=str(path))
     ds = load_dataset(cfg)
     spec = make_spec("cnn", CNNConfig(), cfg, TrainConfig(), ds)

@@ -3,7 +3,7 @@
     .venv/bin/python tests/bench/bench_threads.py [--repeats 3] [--models mlp,cnn,lstm,resnet]
 
 Each model trains on the bundled digits (a few epochs; resnet one) as a whole process, with no
---threads (the default rule of dlcli/training/device.py), --threads 1 and --threads <cores>,
+--threads (the default rule of dlcli/training/engine/device.py), --threads 1 and --threads <cores>,
 interleaved round-robin; the figure is the best of --repeats runs (other processes only ever slow
 a run down) of the run's own `seconds` (training and scoring, not the interpreter's start).
 Twice: on the machine as it is ("quiet"; the load average says how quiet), and with competing

@@ -313,7 +313,7 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     from dlcli.training.sweep.plan import check_sweep, is_sweep, one_run
 
     if is_sweep(knobs):
-        from dlcli.training.distributed import launched
+        from dlcli.training.engine.distributed import launched
 
         check_sweep(resume, launched(), tensorboard, parallel)
         return sweep(model, knobs, parallel, animate, json_out, quiet, tensorboard)
@@ -346,7 +346,7 @@ def run(model: str, knobs: dict[str, Any]) -> None:
     finally:  # a terminal progress bar must give the screen back, whatever happened
         for callback in callbacks:
             callback.close()
-    from dlcli.training.distributed import is_main
+    from dlcli.training.engine.distributed import is_main
 
     if not is_main():  # under torchrun rank 0 alone prints the result
         return
@@ -360,9 +360,9 @@ def run(model: str, knobs: dict[str, Any]) -> None:
 
 def _launch(nproc: int, knobs: dict[str, Any], resume: Any) -> None:
     """`--nproc N`: this same command line, minus --nproc, under torchrun with N ranks (its
-    failures raised as one error: `dlcli.training.launcher`)."""
-    from dlcli.training.distributed import launched
-    from dlcli.training.launcher import check_inputs, launch
+    failures raised as one error: `dlcli.training.engine.launcher`)."""
+    from dlcli.training.engine.distributed import launched
+    from dlcli.training.engine.launcher import check_inputs, launch
 
     if nproc < 1:
         fail(f"invalid --nproc {nproc}: expected at least 1")
@@ -402,7 +402,7 @@ def sweep(
         epoch_progress = progress(sys.stderr.isatty())
         callbacks = [RunLines(epoch_progress, parallel > 1), epoch_progress]
     if tensorboard:  # one writer, reopened in each run's folder (its on_train_begin)
-        from dlcli.training.tensorboard import TensorBoard
+        from dlcli.training.engine.tensorboard import TensorBoard
 
         callbacks.append(TensorBoard())
     try:
@@ -436,7 +436,7 @@ def _check_resume(model: str, resume: str, knobs: dict[str, Any]) -> None:
     """--resume continues with the run's own settings: flags it would ignore are errors."""
     from pathlib import Path
 
-    from dlcli.training.loop import read_spec
+    from dlcli.training.runs.spec import read_spec
 
     spec, _ = read_spec(Path(resume))
     if spec.model != model:

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from dlcli.cli.common import show_table, stderr_console, stdout_console, warn
-from dlcli.training.loop import Callback
+from dlcli.training.engine.callbacks import Callback
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

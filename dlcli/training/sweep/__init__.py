@@ -42,7 +42,6 @@ from dlcli.files import atomic_write_bytes, refuse_special
 from dlcli.lock import LOCK_NAME, Lock
 from dlcli.outputs import check_output_folder
 from dlcli.signatures import training_knobs, with_knobs
-from dlcli.training import run_dir as rd
 from dlcli.training.compare import (
     METRICS,
     SWEEP_BOUNDARIES,
@@ -53,7 +52,9 @@ from dlcli.training.compare import (
     show,
     write_figures,
 )
-from dlcli.training.loop import Callback
+from dlcli.training.engine.callbacks import Callback
+from dlcli.training.runs import files as rd
+from dlcli.training.runs import state as rs
 from dlcli.training.sweep.jobs import job_state, kept, requested, run_job
 from dlcli.training.sweep.plan import (
     Job,
@@ -134,7 +135,7 @@ def sweep(
         job.action = job_state(job, want)
     for name in (SWEEP_JSON, SWEEP_CSV, SWEEP_CURVES, SWEEP_BOUNDARIES):  # before any training
         refuse_special(out / name, "sweep file")
-    rd.make_folder(out, "sweep folder")
+    rs.make_folder(out, "sweep folder")
     with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
         for job, want in zip(jobs, wanted, strict=True):
             job.action = job_state(job, want)  # again, under the lock

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from dlcli.errors import InputError, RunFailure
-from dlcli.training import run_dir as rd
 from dlcli.training.compare import flat_config, read_run, show
-from dlcli.training.loop import Callback
+from dlcli.training.engine.callbacks import Callback
+from dlcli.training.runs import files as rd
+from dlcli.training.runs import state as rs
 from dlcli.training.sweep.plan import Job
 
 
@@ -40,7 +41,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def job_state(job: Job, requested: dict[str, Any]) -> str:
     """What the folder of a combination needs: 'train', 'resume', 'keep' or 'failed'."""
-    state = rd.run_state(job.out)
+    state = rs.run_state(job.out)
     if not (job.out / rd.CONFIG).exists():
         return "train"  # absent or empty; anything else there is refused by new_run_dir
     stored = rd.read_json(job.out / rd.CONFIG)
@@ -52,7 +53,7 @@ def job_state(job: Job, requested: dict[str, Any]) -> str:
             f"sweep folder '{job.out}' holds a run whose {k} is {show(have.get(k))}, not the "
             f"requested {show(want[k])}; give another --out (or the command that made it)"
         )
-    if state.state == rd.FINISHED:
+    if state.state == rs.FINISHED:
         return "keep"
     return "failed" if state.status == "diverged" else "resume"
 

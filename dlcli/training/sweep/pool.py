@@ -67,7 +67,9 @@ def run_parallel(
     context: BaseContext
     try:  # one fork server that has imported torch already: workers start in milliseconds
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["torch", "dlcli.training.api", "dlcli.training.loop"])
+        context.set_forkserver_preload(
+            ["torch", "dlcli.training.api", "dlcli.training.engine.setup"]
+        )
     except ValueError:  # no fork server on this platform
         context = multiprocessing.get_context("spawn")
     threads = _threads(pending[0].knobs.get("threads"), parallel)

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from dlcli import __version__
 from dlcli.errors import InputError
-from dlcli.training import run_dir as rd
 from dlcli.training.config import DataConfig, TrainConfig
 from dlcli.training.data import (
     Dataset,
@@ -41,6 +40,7 @@ from dlcli.training.models import (
     get_family,
     load_family_data,
 )
+from dlcli.training.runs.files import CONFIG, RUN_FORMAT, read_json, write_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,7 +74,7 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         document = {
-            "format": rd.RUN_FORMAT,
+            "format": RUN_FORMAT,
             "dlcli_version": self.dlcli_version,
             "model": self.model,
             "model_config": config_to_dict(self.model_config),
@@ -98,7 +98,7 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: Path) -> RunSpec:
-        if not isinstance(d, dict) or d.get("format") != rd.RUN_FORMAT:
+        if not isinstance(d, dict) or d.get("format") != RUN_FORMAT:
             found = d.get("format") if isinstance(d, dict) else None
             raise InputError(f"{where}: not a dlcli run config (format {found!r})")
         for name in ("input_shape", "sample_shape"):
@@ -135,7 +135,7 @@ class RunSpec:
     def save(self, folder: Path, status: str) -> None:
         """Set the run's status and (re)write folder/config.json."""
         self.status = status
-        rd.write_json(folder / rd.CONFIG, self.to_dict())
+        write_json(folder / CONFIG, self.to_dict())
 
     def build_model(self, init: dict[str, Any] | None = None) -> nn.Module:
         """The family's model for this run; `init` (train time only) goes to the builder as
@@ -155,7 +155,7 @@ class RunSpec:
     def preprocess(self, x: np.ndarray) -> np.ndarray:
         """Raw samples (N, *sample_shape) -> standardised as in training, in the model's layout
         (float32; uint8 pixels divided by `pixel_max` first; token ids stay integers). The
-        numpy twin of `batches.converter`, which does the same per batch on the device."""
+        numpy twin of `engine.batches.converter`, which does the same per batch on the device."""
         import numpy as np
 
         if x.dtype.kind in "iu" and not (self.pixel_max and x.dtype == np.uint8):
@@ -226,15 +226,16 @@ def _check_standardize(document: Any, where: Path) -> None:
     finite standard deviations (a std of 0 would make every prediction NaN)."""
     if document is None:
         return
-    ok = isinstance(document, dict) and isinstance(document.get("shape"), list)
-    shape = document.get("shape") if ok else None
-    ok = ok and 0 < len(shape) <= 4
+    shape: list[Any] = []
+    if isinstance(document, dict) and isinstance(document.get("shape"), list):
+        shape = document["shape"]
+    ok = 0 < len(shape) <= 4
     ok = ok and all(type(n) is int and 0 < n <= MAX_SAMPLE_VALUES for n in shape)
     count = math.prod(shape) if ok else 0
     for key, low in (("mean", -math.inf), ("std", 0.0)):
         values = document.get(key) if ok else None
         ok = ok and isinstance(values, list) and len(values) == count
-        ok = ok and all(_finite(v) and v > low for v in values)
+        ok = ok and isinstance(values, list) and all(_finite(v) and v > low for v in values)
         if not ok:
             what = "positive finite numbers" if key == "std" else "finite numbers"
             raise InputError(
@@ -249,8 +250,8 @@ def read_spec(run: Path) -> tuple[RunSpec, dict[str, Any]]:
     run = Path(run)
     if not run.is_dir():
         raise InputError(f"run folder '{run}' not found")
-    raw = rd.read_json(run / rd.CONFIG)
-    return RunSpec.from_dict(raw, run / rd.CONFIG), raw
+    raw = read_json(run / CONFIG)
+    return RunSpec.from_dict(raw, run / CONFIG), raw
 
 
 def make_spec(
@@ -259,7 +260,6 @@ def make_spec(
     data: DataConfig,
     train: TrainConfig,
     dataset: Dataset,
-    threads: int | None = None,
 ) -> RunSpec:
     """A new run's spec (no standardiser yet: `prepare` fits it on the train split)."""
     import torch
@@ -282,7 +282,6 @@ def make_spec(
         feature_names=dataset.feature_names,
         image_mode=dataset.image_mode,
         pixel_max=dataset.pixel_max,
-        threads=threads,
         torch_version=torch.__version__,
     )
 

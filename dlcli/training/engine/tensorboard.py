@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcli.errors import InputError
-from dlcli.training.loop import Callback
+from dlcli.training.engine.callbacks import Callback
 
 FOLDER = "tensorboard"  # inside the run folder
 SPLITS = {"train": "", "validation": "val_"}  # sub-run -> prefix of its history.csv columns
@@ -51,7 +51,7 @@ class TensorBoard(Callback):
     def on_train_begin(self, info: dict[str, Any]) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        from dlcli.training.spec import read_spec
+        from dlcli.training.runs.spec import read_spec
 
         self.close()
         folder = Path(info["out"])
@@ -77,7 +77,7 @@ class TensorBoard(Callback):
         import torch
 
         step = int(logs.get("epoch", epoch + 1))
-        scalars = {"train": {}, "validation": {}}
+        scalars: dict[str, dict[str, float]] = {"train": {}, "validation": {}}
         for key, value in logs.items():
             if key in NOT_SCALARS or not isinstance(value, int | float) or value is None:
                 continue

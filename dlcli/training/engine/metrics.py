@@ -6,13 +6,14 @@ test numbers and `dlcli evaluate`'s come out bit for bit alike. torch is importe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from dlcli.training.batches import Inputs
+    from dlcli.training.engine.batches import Inputs
 
 # fixed, so that evaluate reproduces the run's numbers bit for bit; 128: a conv net on CPU scores
 # 3x32x32 images 25% faster in chunks of 128 than of 1024 (cache-sized activations)
@@ -46,7 +47,9 @@ def scores_of(model: nn.Module, x: torch.Tensor | Inputs) -> torch.Tensor:
         if len(x) == 0:
             return torch.zeros((0, 0))
         if isinstance(x, torch.Tensor):
-            chunks = (x[i : i + EVAL_BATCH] for i in range(0, len(x), EVAL_BATCH))
+            chunks: Iterator[torch.Tensor] = (
+                x[i : i + EVAL_BATCH] for i in range(0, len(x), EVAL_BATCH)
+            )
         else:
             chunks = x.chunks(EVAL_BATCH)
         return torch.cat([model(chunk) for chunk in chunks])
@@ -67,3 +70,7 @@ def accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:
     """The fraction of correct predictions, as the float64 nearest to correct / n (a float32
     mean would print as 0.9720670580863953 beside the exact 0.9720670391061452)."""
     return int((scores.argmax(1) == y).sum()) / len(y)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

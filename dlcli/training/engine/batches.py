@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from dlcli.training.spec import RunSpec
+    from dlcli.training.runs.spec import RunSpec
 
 
 class Inputs:
@@ -37,7 +37,7 @@ class Inputs:
     def __len__(self) -> int:
         return len(self.x)
 
-    def _take(self, positions: torch.Tensor | np.ndarray | slice) -> torch.Tensor:
+    def _take(self, positions: np.ndarray | slice) -> torch.Tensor:
         """Model input for samples at `positions` of this split."""
         import torch
 
@@ -89,7 +89,7 @@ def inputs_for(
     import numpy as np
     import torch
 
-    if raw and stored_per_batch(x, spec.pixel_max):
+    if raw and not isinstance(x, Rows) and stored_per_batch(x, spec.pixel_max):
         x = Rows(x, np.arange(len(x), dtype=np.int64))
     if isinstance(x, Rows):
         return Inputs(x, device, converter(spec, device))
@@ -104,8 +104,11 @@ def converter(spec: RunSpec, device: torch.device) -> Callable[[torch.Tensor], t
     import torch
 
     std = spec.standardizer
-    mean_t = torch.from_numpy(std.mean).to(device) if std else None
-    std_t = torch.from_numpy(std.std).to(device) if std else None
+    norm = (
+        (torch.from_numpy(std.mean).to(device), torch.from_numpy(std.std).to(device))
+        if std
+        else None
+    )
     scale = spec.pixel_max
     layout = spec.layout
 
@@ -113,8 +116,8 @@ def converter(spec: RunSpec, device: torch.device) -> Callable[[torch.Tensor], t
         x = xb.to(torch.float32)
         if scale is not None and xb.dtype == torch.uint8:
             x = x / float(scale)
-        if mean_t is not None:
-            x = (x - mean_t) / std_t
+        if norm is not None:
+            x = (x - norm[0]) / norm[1]
         return to_layout_tensor(x, layout)
 
     return convert

@@ -1,5 +1,7 @@
 """Where a run computes: the device (`resolve_device`) and torch's CPU thread count.
 
+(Precision and --compile: precision.py; the ranks of a data-parallel run: distributed.py.)
+
 The thread count is part of a run's numbers (float reductions may depend on it), so `set_threads`
 fixes it and config.json records it; `evaluate` and `resume` set it again from there.
 torch is imported inside the functions.
@@ -24,7 +26,7 @@ bit for bit (config.json records the count; resume and evaluate reuse it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlcli.errors import InputError
 from dlcli.training.config import DEVICES
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import torch
-    from torch import nn
 
 
 def resolve_device(name: str) -> torch.device:
@@ -104,10 +105,15 @@ def idle_cores() -> float:
         return float(cores)
 
 
+def local_world_size() -> int:
+    """Ranks on this machine (torchrun's LOCAL_WORLD_SIZE; one process: 1): they share its cores."""
+    import os
+
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def default_threads() -> int:
     """Rule 2 of the module docstring: the idle cores, within PyTorch's default per rank."""
-    from dlcli.training.distributed import local_world_size
-
     most = torch_threads()
     if most <= 1:
         return 1
@@ -131,79 +137,3 @@ def set_threads(threads: int | None, probe: Callable[[], float] | None = None) -
             n = 1
     torch.set_num_threads(n)
     return n
-
-
-# --- precision and compilation ---------------------------------------------------------------
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """Refuse, in one line, a precision this device cannot run (before a run folder exists)."""
-    import torch
-
-    if precision == "16-mixed" and device.type != "cuda":
-        raise InputError(
-            f"--precision 16-mixed needs a CUDA GPU (float16 autocast with loss scaling); on "
-            f"{device.type} use --precision bf16 or 32"
-        )
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise InputError("--precision bf16: this GPU has no bfloat16; use 16-mixed or 32")
-    if precision == "bf16" and device.type == "mps":
-        raise InputError("--precision bf16 is not supported on mps here; use --device cpu or 32")
-
-
-def autocast(precision: str, device: torch.device) -> Any:
-    """The autocast context of a precision (float32: a no-op context)."""
-    import contextlib
-
-    import torch
-
-    if precision == "32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def grad_scaler(precision: str, device: torch.device) -> Any:
-    """float16 needs loss scaling (GradScaler); None for the other precisions."""
-    if precision != "16-mixed":
-        return None
-    import torch
-
-    return torch.amp.GradScaler(device.type)
-
-
-def check_compile(device: torch.device) -> None:
-    """Refuse --compile in one line where torch.compile cannot work: no C++ compiler for the
-    CPU code it generates, no Triton for CUDA, or a Python that TorchDynamo does not support."""
-    import os
-    import shutil
-
-    import torch
-
-    dynamo_ok = getattr(torch._dynamo, "is_dynamo_supported", lambda: True)
-    if not dynamo_ok():
-        raise InputError(
-            f"--compile: torch.compile does not support this Python ({torch.__version__}); "
-            "leave out --compile"
-        )
-    if device.type == "cpu":
-        compilers = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
-        if not any(c and shutil.which(c) for c in compilers):
-            raise InputError(
-                "--compile on CPU needs a C++ compiler (g++ or clang++, or $CXX) for the code "
-                "torch.compile generates; install one or leave out --compile"
-            )
-    elif device.type == "cuda":
-        import importlib.util
-
-        if importlib.util.find_spec("triton") is None:
-            raise InputError("--compile on CUDA needs Triton (pip install triton)")
-
-
-def compiled(model: nn.Module, enabled: bool) -> nn.Module:
-    """torch.compile(model) with --compile (the module's weights stay shared with `model`)."""
-    if not enabled:
-        return model
-    import torch
-
-    return torch.compile(model)  # type: ignore[return-value]

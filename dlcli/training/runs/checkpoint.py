@@ -3,20 +3,29 @@
 checkpoint.safetensors holds the model's weights (`model.*`), the optimizer's tensors
 (`optim.*`), the best epoch's weights under --patience (`best.*`) and the RNG states
 (`rng.cpu`, `rng.cuda`); its metadata is `TrainState.to_dict()` as JSON. `capture` copies all of
-that out of a training run (training goes on mutating the originals), `restore` puts it back,
-`load` reads the newest complete checkpoint of a run folder (run_dir.py writes and rotates it).
+that out of a training run (training goes on mutating the originals), `save` writes it with a
+rotation (checkpoint.prev.safetensors keeps the one before), `newest` finds the newest complete
+one of a run folder, `load` reads it, and `restore` puts it back into a model and optimizer.
 torch is imported inside the functions.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
-from dlcli.training import run_dir as rd
+from dlcli.training.runs.files import (
+    CHECKPOINT,
+    PREV_CHECKPOINT,
+    atomic_write_bytes,
+    load_tensors,
+    safetensors_metadata,
+    tensors_bytes,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -68,7 +77,7 @@ class TrainState:
                 "previous checkpoint (or the folder to train again)"
             )
 
-        fields = {
+        kinds: dict[str, type | tuple[type, ...]] = {
             "epoch": int,
             "best_epoch": int,
             "best_loss": (int, float),
@@ -79,11 +88,11 @@ class TrainState:
         }
         if not isinstance(d, dict):
             raise InputError(f"{where}: no training state in the checkpoint's metadata")
-        for name, kind in fields.items():
+        for name, kind in kinds.items():
             value = d.get(name)
             if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
                 raise damaged(f"'{name}' is {_short(value)}")
-        state = cls(**{name: d[name] for name in fields})
+        state = cls(**{name: d[name] for name in kinds})
         if not 0 <= state.epoch <= MAX_EPOCHS or len(state.history) != state.epoch:
             raise damaged(f"{len(state.history)} history rows for {_short(state.epoch)} epochs")
         if not 0 <= state.best_epoch <= state.epoch:
@@ -127,15 +136,51 @@ class Checkpoint:
     state: TrainState
 
 
+def newest(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """(path, metadata) of the newest complete checkpoint, or None if the folder has none.
+
+    checkpoint.safetensors cut short (a crash mid-write) falls back to checkpoint.prev; checkpoint
+    files that exist but none of them complete are an InputError naming them: a resume must not
+    quietly start again at epoch 1."""
+    damaged: list[str] = []
+    for name in (CHECKPOINT, PREV_CHECKPOINT):
+        path = folder / name
+        if not os.path.lexists(path):
+            continue
+        try:
+            return path, safetensors_metadata(path)
+        except InputError as exc:
+            damaged.append(str(exc))
+    if damaged:
+        names = " and ".join(n for n in (CHECKPOINT, PREV_CHECKPOINT) if (folder / n).exists())
+        raise InputError(
+            f"{'; '.join(damaged)}; no complete checkpoint is left to resume from: to train "
+            f"this run again from epoch 1, delete {names} in {folder} (or the whole folder)"
+        )
+    return None
+
+
 def load(run: Path) -> Checkpoint | None:
     """The newest complete checkpoint of a run folder, or None if it has none. Checkpoint files
-    of which none is complete are an InputError naming them (`run_dir.newest_checkpoint`)."""
-    found = rd.newest_checkpoint(run)
+    of which none is complete are an InputError naming them (`newest`)."""
+    found = newest(run)
     if found is None:
         return None
     path = found[0]
-    tensors, metadata = rd.load_tensors(path)
+    tensors, metadata = load_tensors(path)
     return Checkpoint(path, tensors, TrainState.from_dict(metadata, path))
+
+
+def save(run: Path, tensors: Tensors, metadata: dict[str, Any]) -> None:
+    """Rotate: new -> checkpoint.safetensors, the last one -> checkpoint.prev.safetensors.
+
+    No rename lands on an existing file (that costs an ext4 flush, see `atomic_write`), and at
+    every moment one complete checkpoint exists under one of the two names. Every write is
+    fsynced: the loop writes at most one a second, and the fsync costs under 1 ms of a 10 ms
+    epoch even when it writes after every epoch (`dlcli train mlp`, measured).
+    """
+    data = tensors_bytes(tensors, metadata)
+    atomic_write_bytes(run / CHECKPOINT, data, backup=run / PREV_CHECKPOINT)
 
 
 def capture(

@@ -15,9 +15,8 @@ from typing import Any
 
 from dlcli.errors import InputError
 from dlcli.files import atomic_write_bytes
-from dlcli.training.loop import Callback
-
-GIF = "boundary.gif"
+from dlcli.training.engine.callbacks import Callback
+from dlcli.training.runs.files import ANIMATION
 
 
 def check_2d(model: str, model_config: Any, data: Any, seed: int) -> Any:
@@ -47,8 +46,8 @@ class BoundaryAnimation(Callback):
     def on_train_begin(self, info: dict[str, Any]) -> None:
         import torch
 
-        from dlcli.training.loop import read_spec
         from dlcli.training.plots import grid_points
+        from dlcli.training.runs.spec import read_spec
 
         self.out = Path(info["out"])
         spec, _ = read_spec(self.out)  # written before training starts, with the standardiser
@@ -87,4 +86,4 @@ class BoundaryAnimation(Callback):
                 scores = scratch(self.points)  # (G*G, C)
             classes = scores.argmax(1).to("cpu", torch.uint8).numpy()
             frames.append((epoch, loss, classes.reshape(self.grid, self.grid)))
-        atomic_write_bytes(self.out / GIF, boundary_gif(frames, self.extent, self.x, self.y))
+        atomic_write_bytes(self.out / ANIMATION, boundary_gif(frames, self.extent, self.x, self.y))

@@ -145,8 +145,9 @@ def verdict(output: _Output, code: int, received: int | None, nproc: int) -> Bas
 
 def check_inputs(knobs: dict[str, Any], resume: Path | None) -> None:
     """Input errors the ranks would report, found before they start (exit 2)."""
-    from dlcli.training import run_dir as rd
+    from dlcli.lock import LOCK_NAME
     from dlcli.training.data import input_kind
+    from dlcli.training.runs.state import lock_run_dir
 
     def given(name: str) -> list[Any]:
         value = knobs.get(name)
@@ -159,8 +160,8 @@ def check_inputs(knobs: dict[str, Any], resume: Path | None) -> None:
                 "or an image folder"
             )
     for folder in [*given("out"), *([resume] if resume is not None else [])]:
-        if (Path(folder) / rd.LOCK_NAME).exists():
-            rd.lock_run_dir(Path(folder)).release()  # InputError naming the holder
+        if (Path(folder) / LOCK_NAME).exists():
+            lock_run_dir(Path(folder)).release()  # InputError naming the holder
 
 
 def launch(nproc: int, args: list[str]) -> None:

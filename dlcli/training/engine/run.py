@@ -1,0 +1,74 @@
+"""`Run`, one run being trained (what the set-up hands the loop), and `RunResult`, its outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlcli.training.engine.batches import Inputs, inputs_for
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from dlcli.training.data import Dataset, Rows
+    from dlcli.training.engine.callbacks import Callback
+    from dlcli.training.engine.strategy import Strategy
+    from dlcli.training.runs.spec import Prepared, RunSpec
+
+
+@dataclass
+class Run:
+    """One run being trained: what `fit` and its helpers share."""
+
+    folder: Path
+    spec: RunSpec  # the run's config, written to folder/config.json
+    dataset: Dataset  # as loaded (the decision-region plot draws its points)
+    data: Prepared  # the split, preprocessed
+    device: torch.device
+    strategy: Strategy  # one process, or this rank's share of a data-parallel run
+    callbacks: Sequence[Callback]  # the caller's (rank 0's alone)
+    start: float  # time.perf_counter() when the command began
+
+    @property
+    def batches(self) -> int:
+        """Batches per epoch (the last one may be short)."""
+        return -(-len(self.data.y_train) // self.spec.train.batch_size)  # ceil
+
+    def on_device(self, x: np.ndarray | Rows, y: np.ndarray) -> tuple[Inputs, torch.Tensor]:
+        """A prepared split -> (its inputs, labels on the run's device): preprocessed splits live
+        on the device whole, stored ones (uint8 pixels, memory maps) are gathered per batch."""
+        import torch
+
+        return inputs_for(self.spec, x, self.device), torch.from_numpy(y).to(self.device)
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run; `to_dict()` is the `--json` document (and metrics.json)."""
+
+    model: str
+    data: str
+    epochs: int
+    best_epoch: int
+    stopped_early: bool
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    params: int
+    seconds: float
+    out: str
+    device: str
+    n_train: int
+    n_val: int
+    n_test: int
+    classes: list[str] = field(default_factory=list)
+    data_info: dict[str, Any] = field(default_factory=dict)  # e.g. vocabulary, coverage
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
