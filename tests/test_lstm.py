@@ -16,7 +16,7 @@ np = pytest.importorskip("numpy")
 
 from dlcli.errors import InputError  # noqa: E402
 from dlcli.training import device  # noqa: E402
-from dlcli.training.recurrent import RecurrentConfig, build_recurrent  # noqa: E402
+from dlcli.training.families.lstm import RecurrentConfig, build_recurrent  # noqa: E402
 from dlcli.training.text import (  # noqa: E402
     Vocabulary,
     embedding_table,

@@ -24,7 +24,7 @@ from dlcli.lock import LOCK_NAME, Lock
 from dlcli.training import checkpoint, loop
 from dlcli.training import run_dir as rd
 from dlcli.training.data import DataConfig
-from dlcli.training.models import MLPConfig
+from dlcli.training.families.mlp import MLPConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIRAL = "spiral:n=40"  # 2-D: the finish writes boundary.png too
@@ -109,7 +109,7 @@ def test_sigkill_in_the_finish_sequence_then_resume(tmp_path, straight):
         from pathlib import Path
         from dlcli.training import loop
         from dlcli.training.data import DataConfig
-        from dlcli.training.models import MLPConfig
+        from dlcli.training.families.mlp import MLPConfig
         loop.CHECKPOINT_SECONDS = 0.0
         loop.train("mlp", MLPConfig(hidden=(8,), dropout=0.1), DataConfig(source="{SPIRAL}"),
                    loop.TrainConfig(epochs=2, threads=1, device="cpu", seed=3),

@@ -19,7 +19,7 @@ Sources (`DataConfig.source`):
   cache and read from their original files (`dlcli.datasets`), as float32 in [0, 1] like image
   folders; `Dataset.fixed_test` holds the official test set, which the split keeps as its test
   part (validation is carved from the official training set). `imdb` is text: `train lstm`
-  reads it through its own data hook (`dlcli.training.recurrent.load_data`).
+  reads it through its own data hook (`dlcli.training.families.lstm.load_data`).
 
 Every problem with the input is an `InputError` naming the file (and line and column where there
 is one), raised before anything is written. numpy and Pillow are imported inside functions.

@@ -31,8 +31,8 @@ from dlcli.training.data import (
     read_npz,
 )
 from dlcli.training.device import autocast, check_precision, resolve_device, set_threads
+from dlcli.training.families import get_family
 from dlcli.training.metrics import accuracy, loss_function, scores_of
-from dlcli.training.models import get_family
 from dlcli.training.spec import RunSpec, load_split, read_spec
 
 if TYPE_CHECKING:

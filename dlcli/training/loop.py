@@ -48,8 +48,9 @@ from dlcli.training.device import (
     set_threads,
 )
 from dlcli.training.distributed import Share
+from dlcli.training.families import get_family, load_family_data
+from dlcli.training.families.blocks import apply_init
 from dlcli.training.metrics import loss_function, measure, multiclass_hinge, scores_of
-from dlcli.training.models import apply_init, get_family, load_family_data
 from dlcli.training.spec import Prepared, RunSpec, load_split, make_spec, prepare, read_spec
 
 if TYPE_CHECKING:

@@ -66,7 +66,8 @@ elif mode == "cifar-npload":
     x = np.load(path)["x"]
 elif mode == "cifar-dlcli":  # load, split, streaming statistics, one pass over the batches
     from dlcli.training.batches import inputs_for
-    from dlcli.training.config import CNNConfig, DataConfig, TrainConfig
+    from dlcli.training.config import DataConfig, TrainConfig
+    from dlcli.training.families.cnn import CNNConfig
     from dlcli.training.spec import make_spec, prepare
     cfg = DataConfig(source=str(path))
     ds = d.load_dataset(cfg)

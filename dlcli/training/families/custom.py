@@ -11,16 +11,60 @@ image for (C, H, W) samples, else flat.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dlcli.errors import InputError
-from dlcli.training.config import CustomConfig
-from dlcli.training.models import Footprint, register_model
+from dlcli.training.config import check, choice, knob
+from dlcli.training.families.family import Family, Footprint
 
 if TYPE_CHECKING:
     from torch import nn
 
     from dlcli.inspection import Inspection
+
+LAYOUTS = ("auto", "flat", "image", "sequence")
+
+
+@dataclass
+class CustomConfig:
+    """Any nn.Module named by a REF (see dlcli.modelref); `sha256` pins a file REF's contents."""
+
+    ref: str | None = knob(
+        None,
+        "The model: package.module:callable, path/to/file.py:callable, either with literal "
+        "arguments (...:Net(num_classes=10)). It must map a batch of samples to (N, classes) "
+        "scores. A file or module REF runs that Python code, as 'python file.py' would.",
+        flag="--model",
+        metavar="REF",
+    )
+    layout: str = knob(
+        "auto",
+        "What forward eats: flat (N, F), image (N, C, H, W), sequence (N, T, F); auto: image "
+        "for image data, else flat.",
+        choices=LAYOUTS,
+    )
+    # The file REF's SHA-256 when the run started (filled in, not a knob): evaluate, predict and
+    # --resume refuse a file that has changed since.
+    sha256: str | None = field(default=None, metadata={"cli": False})
+
+    def __post_init__(self) -> None:
+        check(
+            bool(self.ref) and str(self.ref).strip() != "",
+            "train custom needs the model: --model REF (e.g. --model mynet.py:Net)",
+        )
+        self.layout = choice("layout", self.layout, LAYOUTS)
+        if self.sha256 is None:  # a new run: pin the file it trains
+            from dlcli.modelref import parse_ref, ref_sha256
+
+            parsed = parse_ref(self.ref)
+            check(parsed.kind != "run", "train custom --model takes a module or file REF")
+            self.sha256 = ref_sha256(parsed)
+
+    def layout_for(self, sample_shape: tuple[int, ...]) -> str:
+        if self.layout != "auto":
+            return self.layout
+        return "image" if len(sample_shape) == 3 else "flat"
 
 
 def _check_file(config: CustomConfig) -> None:
@@ -72,10 +116,40 @@ def describe(config: CustomConfig, input_shape: tuple[int, ...], num_classes: in
     return rows
 
 
-@register_model("custom", CustomConfig, layout="config", describe=describe)
 def build_custom(config: CustomConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """The REF's model on the CPU, freshly initialised (the loop moves it to its device)."""
     from dlcli.modelref import load_ref
 
     _check_file(config)
     return load_ref(config.ref, meta=False).module
+
+
+HELP = """Any PyTorch model: a class or function in your own .py file or in a package.
+
+    --model REF names it (package.module:callable or path/to/file.py:callable, with literal
+    arguments if it takes any, quoted for the shell: 'mynet.py:Net(num_classes=10)'); it must
+    map a batch of samples to (N, classes) scores, which one forward pass on PyTorch's meta
+    device checks before training. The REF runs that Python code, exactly as 'python file.py'
+    would. The run folder records the REF and the file's SHA-256: evaluate, predict and
+    --resume rebuild the model from the file and refuse it if it has changed since.
+    'dlcli featsize --model REF' shows the model's shapes, parameters and MACs.
+
+    \b
+    Examples:
+      dlcli train custom --model mynet.py:Net --data digits
+      dlcli train custom --model 'mynet.py:Net(width=32)' --data photos/
+      dlcli train custom --data cifar10 --epochs 20 \\
+        --model 'torchvision.models:resnet18(num_classes=10)'
+    """
+
+FAMILY = Family(
+    name="custom",
+    config_cls=CustomConfig,
+    build=build_custom,
+    help=HELP,
+    layout="config",
+    footprint=footprint,
+    describe=describe,
+    example_prefix="--model mynet.py:Net",
+    train_defaults={"epochs": 10},
+)
