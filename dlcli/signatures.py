@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import textwrap
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,7 +143,7 @@ def with_knobs(
             continue
         annotation = k.annotation if k.default is not None else k.annotation | None
         if sweepable:
-            annotation = annotation | list[k.annotation]
+            annotation = annotation | types.GenericAlias(list, (k.annotation,))  # list[T]
         params.append(
             inspect.Parameter(k.name, inspect.Parameter.KEYWORD_ONLY, default=k.default,
                               annotation=annotation)

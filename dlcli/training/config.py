@@ -225,6 +225,7 @@ class TrainConfig:
         the step, so a resumed run continues the schedule exactly."""
         import math
 
+        assert self.lr is not None  # __post_init__ resolved the default
         if self.lr_schedule == "cosine":
             return 0.5 * self.lr * (1.0 + math.cos(math.pi * step / max(1, total)))
         return self.lr * 0.1 ** sum(step >= m for m in self._milestones())

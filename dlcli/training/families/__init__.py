@@ -18,8 +18,8 @@ Adding a family: one new file plus one registry line
 ----------------------------------------------------
 A family file holds the family's config dataclass (its knobs: each field a `knob(default,
 help)`; `dlcli train NAME` makes each one an option, `--name-with-dashes`), its builder, its
-footprint and its help text, and ends with its `Family` record. A tiny linear model with one
-knob, `families/linear.py`::
+footprint and its help text, and ends with its `Family` record. A linear classifier with one
+knob, `families/linear.py` (tests/test_families.py runs this very example)::
 
     """The `linear` family: one Linear layer from the flattened input to the class scores."""
 
@@ -28,30 +28,29 @@ knob, `families/linear.py`::
     import math
     from dataclasses import dataclass
 
-    from dlcli.training.config import check, knob
+    from dlcli.training.config import knob
     from dlcli.training.families.family import Family, Footprint
 
 
     @dataclass
     class LinearConfig:
-        """The knobs (JSON-able: str, int, float, bool, tuple; saved in config.json)."""
+        """The knobs (JSON-able: str, int, float, bool, tuple; saved in config.json). A
+        `__post_init__` may validate them: raise dlcli.errors.InputError naming the value."""
 
         bias: bool = knob(True, "Learn a bias per class.")
-        scale: float = knob(1.0, "Multiply the scores by this.")
-
-        def __post_init__(self) -> None:  # validate: an InputError names the bad value
-            check(self.scale > 0, f"invalid --scale {self.scale}: expected > 0")
 
 
     def build(config: LinearConfig, input_shape: tuple[int, ...], num_classes: int):
-        from torch import nn  # inside: the registry must not import torch
+        from torch import nn  # inside: reading the registry must not import torch
 
-        return nn.Linear(math.prod(input_shape), num_classes, bias=config.bias)
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes, bias=config.bias)
+        )
 
 
     def footprint(config: LinearConfig, shape: tuple[int, ...], classes: int) -> Footprint:
-        """Parameters and per-sample activations, counted without building the model."""
-        return Footprint((math.prod(shape) + 1) * classes, classes)
+        """Parameters and per-sample layer outputs, counted without building the model."""
+        return Footprint((math.prod(shape) + config.bias) * classes, classes)
 
 
     FAMILY = Family(
@@ -63,11 +62,10 @@ knob, `families/linear.py`::
         \\b
         Examples:
           dlcli train linear --data spiral
-          dlcli train linear --no-bias
+          dlcli train linear --no-bias --epochs 5
         """,
         layout="flat",  # what forward eats: flat (N, F), image (N, C, H, W), sequence (N, T, F)
         footprint=footprint,
-        sweep_example=("scale", ("0.5", "2")),  # the help's sweep example (tested valid)
         train_defaults={"epochs": 20},  # the family's own TrainConfig defaults
     )
 
@@ -77,15 +75,15 @@ and its line in `FAMILIES` below::
     ...
         linear.FAMILY,
 
-That is all: `dlcli train linear --help` lists `--bias/--no-bias` and `--scale` above the data
-and training options, `dlcli train linear --scale 2 --scale 4` sweeps, `dlcli.train("linear",
-scale=2)` trains, and `evaluate`, `predict`, `--resume` and `export` rebuild a run of it from
+That is all: `dlcli train linear --help` lists `--bias/--no-bias` above the data and training
+options (and a sweep example: `sweep_example`, the seed unless given), `dlcli.train("linear",
+bias=False)` trains, and `evaluate`, `predict`, `--resume` and `export` rebuild a run of it from
 its config.json (so `build` must be deterministic in its config). The optional fields of
 `Family` (see its docstring) add a table before training (`describe`), a learning rate per
 optimizer (`lr`), and data of the family's own (`load_data`, `read_inputs`: lstm's text). A
 network that is a class of its own goes in `nets/NAME.py`, imported inside `build` (resnet,
-lstm). tests/test_families.py registers such a toy family at run time and trains it from the
-command line.
+lstm). A family can also be registered at run time, `FAMILIES[FAMILY.name] = FAMILY`, before
+the app is built.
 '''
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dlcli.training.config import knob
 from dlcli.training.families.blocks import (
@@ -72,7 +72,9 @@ def cnn_chain(config: CNNConfig, input_shape: tuple[int, ...]) -> tuple[list[Lay
 
 def describe(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int) -> list[dict]:
     _, chain = cnn_chain(config, input_shape)
-    rows = [{"layer": "input", "output": [chain.in_channels, *chain.input], "params": None}]
+    rows: list[dict[str, Any]] = [
+        {"layer": "input", "output": [chain.in_channels, *chain.input], "params": None}
+    ]
     for ls in chain.layers:
         rows.append(
             {
@@ -80,10 +82,10 @@ def describe(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int) 
                 "output": [ls.channels, *ls.output],
                 "params": ls.params
                 if ls.kind in ("conv", "deconv")
-                else (2 * ls.channels if ls.kind == "bn" else 0),
+                else (2 * (ls.channels or 0) if ls.kind == "bn" else 0),
             }
         )
-    width = chain.out_channels * chain.output[0] * chain.output[1]
+    width = (chain.out_channels or 0) * chain.output[0] * chain.output[1]  # channels known: C
     rows.append({"layer": "flatten", "output": [width], "params": 0})
     return rows + linear_rows(width, config.hidden, num_classes)
 
@@ -100,10 +102,16 @@ def build_cnn(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int)
             d = layer.dims(2)
             out = layer.channels or channels
             if layer.kind == "conv":
-                padding = "same" if layer.padding == "same" else d.pad_left
+                padding = "same" if layer.padding == "same" else _pair(d.pad_left)
                 modules.append(
                     nn.Conv2d(
-                        channels, out, d.kernel, d.stride, padding, d.dilation, bias=layer.bias
+                        channels,
+                        out,
+                        _pair(d.kernel),
+                        _pair(d.stride),
+                        padding,
+                        _pair(d.dilation),
+                        bias=layer.bias,
                     )
                 )
             else:
@@ -111,12 +119,12 @@ def build_cnn(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int)
                     nn.ConvTranspose2d(
                         channels,
                         out,
-                        d.kernel,
-                        d.stride,
-                        d.pad_left,
-                        d.output_padding,
+                        _pair(d.kernel),
+                        _pair(d.stride),
+                        _pair(d.pad_left),
+                        _pair(d.output_padding),
                         bias=layer.bias,
-                        dilation=d.dilation,
+                        dilation=_pair(d.dilation),
                     )
                 )
             channels = out
@@ -129,7 +137,11 @@ def build_cnn(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int)
             )
         elif layer.kind == "avgpool":
             d = layer.dims(2)
-            modules.append(nn.AvgPool2d(d.kernel, d.stride, d.pad_left, ceil_mode=layer.ceil_mode))
+            modules.append(
+                nn.AvgPool2d(
+                    _pair(d.kernel), _pair(d.stride), _pair(d.pad_left), ceil_mode=layer.ceil_mode
+                )
+            )
         elif layer.kind in ACTIVATIONS:
             modules.append(activation_module(layer.kind))
         elif layer.kind == "bn":
@@ -145,6 +157,12 @@ def build_cnn(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int)
     modules.append(nn.Flatten())
     modules += classifier(features, config.hidden, num_classes, config.activation, config.dropout)
     return nn.Sequential(*modules)
+
+
+def _pair(values: tuple[int, ...]) -> tuple[int, int]:
+    """A 2-D layer's (height, width) numbers, as torch's 2-D modules type them."""
+    height, width = values
+    return height, width
 
 
 def footprint(config: CNNConfig, shape: tuple[int, ...], classes: int) -> Footprint:

@@ -12,7 +12,7 @@ image for (C, H, W) samples, else flat.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
 from dlcli.training.config import check, choice, knob
@@ -57,9 +57,15 @@ class CustomConfig:
         if self.sha256 is None:  # a new run: pin the file it trains
             from dlcli.modelref import parse_ref, ref_sha256
 
-            parsed = parse_ref(self.ref)
+            parsed = parse_ref(self.model_ref)
             check(parsed.kind != "run", "train custom --model takes a module or file REF")
             self.sha256 = ref_sha256(parsed)
+
+    @property
+    def model_ref(self) -> str:
+        """The REF (`__post_init__` refuses a config without one)."""
+        assert self.ref is not None
+        return self.ref
 
     def layout_for(self, sample_shape: tuple[int, ...]) -> str:
         if self.layout != "auto":
@@ -71,7 +77,7 @@ def _check_file(config: CustomConfig) -> None:
     """Refuse a file REF whose file changed since the run recorded its SHA-256."""
     from dlcli.modelref import parse_ref, ref_sha256
 
-    now = ref_sha256(parse_ref(config.ref))
+    now = ref_sha256(parse_ref(config.model_ref))
     if config.sha256 and now and now != config.sha256:
         raise InputError(
             f"the model file of '{config.ref}' has changed since this run started (sha256 "
@@ -85,7 +91,7 @@ def inspect(config: CustomConfig, input_shape: tuple[int, ...], num_classes: int
     from dlcli.inspection import inspect_model
 
     _check_file(config)
-    result = inspect_model(config.ref, input_shape, depth=1, batch=1)
+    result = inspect_model(config.model_ref, input_shape, depth=1, batch=1)
     if result.output != [1, num_classes]:
         shape = "x".join(map(str, input_shape))
         raise InputError(
@@ -109,7 +115,7 @@ def footprint(config: CustomConfig, input_shape: tuple[int, ...], num_classes: i
 
 def describe(config: CustomConfig, input_shape: tuple[int, ...], num_classes: int) -> list[dict]:
     """The rows printed before training: the model's top-level modules and calls."""
-    rows = [{"layer": "input", "output": list(input_shape), "params": None}]
+    rows: list[dict[str, Any]] = [{"layer": "input", "output": list(input_shape), "params": None}]
     for row in inspect(config, input_shape, num_classes).layers:
         output = row.output[1:] if isinstance(row.output, list) and row.output else row.output
         rows.append({"layer": f"{row.name} ({row.type})", "output": output, "params": row.params})
@@ -121,7 +127,7 @@ def build_custom(config: CustomConfig, input_shape: tuple[int, ...], num_classes
     from dlcli.modelref import load_ref
 
     _check_file(config)
-    return load_ref(config.ref, meta=False).module
+    return load_ref(config.model_ref, meta=False).module
 
 
 HELP = """Any PyTorch model: a class or function in your own .py file or in a package.

@@ -95,11 +95,12 @@ def is_text_csv(path: Path, text_column: str) -> bool:
 
     if input_kind(path) != "csv":
         return False
+    errors: tuple[type[BaseException], ...] = (*read_errors(), csv.Error)
     try:
         with open_binary(path) as fh:
             first = fh.readline(1 << 20).decode("utf-8-sig", errors="replace")  # header only
         header = next(csv.reader([first]), [])
-    except (*read_errors(), csv.Error):
+    except errors:
         return False  # the shared CSV reader reports the problem with its own message
     return text_column in (h.strip() for h in header)
 

@@ -77,7 +77,7 @@ def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: 
         return sum(p.numel() for p in module.parameters())
 
     stem = chain.layers[0]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"layer": "input", "output": [c, h, w], "params": None},
         {
             "layer": f"stem {stem.spec},bn,relu",

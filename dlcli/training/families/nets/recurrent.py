@@ -23,7 +23,7 @@ from typing import Protocol
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 PAD_INDEX = 0  # the id of <pad> (dlcli.training.text.Vocabulary puts it first)
 RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -90,9 +90,10 @@ class RecurrentClassifier(nn.Module):
             x = self.embedding(x[:, :longest])  # (B, T', E): no column is all padding
             if int(lengths.min()) == longest:
                 lengths = None  # equal lengths: nothing to pack
+        steps: torch.Tensor | PackedSequence = x
         if lengths is not None:
-            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, state = self.rnn(x)
+            steps = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(steps)
         h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, H)
         # The last layer's final state per direction (packing: each sequence's own), in the
         # batch's original order.

@@ -117,8 +117,8 @@ class CifarResNet(nn.Module):
 
     def main_path_convs(self) -> list[nn.Conv2d]:
         """The convs of `config.specs()`, in the same order (projections left out)."""
-        convs = [self.stem[0]]
+        modules: list[nn.Module | torch.Tensor] = [self.stem[0]]
         for stage in (self.stage1, self.stage2, self.stage3):
             for block in stage:
-                convs += [block.conv1, block.conv2]
-        return convs
+                modules += [block.conv1, block.conv2]
+        return [m for m in modules if isinstance(m, nn.Conv2d)]  # all of them
