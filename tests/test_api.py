@@ -46,7 +46,7 @@ def test_calculators_as_functions_match_the_cli(invoke):
 
 def test_every_default_lives_in_the_library():
     """The help of each `train` subcommand shows the library's defaults, per family."""
-    from dlcli.cli.train import _parameters
+    from dlcli.cli.train.options import parameters
 
     assert get_family("resnet").train_config().optimizer == "sgd"
     assert get_family("resnet").train_config().lr == 0.1
@@ -54,7 +54,7 @@ def test_every_default_lives_in_the_library():
     assert get_family("lstm").train_config().lr == 3e-3
     assert get_family("mlp").train_config(optimizer="SGD").lr == 1e-2
     for model, family in FAMILIES.items():
-        helps = {p.name: p.annotation.__metadata__[0].help for p in _parameters(model)}
+        helps = {p.name: p.annotation.__metadata__[0].help for p in parameters(model)}
         assert f"(default: {family.loop_defaults()['epochs']})" in helps["epochs"]
         lr_help = helps["lr"]
         for optimizer, lr in family.lr_table().items():

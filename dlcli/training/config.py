@@ -118,7 +118,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters of the loop (the same for every model family; see `for_model`)."""
+    """Hyperparameters of the loop (the same for every model family; see `Family.train_config`)."""
 
     epochs: int = knob(50, "Training epochs.")
     batch_size: int = knob(
@@ -173,7 +173,7 @@ class TrainConfig:
         "the first epoch pays the compilation).",
     )
 
-    # The family's own defaults win over the field defaults above (see `for_model`).
+    # The family's own defaults win over the field defaults above (see `Family.train_config`).
     def __post_init__(self) -> None:
         self.optimizer = choice("optimizer", self.optimizer, OPTIMIZERS)
         self.precision = choice("precision", self.precision, PRECISIONS)
