@@ -93,3 +93,41 @@ def test_reading_the_registry_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "resnet", "lstm"])
+def test_every_config_round_trips_through_json(model):
+    from dlcli.training.config import config_from_dict, config_to_dict
+
+    config_cls = get_family(model).config_cls
+    saved = json.loads(json.dumps(config_to_dict(config_cls())))
+    assert config_from_dict(config_cls, saved) == config_cls()
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value", "message"),
+    [
+        ("mlp", "hidden", [2.5], "'hidden' is [2.5], not tuple[int, ...]"),
+        ("mlp", "hidden", None, "'hidden' is None, not tuple[int, ...]"),
+        ("mlp", "dropout", True, "'dropout' is True, not <class 'float'>"),
+        ("resnet", "augment", 1, "'augment' is 1, not <class 'bool'>"),
+        ("lstm", "max_length", 1.5, "'max_length' is 1.5, not int | None"),
+        ("lstm", "vocab", ["<pad>", 3], "'vocab' is ['<pad>', 3], not tuple[str, ...]"),
+    ],
+)
+def test_a_saved_value_of_the_wrong_json_type_is_named(model, field, value, message):
+    from dlcli.training.config import config_from_dict
+
+    with pytest.raises(InputError) as error:
+        config_from_dict(get_family(model).config_cls, {field: value})
+    assert str(error.value) == message
+
+
+def test_json_types_follow_the_type_hints():
+    from dlcli.training.config import DataConfig, TrainConfig, config_from_dict
+
+    assert config_from_dict(TrainConfig, {"lr": 1, "threads": None}).lr == 1  # an int is a float
+    assert config_from_dict(DataConfig, {"image_size": [8, 6]}).image_size == (8, 6)
+    assert config_from_dict(DataConfig, {"image_size": None}).image_size is None
+    with pytest.raises(InputError, match="'lr' is inf"):
+        config_from_dict(TrainConfig, {"lr": float("inf")})

@@ -99,34 +99,8 @@ def build_cnn(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int)
     channels = input_shape[0]
     for layer, size in zip(layers, chain.layers, strict=True):
         if layer.kind in ("conv", "deconv"):
-            d = layer.dims(2)
             out = layer.channels or channels
-            if layer.kind == "conv":
-                padding = "same" if layer.padding == "same" else _pair(d.pad_left)
-                modules.append(
-                    nn.Conv2d(
-                        channels,
-                        out,
-                        _pair(d.kernel),
-                        _pair(d.stride),
-                        padding,
-                        _pair(d.dilation),
-                        bias=layer.bias,
-                    )
-                )
-            else:
-                modules.append(
-                    nn.ConvTranspose2d(
-                        channels,
-                        out,
-                        _pair(d.kernel),
-                        _pair(d.stride),
-                        _pair(d.pad_left),
-                        _pair(d.output_padding),
-                        bias=layer.bias,
-                        dilation=_pair(d.dilation),
-                    )
-                )
+            modules.append(_conv(layer, channels, out))
             channels = out
             if not explicit_act:
                 modules.append(activation_module(config.activation))
@@ -157,6 +131,34 @@ def build_cnn(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int)
     modules.append(nn.Flatten())
     modules += classifier(features, config.hidden, num_classes, config.activation, config.dropout)
     return nn.Sequential(*modules)
+
+
+def _conv(layer: Layer, channels: int, out: int) -> nn.Module:
+    """The Conv2d (conv) or ConvTranspose2d (deconv) of one token, `channels` -> `out`."""
+    from torch import nn
+
+    d = layer.dims(2)
+    if layer.kind == "conv":
+        padding = "same" if layer.padding == "same" else _pair(d.pad_left)
+        return nn.Conv2d(
+            channels,
+            out,
+            _pair(d.kernel),
+            _pair(d.stride),
+            padding,
+            _pair(d.dilation),
+            bias=layer.bias,
+        )
+    return nn.ConvTranspose2d(
+        channels,
+        out,
+        _pair(d.kernel),
+        _pair(d.stride),
+        _pair(d.pad_left),
+        _pair(d.output_padding),
+        bias=layer.bias,
+        dilation=_pair(d.dilation),
+    )
 
 
 def _pair(values: tuple[int, ...]) -> tuple[int, int]:
