@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import textwrap
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,10 +56,12 @@ def _show(value: Any) -> str:
 def training_knobs() -> list[Knob]:
     """Every knob of `dlcli train MODEL` over all families: the families' own knobs (in family
     order), then DataConfig's (but `source`, which is `data`), then TrainConfig's."""
-    from dlcli.training.config import FAMILIES, DataConfig, TrainConfig, train_defaults
+    from dlcli.training.config import DataConfig, TrainConfig
+    from dlcli.training.families import FAMILIES
 
+    loop = {model: family.loop_defaults() for model, family in FAMILIES.items()}
     knobs: dict[str, Knob] = {}
-    for owner in (*FAMILIES.values(), DataConfig, TrainConfig):
+    for owner in (*(family.config_cls for family in FAMILIES.values()), DataConfig, TrainConfig):
         hints = typing.get_type_hints(owner)
         for f in dataclasses.fields(owner):
             if not f.metadata.get("cli", True) or f.name == "source":
@@ -66,8 +69,8 @@ def training_knobs() -> list[Knob]:
             knob = knobs.setdefault(f.name, Knob(f.name, hints[f.name], f.metadata["help"]))
             for model, family in FAMILIES.items():
                 if owner is TrainConfig:
-                    knob.defaults[model] = train_defaults(model)[f.name]
-                elif owner in (family, DataConfig):
+                    knob.defaults[model] = loop[model][f.name]
+                elif owner in (family.config_cls, DataConfig):
                     knob.defaults[model] = f.default
     lr = knobs["lr"]
     lr.note = "; ".join(
@@ -116,7 +119,7 @@ def _fill(text: str, first: str, rest: str) -> str:
 
 
 def _n_families() -> int:
-    from dlcli.training.config import FAMILIES
+    from dlcli.training.families import FAMILIES
 
     return len(FAMILIES)
 
@@ -140,7 +143,7 @@ def with_knobs(
             continue
         annotation = k.annotation if k.default is not None else k.annotation | None
         if sweepable:
-            annotation = annotation | list[k.annotation]
+            annotation = annotation | types.GenericAlias(list, (k.annotation,))  # list[T]
         params.append(
             inspect.Parameter(k.name, inspect.Parameter.KEYWORD_ONLY, default=k.default,
                               annotation=annotation)

@@ -15,7 +15,8 @@ import sys
 import pytest
 
 import dlcli
-from dlcli.training.config import FAMILIES, DataConfig, TrainConfig, train_defaults
+from dlcli.training.config import DataConfig
+from dlcli.training.families import FAMILIES, get_family
 
 
 def test_import_dlcli_is_light():
@@ -45,20 +46,20 @@ def test_calculators_as_functions_match_the_cli(invoke):
 
 def test_every_default_lives_in_the_library():
     """The help of each `train` subcommand shows the library's defaults, per family."""
-    from dlcli.cli.train import _parameters
+    from dlcli.cli.train.options import parameters
 
-    assert TrainConfig.for_model("resnet").optimizer == "sgd"
-    assert TrainConfig.for_model("resnet").lr == 0.1
-    assert TrainConfig.for_model("resnet", optimizer="adam").lr == 1e-3
-    assert TrainConfig.for_model("lstm").lr == 3e-3
-    assert TrainConfig.for_model("mlp", optimizer="SGD").lr == 1e-2
-    for model, config_cls in FAMILIES.items():
-        helps = {p.name: p.annotation.__metadata__[0].help for p in _parameters(model)}
-        assert f"(default: {train_defaults(model)['epochs']})" in helps["epochs"]
+    assert get_family("resnet").train_config().optimizer == "sgd"
+    assert get_family("resnet").train_config().lr == 0.1
+    assert get_family("resnet").train_config(optimizer="adam").lr == 1e-3
+    assert get_family("lstm").train_config().lr == 3e-3
+    assert get_family("mlp").train_config(optimizer="SGD").lr == 1e-2
+    for model, family in FAMILIES.items():
+        helps = {p.name: p.annotation.__metadata__[0].help for p in parameters(model)}
+        assert f"(default: {family.loop_defaults()['epochs']})" in helps["epochs"]
         lr_help = helps["lr"]
-        for optimizer, lr in config_cls.lr_table().items():
+        for optimizer, lr in family.lr_table().items():
             assert f"{lr:g} {optimizer}" in lr_help
-        for f in dataclasses.fields(config_cls):
+        for f in dataclasses.fields(family.config_cls):
             if f.metadata.get("cli", True) and f.default not in (None, False, True):
                 assert "(default: " in helps[f.name], f.name
         assert helps["data"].endswith(f"(default: {DataConfig().source})")

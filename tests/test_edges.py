@@ -91,8 +91,11 @@ def test_absurd_sizes_in_config_json_are_refused_before_building(
 
 def test_footprint_counts_the_parameters_torch_builds():
     """The oracle: the arithmetic before building agrees with the built model, every family."""
-    from dlcli.training.config import CNNConfig, MLPConfig, RecurrentConfig, ResNetConfig
-    from dlcli.training.models import footprint, get_family
+    from dlcli.training.families import footprint, get_family
+    from dlcli.training.families.cnn import CNNConfig
+    from dlcli.training.families.lstm import RecurrentConfig
+    from dlcli.training.families.mlp import MLPConfig
+    from dlcli.training.families.resnet import ResNetConfig
 
     cases = [
         ("mlp", MLPConfig(), (64,)),

@@ -60,7 +60,7 @@ def raw_test_split(run: Path, tmp_path: Path) -> tuple[object, list[str], np.nda
     """(the model's input for the run's test split, predict's INPUT for the same samples, the
     run's own encoding): raw samples as stored, or for text the texts and their token ids."""
     from dlcli.training.data import split_indices
-    from dlcli.training.models import load_family_data
+    from dlcli.training.families import load_family_data
     from dlcli.training.runs.spec import read_spec
 
     spec, _ = read_spec(run)
@@ -205,8 +205,7 @@ def test_load_model_is_predict_in_plain_pytorch(runs, tmp_path):
 def test_unpacked_lstm_equals_the_packed_one():
     """The exportable text LSTM (no packing) gives the packed model's scores for every cell,
     depth and direction, on rows of every length including all padding."""
-    from dlcli.training.config import RecurrentConfig
-    from dlcli.training.recurrent import build_recurrent
+    from dlcli.training.families.lstm import RecurrentConfig, build_recurrent
 
     torch.manual_seed(0)
     ids = torch.randint(2, 30, (6, 9))

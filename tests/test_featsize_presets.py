@@ -16,8 +16,7 @@ nn = torch.nn
 
 def model_parts(depth: int, width: int, in_channels: int, classes: int) -> dict[str, int]:
     """Parameters of `train resnet --depth D --width W`'s model, by part."""
-    from dlcli.training.config import ResNetConfig
-    from dlcli.training.resnet import build_resnet
+    from dlcli.training.families.resnet import ResNetConfig, build_resnet
 
     model = build_resnet(ResNetConfig(depth=depth, width=width), (in_channels, 8, 8), classes)
 

@@ -24,7 +24,7 @@ from dlcli.training.data.text import (  # noqa: E402
     tokenize,
 )
 from dlcli.training.engine import device  # noqa: E402
-from dlcli.training.recurrent import RecurrentConfig, build_recurrent  # noqa: E402
+from dlcli.training.families.lstm import RecurrentConfig, build_recurrent  # noqa: E402
 
 # --- the model ----------------------------------------------------------------------------------
 

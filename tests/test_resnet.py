@@ -15,7 +15,7 @@ from conftest import cli as invoke  # noqa: E402
 from dlcli.archs import arch_specs  # noqa: E402
 from dlcli.calculators.featsize import chain_output  # noqa: E402
 from dlcli.layers import parse_layers  # noqa: E402
-from dlcli.training.resnet import ResNetConfig, build_resnet, layer_rows  # noqa: E402
+from dlcli.training.families.resnet import ResNetConfig, build_resnet, layer_rows  # noqa: E402
 
 
 def _main_path_sizes(model, x):

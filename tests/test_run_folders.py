@@ -25,7 +25,7 @@ from dlcli.training.config import TrainConfig
 from dlcli.training.data import DataConfig
 from dlcli.training.engine import callbacks as engine_callbacks
 from dlcli.training.engine import setup
-from dlcli.training.models import MLPConfig
+from dlcli.training.families.mlp import MLPConfig
 from dlcli.training.runs import checkpoint
 from dlcli.training.runs import files as rd
 from dlcli.training.runs import state as rs
@@ -114,7 +114,7 @@ def test_sigkill_in_the_finish_sequence_then_resume(tmp_path, straight):
         from dlcli.training.engine import callbacks, setup
         from dlcli.training.config import TrainConfig
         from dlcli.training.data import DataConfig
-        from dlcli.training.models import MLPConfig
+        from dlcli.training.families.mlp import MLPConfig
         callbacks.CHECKPOINT_SECONDS = 0.0
         setup.train("mlp", MLPConfig(hidden=(8,), dropout=0.1), DataConfig(source="{SPIRAL}"),
                     TrainConfig(epochs=2, threads=1, device="cpu", seed=3),

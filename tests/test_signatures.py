@@ -14,7 +14,8 @@ import pytest
 from conftest import assert_input_error, cli
 
 import dlcli
-from dlcli.training.config import FAMILIES, DataConfig, TrainConfig, train_defaults
+from dlcli.training.config import DataConfig, TrainConfig
+from dlcli.training.families import FAMILIES
 from dlcli.wordvec.config import Word2VecConfig
 
 # --- `dlcli train FAMILY --help`: its examples are its own ------------------------------------
@@ -59,10 +60,10 @@ def test_every_help_example_is_valid_for_its_family(model):
     assert len(examples) >= 3, examples
     runs = [_validate(model, shlex.split(example)[3:]) for example in examples]
     # the sweep example repeats a knob of this family, and makes several runs
-    name, values = FAMILIES[model].SWEEP_EXAMPLE
+    name, values = FAMILIES[model].sweep_example
     flag = "--" + name.replace("_", "-")
     sweeps = [e for e, n in zip(examples, runs, strict=True) if n > 1]
-    prefix = f"dlcli train {model} {FAMILIES[model].EXAMPLE_PREFIX}".rstrip() + " "
+    prefix = f"dlcli train {model} {FAMILIES[model].example_prefix}".rstrip() + " "
     assert sweeps == [prefix + " ".join(f"{flag} {v}" for v in values)]
     assert runs[examples.index(sweeps[0])] == len(values)
 
@@ -84,10 +85,10 @@ def _library_defaults() -> dict[str, dict[str, object]]:
     """knob -> {family: its default}, read straight from the dataclasses."""
     found: dict[str, dict[str, object]] = {}
     for model, family in FAMILIES.items():
-        for owner in (family, DataConfig, TrainConfig):
+        for owner in (family.config_cls, DataConfig, TrainConfig):
             for f in dataclasses.fields(owner):
                 if f.metadata.get("cli", True) and f.name != "source":
-                    default = train_defaults(model)[f.name] if owner is TrainConfig else f.default
+                    default = family.loop_defaults()[f.name] if owner is TrainConfig else f.default
                     found.setdefault(f.name, {})[model] = default
     return found
 

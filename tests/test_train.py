@@ -22,7 +22,9 @@ from dlcli.training.data import DataConfig
 from dlcli.training.engine import callbacks as engine_callbacks
 from dlcli.training.engine import loop, metrics, setup
 from dlcli.training.engine.callbacks import Callback
-from dlcli.training.models import CNNConfig, MLPConfig, get_family
+from dlcli.training.families import get_family
+from dlcli.training.families.cnn import CNNConfig
+from dlcli.training.families.mlp import MLPConfig
 from dlcli.training.runs import checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,7 +219,7 @@ def test_linear_classifier_small_init_and_optimizer_knobs(tmp_path):
     mlp = get_family("mlp")
     net = mlp.build(MLPConfig(hidden=(), dropout=0.0), (64,), 10)
     assert [type(m).__name__ for m in net] == ["Linear"]  # f(x) = Wx + b
-    from dlcli.training.models import apply_init
+    from dlcli.training.families.blocks import apply_init
 
     torch.manual_seed(0)
     big = mlp.build(MLPConfig(hidden=(256,)), (64,), 10)

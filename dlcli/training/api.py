@@ -24,9 +24,10 @@ from typing import Any
 
 from dlcli.errors import InputError
 from dlcli.signatures import training_knobs, with_knobs
-from dlcli.training.config import DataConfig, TrainConfig, family_config
+from dlcli.training.config import DataConfig, TrainConfig
 from dlcli.training.engine.callbacks import Callback
 from dlcli.training.engine.run import RunResult
+from dlcli.training.families import get_family
 
 __all__ = ["Callback", "evaluate", "predict", "resume", "split_knobs", "train"]
 
@@ -37,14 +38,15 @@ def _names(config_cls: type) -> set[str]:
 
 def split_knobs(model: str, knobs: dict[str, Any]) -> tuple[Any, DataConfig, TrainConfig]:
     """(model config, DataConfig, TrainConfig) from knobs by name; None means 'the default'."""
-    config_cls = family_config(model)
+    family = get_family(model)
+    config_cls = family.config_cls
     given = {k: v for k, v in knobs.items() if v is not None}
     own, data, loop = _names(config_cls), _names(DataConfig), _names(TrainConfig)
     unknown = sorted(set(given) - own - data - loop)
     if unknown:
         valid = ", ".join(sorted(own | data | loop))
         raise TypeError(f"train({model!r}): unknown knob(s) {', '.join(unknown)}; valid: {valid}")
-    train_config = TrainConfig.for_model(model, **{k: v for k, v in given.items() if k in loop})
+    train_config = family.train_config(**{k: v for k, v in given.items() if k in loop})
     if "momentum" in given and train_config.optimizer != "sgd":
         raise InputError(
             f"--momentum applies to --optimizer sgd only; this run uses {train_config.optimizer}"

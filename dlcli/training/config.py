@@ -1,26 +1,29 @@
-"""Every training knob and its default, in one place: the library owns them, the CLI reads them.
+"""The knobs every run shares, and their defaults: the library owns them, the CLI reads them.
 
     DataConfig      where the data comes from, the split, standardisation
     TrainConfig     the loop's hyperparameters (epochs, optimizer, lr, L2, loss, init, ...)
-    MLPConfig, CNNConfig, ResNetConfig, RecurrentConfig
-                    one config per model family; `TRAIN_DEFAULTS` on each holds the family's own
-                    training defaults (epochs; resnet: SGD 0.1 with weight decay 5e-4, as He et
-                    al. train it; lstm: Adam 3e-3)
-    FAMILIES        model name -> its config class (`dlcli train NAME`)
+    knob            a config field with its command-line help as metadata
+    config_to_dict, config_from_dict
+                    any config dataclass to JSON and back (config.json, sweep.json)
+
+Each model family's own config lives with the family (`dlcli.training.families`), and so do its
+training defaults (`Family.train_config(**knobs)` applies them: epochs; resnet: SGD 0.1 with
+weight decay 5e-4, as He et al. train it; lstm: Adam 3e-3).
 
 Each field's `metadata` carries its help text (and `metavar`, `choices`, `flag` where the
 command line needs them): `dlcli train` builds its options from these fields, so a new knob is
-one field here and nothing else (`SWEEP_EXAMPLE` on a family names the knob its help's sweep
-example repeats). `TrainConfig.for_model(name, **knobs)` applies a family's
-defaults. Pure Python (no torch, numpy): `dlcli train --help` and `import dlcli` stay fast.
+one field and nothing else. Pure Python (no torch, numpy): `dlcli train --help` and
+`import dlcli` stay fast.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from dlcli.errors import InputError
 
@@ -28,14 +31,10 @@ OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("cross-entropy", "hinge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("default", "small")
-ACTIVATIONS = ("relu", "sigmoid", "tanh")
-CELLS = ("lstm", "gru", "rnn")
 PRECISIONS = ("32", "bf16", "16-mixed")
 MAX_SEED = 2**63 - 1  # torch.manual_seed and numpy's generators take any of these
 MAX_THREADS = 1024
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}  # per optimizer, unless a family says otherwise
-# For the 8x8 digits: 8x8x32 -> 4x4x32 -> 4x4x64 -> 2x2x64 = 256 features, then 128 -> classes.
-DEFAULT_CNN_LAYERS = "conv3p1-32,maxpool2,conv3p1-64,maxpool2"
 
 
 def knob(default: Any, help: str, **meta: Any) -> Any:
@@ -43,36 +42,17 @@ def knob(default: Any, help: str, **meta: Any) -> Any:
     return field(default=default, metadata={"help": help, **meta})
 
 
-def _check(ok: bool, message: str) -> None:
+def check(ok: bool, message: str) -> None:
+    """Raise InputError(message) unless `ok`."""
     if not ok:
         raise InputError(message)
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+def choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """`value` lower-cased, if it is one of `choices` (else an InputError naming them)."""
     value = str(value).lower()
-    _check(value in choices, f"invalid --{name} '{value}': expected one of {', '.join(choices)}")
+    check(value in choices, f"invalid --{name} '{value}': expected one of {', '.join(choices)}")
     return value
-
-
-def parse_hidden(text: str | int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
-    """'128,64' -> (128, 64); 20 -> (20,); '0', 0 or '' -> () (no hidden layer: the linear
-    score function)."""
-    if isinstance(text, int):
-        text = str(text)
-    if not isinstance(text, str):
-        sizes = tuple(int(s) for s in text)
-    else:
-        cleaned = "".join(text.split())
-        if cleaned in ("", "0", "none"):
-            return ()
-        try:
-            sizes = tuple(int(p) for p in cleaned.split(","))
-        except ValueError:
-            raise InputError(
-                f"invalid --hidden '{text}': expected sizes like 128,64 (or 0 for none)"
-            ) from None
-    _check(all(s >= 1 for s in sizes), f"invalid --hidden '{text}': every layer needs a unit")
-    return sizes
 
 
 def parse_image_size(text: str | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
@@ -87,7 +67,7 @@ def parse_image_size(text: str | tuple[int, int] | list[int] | None) -> tuple[in
         size = tuple(int(v) for v in text)
     if len(size) == 1:
         size = (size[0], size[0])
-    _check(len(size) == 2 and min(size) >= 1, f"invalid --image-size '{text}': expected N or HxW")
+    check(len(size) == 2 and min(size) >= 1, f"invalid --image-size '{text}': expected N or HxW")
     return size  # type: ignore[return-value]
 
 
@@ -128,8 +108,8 @@ class DataConfig:
         for name in ("test_fraction", "val_fraction"):
             value = getattr(self, name)
             option = name.replace("_", "-")
-            _check(0.0 <= value < 1.0, f"invalid --{option} {value}: expected 0 <= F < 1")
-        _check(
+            check(0.0 <= value < 1.0, f"invalid --{option} {value}: expected 0 <= F < 1")
+        check(
             self.test_fraction + self.val_fraction < 1.0,
             f"--test-fraction {self.test_fraction} and --val-fraction {self.val_fraction} "
             "leave no training data: their sum must be below 1",
@@ -138,7 +118,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters of the loop (the same for every model family; see `for_model`)."""
+    """Hyperparameters of the loop (the same for every model family; see `Family.train_config`)."""
 
     epochs: int = knob(50, "Training epochs.")
     batch_size: int = knob(
@@ -193,30 +173,30 @@ class TrainConfig:
         "the first epoch pays the compilation).",
     )
 
-    # The family's own defaults win over the field defaults above (see `for_model`).
+    # The family's own defaults win over the field defaults above (see `Family.train_config`).
     def __post_init__(self) -> None:
-        self.optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
-        self.precision = _choice("precision", self.precision, PRECISIONS)
-        self.loss = _choice("loss", self.loss, LOSSES)
-        self.init = _choice("init", self.init, INITS)
-        self.device = _choice("device", self.device, DEVICES)
-        _check(self.epochs >= 1, f"invalid --epochs {self.epochs}: expected at least 1")
-        _check(self.batch_size >= 1, f"invalid --batch-size {self.batch_size}: expected at least 1")
-        _check(
+        self.optimizer = choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.precision = choice("precision", self.precision, PRECISIONS)
+        self.loss = choice("loss", self.loss, LOSSES)
+        self.init = choice("init", self.init, INITS)
+        self.device = choice("device", self.device, DEVICES)
+        check(self.epochs >= 1, f"invalid --epochs {self.epochs}: expected at least 1")
+        check(self.batch_size >= 1, f"invalid --batch-size {self.batch_size}: expected at least 1")
+        check(
             self.lr is None or 0 < self.lr < math.inf,
             f"invalid --lr {self.lr}: expected a positive finite number",
         )
-        _check(0 <= self.momentum < 1, f"invalid --momentum {self.momentum}: expected 0 <= M < 1")
-        _check(
+        check(0 <= self.momentum < 1, f"invalid --momentum {self.momentum}: expected 0 <= M < 1")
+        check(
             0 <= self.weight_decay < math.inf,
             f"invalid --weight-decay {self.weight_decay}: expected a finite number >= 0",
         )
-        _check(self.patience >= 0, f"invalid --patience {self.patience}: expected >= 0")
-        _check(
+        check(self.patience >= 0, f"invalid --patience {self.patience}: expected >= 0")
+        check(
             self.threads is None or 1 <= self.threads <= MAX_THREADS,
             f"invalid --threads {self.threads}: expected 1 to {MAX_THREADS}",
         )
-        _check(
+        check(
             0 <= self.seed <= MAX_SEED,
             f"invalid --seed {self.seed}: expected 0 to {MAX_SEED} (2**63 - 1)",
         )
@@ -233,7 +213,7 @@ class TrainConfig:
             milestones = tuple(int(s) for s in steps.split(",")) if kind == "step" else ()
         except ValueError:
             milestones = ()
-        _check(
+        check(
             bool(milestones) and all(m >= 1 for m in milestones),
             f"invalid --lr-schedule '{self.lr_schedule}': expected constant, cosine or "
             "step:S1,S2,... (optimizer steps, e.g. step:32000,48000)",
@@ -245,264 +225,70 @@ class TrainConfig:
         the step, so a resumed run continues the schedule exactly."""
         import math
 
+        assert self.lr is not None  # __post_init__ resolved the default
         if self.lr_schedule == "cosine":
             return 0.5 * self.lr * (1.0 + math.cos(math.pi * step / max(1, total)))
         return self.lr * 0.1 ** sum(step >= m for m in self._milestones())
 
-    @classmethod
-    def for_model(cls, model: str, **knobs: Any) -> TrainConfig:
-        """The loop's config for family `model`: its TRAIN_DEFAULTS, then `knobs` (None = not
-        given). The learning rate follows the optimizer: the family's table, else DEFAULT_LR."""
-        family = family_config(model)
-        given = {k: v for k, v in knobs.items() if v is not None}
-        values = {**family.TRAIN_DEFAULTS, **given}
-        if "lr" not in given:
-            optimizer = str(values.get("optimizer", "adam")).lower()
-            values["lr"] = family.lr_table().get(optimizer)
-        return cls(**values)
+
+# --- config dataclasses as JSON -----------------------------------------------------------------
 
 
-def train_defaults(model: str) -> dict[str, Any]:
-    """Every TrainConfig default as family `model` has it (for help texts and the docs)."""
-    family = family_config(model)
-    values = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    values.update(family.TRAIN_DEFAULTS)
-    return values
+def config_to_dict(config: Any) -> dict:
+    """A config dataclass as JSON-ready values (tuples become lists)."""
+    return {f.name: _jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}
 
 
-class _Family:
-    """Mixin of the model configs: the family's training defaults and learning-rate table."""
-
-    TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {}
-    LR: ClassVar[dict[str, float]] = {}
-    # the knob and values of the sweep example in `dlcli train NAME --help` (tested valid)
-    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("seed", ("0", "1"))
-    # flags every example of this family needs before the swept one (custom: its --model)
-    EXAMPLE_PREFIX: ClassVar[str] = ""
-
-    @classmethod
-    def lr_table(cls) -> dict[str, float]:
-        return {**DEFAULT_LR, **cls.LR}
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
 
 
-def _check_common(activation: str, dropout: float) -> str:
-    _check(0.0 <= dropout < 1.0, f"invalid --dropout {dropout}: expected 0 <= P < 1")
-    return _choice("activation", activation, ACTIVATIONS)
+def config_from_dict(config_cls: type, data: dict) -> Any:
+    """Rebuild a config dataclass from `config_to_dict`'s output (lists back to tuples). Every
+    value must have its field's JSON type (an int is no float's 2.5 nor a bool's true, a float
+    is finite) before the dataclass checks its range: InputError naming the field if not."""
+    if not isinstance(data, dict):
+        raise InputError(f"a config section is {type(data).__name__}, not a JSON object")
+    hints = typing.get_type_hints(config_cls)
+    kwargs = {}
+    for f in dataclasses.fields(config_cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if not _json_type_ok(value, hints[f.name]):
+            text = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise InputError(f"'{f.name}' is {text}, not {hints[f.name]}")
+        if isinstance(value, list) and typing.get_origin(base_type(hints[f.name])) is tuple:
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        kwargs[f.name] = value
+    return config_cls(**kwargs)
 
 
-# --- model families -----------------------------------------------------------------------------
+def base_type(hint: Any) -> Any:
+    """`X` for a type hint `X | None` (the configs' optional fields), else the hint itself."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint
 
 
-@dataclass
-class MLPConfig(_Family):
-    """Fully connected net; `hidden=()` is the linear score function f(x) = Wx + b."""
-
-    TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 50}
-    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("hidden", ("3", "6", "20"))
-
-    hidden: tuple[int, ...] = knob(
-        (128, 64), "Hidden layer sizes, e.g. 128,64; 0 for none.", metavar="SIZES"
-    )
-    activation: str = knob("relu", "Nonlinearity after each hidden layer.", choices=ACTIVATIONS)
-    # with it the default net clears 0.97 on digits for every seed tried
-    dropout: float = knob(0.2, "Dropout probability in the classifier (training only).")
-
-    def __post_init__(self) -> None:
-        self.hidden = parse_hidden(self.hidden)
-        self.activation = _check_common(self.activation, self.dropout)
-
-
-@dataclass
-class CNNConfig(_Family):
-    """A conv chain in the layer-spec grammar, then flatten and a fully connected classifier.
-
-    Each conv/deconv is followed by `activation` unless the spec places activations itself
-    (any relu/sigmoid/tanh token). `dropout` applies in the classifier.
-    """
-
-    TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 30}
-    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("dropout", ("0", "0.5"))
-
-    layers: str = knob(
-        DEFAULT_CNN_LAYERS,
-        "Layer chain in featsize's grammar, e.g. 'conv3p1-64,maxpool2,conv3p1-128' "
-        "(see 'Layer specs' in the README).",
-        metavar="SPEC",
-    )
-    hidden: tuple[int, ...] = knob(
-        (128,), "Hidden layer sizes of the classifier, e.g. 128,64; 0 for none.", metavar="SIZES"
-    )
-    activation: str = knob(
-        "relu", "Nonlinearity after each conv and hidden layer.", choices=ACTIVATIONS
-    )
-    dropout: float = knob(0.0, "Dropout probability in the classifier (training only).")
-
-    def __post_init__(self) -> None:
-        from dlcli.layers import parse_layers
-
-        self.hidden = parse_hidden(self.hidden)
-        self.activation = _check_common(self.activation, self.dropout)
-        parse_layers(self.layers)  # fail early on a bad spec
-
-
-@dataclass
-class ResNetConfig(_Family):
-    """He et al.'s CIFAR ResNet; classes and input channels come from the data."""
-
-    # He et al.'s optimiser: SGD with momentum 0.9, lr 0.1 and weight decay 5e-4 (they decay the
-    # lr at set steps; the engine keeps it constant). On digits this gives 0.98-0.99 test
-    # accuracy where Adam at 1e-3 stops at 0.97 (tests/bench/bench_resnet_lstm_quality.py).
-    TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {
-        "epochs": 20,
-        "optimizer": "sgd",
-        "weight_decay": 5e-4,
-    }
-    LR: ClassVar[dict[str, float]] = {"sgd": 0.1}
-    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("depth", ("8", "14", "20"))
-
-    depth: int = knob(20, "Layers with weights, 6n+2: 20, 32, 44, 56, 110.")
-    width: int = knob(16, "Channels of the first stage (then 2x and 4x).")
-    augment: bool = knob(
-        False,
-        "Training only: shift images by up to size/8 pixels (He et al.'s random crops); "
-        "pays off with longer training.",
-    )
-
-    def __post_init__(self) -> None:
-        from dlcli.archs import cifar_resnet_specs
-
-        # raises the InputError for a depth that is not 6n+2 or a bad width
-        cifar_resnet_specs(self.depth, self.width)
-
-    @property
-    def blocks_per_stage(self) -> int:
-        return (self.depth - 2) // 6
-
-    def specs(self) -> list[str]:
-        """The main path as layer-spec tokens (what featsize/receptive-field read)."""
-        from dlcli.archs import cifar_resnet_specs
-
-        return cifar_resnet_specs(self.depth, self.width)
-
-
-@dataclass
-class RecurrentConfig(_Family):
-    """The recurrent family's knobs (saved in config.json; `vocab` is filled in from text)."""
-
-    # Adam at 1e-3 leaves the digits LSTM at ~0.95 after 20 epochs; 3e-3 reaches 0.975-0.98
-    # (tests/bench/bench_resnet_lstm_quality.py).
-    TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 20}
-    LR: ClassVar[dict[str, float]] = {"adam": 3e-3}
-    SWEEP_EXAMPLE: ClassVar[tuple[str, tuple[str, ...]]] = ("cell", ("lstm", "gru", "rnn"))
-
-    cell: str = knob(
-        "lstm",
-        "Recurrent cell; the plain tanh RNN shows what the LSTM's gates fix.",
-        choices=CELLS,
-    )
-    hidden_size: int = knob(128, "Units per layer.")
-    num_layers: int = knob(1, "Stacked layers.")
-    bidirectional: bool = knob(
-        True, "Also read each sequence backwards.", flag="--bidirectional/--unidirectional"
-    )
-    dropout: float = knob(0.0, "Dropout between layers and before the classifier.", metavar="P")
-    # Text data only:
-    embedding_dim: int = knob(64, "Text: word vector size (from the file with --embeddings).")
-    embeddings: str | None = knob(
-        None,
-        "Text: initialise the word vectors from a word2vec text or binary file.",
-        metavar="VECTORS",
-    )
-    freeze_embeddings: bool = knob(False, "Text: keep the pretrained vectors fixed.")
-    text_column: str = knob(
-        "text",
-        "A CSV with this column is read as text (labels in --target, default 'label').",
-        metavar="NAME",
-    )
-    min_count: int = knob(1, "Text: rarer words in the training split become <unk>.")
-    max_length: int | None = knob(
-        None, "Text: keep the first N tokens (default: all).", metavar="N"
-    )
-    # <pad>, <unk>, words; empty for dense sequences. Filled from the data, not a knob.
-    vocab: tuple[str, ...] = field(default=(), metadata={"cli": False})
-
-    def __post_init__(self) -> None:
-        self.cell = _choice("cell", self.cell, CELLS)
-        for name in ("hidden_size", "num_layers", "embedding_dim", "min_count"):
-            value = getattr(self, name)
-            _check(value >= 1, f"invalid --{name.replace('_', '-')} {value}: expected at least 1")
-        _check(
-            self.max_length is None or self.max_length >= 1,
-            f"invalid --max-length {self.max_length}: expected at least 1",
-        )
-        _check(0.0 <= self.dropout < 1.0, f"invalid --dropout {self.dropout}: expected 0 <= P < 1")
-        _check(
-            not self.freeze_embeddings or bool(self.embeddings),
-            "--freeze-embeddings needs pretrained vectors: give --embeddings",
-        )
-
-
-LAYOUTS = ("auto", "flat", "image", "sequence")
-
-
-@dataclass
-class CustomConfig(_Family):
-    """Any nn.Module named by a REF (see dlcli.modelref); `sha256` pins a file REF's contents."""
-
-    TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 10}
-    EXAMPLE_PREFIX: ClassVar[str] = "--model mynet.py:Net"
-
-    ref: str | None = knob(
-        None,
-        "The model: package.module:callable, path/to/file.py:callable, either with literal "
-        "arguments (...:Net(num_classes=10)). It must map a batch of samples to (N, classes) "
-        "scores. A file or module REF runs that Python code, as 'python file.py' would.",
-        flag="--model",
-        metavar="REF",
-    )
-    layout: str = knob(
-        "auto",
-        "What forward eats: flat (N, F), image (N, C, H, W), sequence (N, T, F); auto: image "
-        "for image data, else flat.",
-        choices=LAYOUTS,
-    )
-    # The file REF's SHA-256 when the run started (filled in, not a knob): evaluate, predict and
-    # --resume refuse a file that has changed since.
-    sha256: str | None = field(default=None, metadata={"cli": False})
-
-    def __post_init__(self) -> None:
-        _check(
-            bool(self.ref) and str(self.ref).strip() != "",
-            "train custom needs the model: --model REF (e.g. --model mynet.py:Net)",
-        )
-        self.layout = _choice("layout", self.layout, LAYOUTS)
-        if self.sha256 is None:  # a new run: pin the file it trains
-            from dlcli.modelref import parse_ref, ref_sha256
-
-            parsed = parse_ref(self.ref)
-            _check(parsed.kind != "run", "train custom --model takes a module or file REF")
-            self.sha256 = ref_sha256(parsed)
-
-    def layout_for(self, sample_shape: tuple[int, ...]) -> str:
-        if self.layout != "auto":
-            return self.layout
-        return "image" if len(sample_shape) == 3 else "flat"
-
-
-FAMILIES: dict[str, type] = {
-    "mlp": MLPConfig,
-    "cnn": CNNConfig,
-    "resnet": ResNetConfig,
-    "lstm": RecurrentConfig,
-    "custom": CustomConfig,
-}
-
-
-def family_config(model: str) -> Any:
-    """The config class of model family `model` (an InputError naming the valid ones)."""
-    try:
-        return FAMILIES[model]
-    except KeyError:
-        raise InputError(
-            f"unknown model '{model}': expected one of {', '.join(FAMILIES)}"
-        ) from None
+def _json_type_ok(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a config field's type hint (`int | None`, `tuple[int, ...]`,
+    `float`, ...); hints it does not know pass."""
+    if value is None:
+        return type(None) in typing.get_args(hint)
+    hint = base_type(hint)
+    if typing.get_origin(hint) is tuple:  # tuple[int, ...] or tuple[int, int]: one item type
+        inner = typing.get_args(hint)[0]
+        return isinstance(value, list) and all(_json_type_ok(v, inner) for v in value)
+    if hint is int:
+        return type(value) is int
+    if hint is float:
+        return type(value) is int or (type(value) is float and math.isfinite(value))
+    if hint is bool:
+        return type(value) is bool
+    if hint is str:
+        return type(value) is str
+    return True

@@ -22,7 +22,7 @@ from dlcli.training.engine.batches import inputs_for
 from dlcli.training.engine.device import resolve_device, set_threads
 from dlcli.training.engine.metrics import accuracy, loss_function, scores_of
 from dlcli.training.engine.precision import autocast, check_precision
-from dlcli.training.models import get_family
+from dlcli.training.families import get_family
 from dlcli.training.runs import files as rd
 from dlcli.training.runs import state as rs
 from dlcli.training.runs.spec import RunSpec, load_split, read_spec

@@ -66,7 +66,8 @@ elif mode == "cifar-npload":
     x = np.load(path)["x"]
 elif mode == "cifar-dlcli":  # load, split, streaming statistics, one pass over the batches
     from dlcli.training.engine.batches import inputs_for
-    from dlcli.training.config import CNNConfig, DataConfig, TrainConfig
+    from dlcli.training.config import DataConfig, TrainConfig
+    from dlcli.training.families.cnn import CNNConfig
     from dlcli.training.runs.spec import make_spec, prepare
     cfg = DataConfig(source=str(path))
     ds = load_dataset(cfg)

@@ -1,9 +1,10 @@
-"""`dlcli train mlp|cnn|resnet|lstm|custom`: the command group, built from the library's configs.
+"""`dlcli train FAMILY`: the command group, one subcommand per registered model family.
 
-Every option of a `train` subcommand is a field of a config dataclass in
-`dlcli/training/config.py` (the family's own config, then DataConfig, then TrainConfig): its flag
-comes from the field's name, its help and metavar from the field's metadata, its default (shown
-in the help) from the dataclass or the family's TRAIN_DEFAULTS. A new knob is one field there.
+The subcommands are generated from the registry `dlcli.training.families.FAMILIES` (read when
+the app is built, so a family registered at run time gets its subcommand): the help text above
+the options is the family's `help` plus a paragraph on sweeps made of its `sweep_example`; the
+options are generated from the config dataclasses (`options.py`: the family's own config, then
+DataConfig, then TrainConfig), so a new knob is one config field and nothing else.
 Options default to None here, meaning "not given": the library fills in its defaults, and
 `--resume` can tell which flags were typed. Every option but the on/off flags may be repeated:
 a repeated flag is swept (`--hidden 3 --hidden 6 --hidden 20`: three runs; several repeated flags:
@@ -13,184 +14,23 @@ or `dlcli.sweep` and renders the result. Nothing heavy is imported at module lev
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import sys
-from typing import Annotated, Any
+from typing import Any
 
-import click
 import typer
 
 from dlcli.cli.common import fail, make_app, print_json, warn
-from dlcli.training.config import (
-    FAMILIES,
-    DataConfig,
-    TrainConfig,
-    train_defaults,
-)
-
-train_app = make_app(help="Train a model on bundled data or your own files; writes a run folder.")
-
-# Short aliases; every other flag is the field's name: weight_decay -> --weight-decay.
-SHORT = {"epochs": "-e", "batch_size": "-b", "layers": "-l"}
-PANELS = {"model": "Model", DataConfig: "Data", TrainConfig: "Training"}
-
-# The help text of each subcommand (its knobs and defaults come from the configs).
-DOCS = {
-    "mlp": """A fully connected net; --hidden 0 is the linear classifier Wx + b.
-
-    \b
-    Examples:
-      dlcli train mlp                             # digits, 64-128-64-10, Adam
-      dlcli train mlp --hidden 0 --loss hinge          # a multiclass SVM
-      dlcli train mlp --data spiral --hidden 64 --dropout 0 --lr 0.01 --epochs 200
-      dlcli train mlp --data mnist --hidden 300,100  # downloaded on first use
-      dlcli train mlp --data my.csv --target species --json
-    """,
-    "cnn": """A conv net: --layers in featsize's grammar, then flatten and a classifier.
-
-    Each conv gets --activation unless the chain places relu/tanh/sigmoid itself. The per-layer
-    table (the numbers featsize gives) is shown before training.
-
-    \b
-    Examples:
-      dlcli train cnn                                  # digits, 8x8 images
-      dlcli train cnn --layers conv3p1-16,maxpool2 --hidden 64 --epochs 10
-      dlcli train cnn --data photos/ --image-size 32 --layers conv5p2-32,maxpool2
-    """,
-    "resnet": """A residual network for small images, as He et al. (2016) define it for CIFAR.
-
-    Trained as they train it: SGD with momentum 0.9, lr 0.1, weight decay 5e-4.
-
-    A 3x3 stem, three stages of basic blocks (two 3x3 convs with batch norm and ReLU, identity
-    shortcuts, a 1x1 projection where the shape changes), global average pooling, a linear
-    classifier. Works on any image size. `dlcli receptive-field --arch resnet20` and
-    `dlcli featsize --arch resnet20` describe the main path of the default model.
-
-    \b
-    Examples:
-      dlcli train resnet                     # digits, ResNet-20 (0.27M weights)
-      dlcli train resnet --depth 8 --width 8 --epochs 5
-      dlcli train resnet --data cifar10 --augment      # the CIFAR-10 of the paper
-      dlcli train resnet --data photos/ --image-size 32 --depth 32
-    """,
-    "lstm": """A recurrent sequence classifier: LSTM, GRU or plain RNN.
-
-    Data: digits read as 8 rows of 8 pixels (the default); a CSV time series, one sequence per
-    row (one value per step); or text: a CSV with 'text' and 'label' columns is tokenised, a
-    vocabulary is built from the training split, and variable lengths are packed so that the
-    recurrence never runs over padding.
-
-    \b
-    Examples:
-      dlcli train lstm                            # digits as sequences of rows
-      dlcli train lstm --cell rnn --unidirectional  # the plain RNN, to compare
-      dlcli train lstm --data sample_data/reviews.csv --epochs 5
-      dlcli train lstm --data imdb --max-length 256 --min-count 5
-      dlcli train lstm --data reviews.csv --embeddings vec.bin --freeze-embeddings
-    """,
-    "custom": """Any PyTorch model: a class or function in your own .py file or in a package.
-
-    --model REF names it (package.module:callable or path/to/file.py:callable, with literal
-    arguments if it takes any, quoted for the shell: 'mynet.py:Net(num_classes=10)'); it must
-    map a batch of samples to (N, classes) scores, which one forward pass on PyTorch's meta
-    device checks before training. The REF runs that Python code, exactly as 'python file.py'
-    would. The run folder records the REF and the file's SHA-256: evaluate, predict and
-    --resume rebuild the model from the file and refuse it if it has changed since.
-    'dlcli featsize --model REF' shows the model's shapes, parameters and MACs.
-
-    \b
-    Examples:
-      dlcli train custom --model mynet.py:Net --data digits
-      dlcli train custom --model 'mynet.py:Net(width=32)' --data photos/
-      dlcli train custom --data cifar10 --epochs 20 \\
-        --model 'torchvision.models:resnet18(num_classes=10)'
-    """,
-}
-
-OUTPUT_PANEL = "Output"
-OutOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--out",
-        "-o",
-        metavar="DIR",
-        help="Run folder to create (default: runs/MODEL-TIME).",
-        show_default=False,
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-ResumeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--resume",
-        metavar="RUN_DIR",
-        help="Continue this run from its last checkpoint with its own settings (--epochs may "
-        "raise the total).",
-        show_default=False,
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-TRAIN_QUIET = Annotated[
-    bool,
-    typer.Option(
-        "--quiet",
-        "-q",
-        help="Only the result: the run folder's path (the JSON document with --json); no progress.",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
+from dlcli.cli.train.options import parameters
+from dlcli.training.families import FAMILIES, Family
 
 
-ParallelOpt = Annotated[
-    int,
-    typer.Option(
-        "--parallel",
-        metavar="N",
-        help="Sweeps: train N runs at once in worker processes, each with its share of the "
-        "CPU threads (one line per finished run instead of per-epoch progress).",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-NprocOpt = Annotated[
-    int,
-    typer.Option(
-        "--nproc",
-        metavar="N",
-        help="Data-parallel on this machine: start N ranks with torchrun (python -m "
-        "torch.distributed.run --standalone --nproc-per-node N -m dlcli train ..., the other "
-        "arguments unchanged); --batch-size stays the global batch. Across machines run "
-        "torchrun yourself (README: Data-parallel training).",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-AnimateOpt = Annotated[
-    bool,
-    typer.Option(
-        "--animate",
-        help="2-D data: also write boundary.gif, the decision regions at ~50 epochs of the run.",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-TensorBoardOpt = Annotated[
-    bool,
-    typer.Option(
-        "--tensorboard",
-        help="Also write TensorBoard event files into RUN/tensorboard/ (loss, accuracy, lr, "
-        "gradient norm per epoch; view with: tensorboard --logdir runs/). Needs pip install "
-        "'dlcli[tensorboard]'.",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-
-
-def sweep_doc(model: str) -> str:
+def sweep_doc(family: Family) -> str:
     """The help's paragraph on sweeps, its example made of the family's own knob
-    (`SWEEP_EXAMPLE` on its config: `--hidden` for mlp, `--depth` for resnet, ...)."""
-    name, values = FAMILIES[model].SWEEP_EXAMPLE
+    (its `sweep_example`: `--hidden` for mlp, `--depth` for resnet, ...)."""
+    name, values = family.sweep_example
     flag = "--" + name.replace("_", "-")
-    prefix = FAMILIES[model].EXAMPLE_PREFIX
-    example = f"dlcli train {model} {prefix}".rstrip() + " "
+    example = f"dlcli train {family.name} {family.example_prefix}".rstrip() + " "
     example += " ".join(f"{flag} {v}" for v in values)
     return f"""
     Repeat a flag to sweep it; several repeated flags train their Cartesian product, a repeated
@@ -203,99 +43,6 @@ def sweep_doc(model: str) -> str:
     sweep.json, sweep.csv, curves.png and (2-D data) boundaries.png; the same command continues
     an interrupted sweep.
     """
-
-
-TrainJson = Annotated[
-    bool,
-    typer.Option(
-        "--json",
-        help="Print one JSON document on stdout instead of a table.",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-
-
-def _show(value: Any) -> str:
-    """A default as the user would type it."""
-    if isinstance(value, tuple):
-        return ",".join(map(str, value)) or "0"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _option(f: dataclasses.Field, default: Any, panel: str, lr_help: str | None) -> Any:
-    """The Typer option of one config field (None = not given; the help shows `default`)."""
-    kind = str(f.type)
-    flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-    extra: dict[str, Any] = {}
-    # Every value option may repeat (a sweep): list[T]; an on/off flag cannot.
-    if "bool" in kind:
-        annotation: Any = bool | None
-        if "/" not in flag:
-            flag = f"{flag}/--no-{flag[2:]}"
-    elif "tuple" in kind or "str" in kind:
-        annotation = list[str] | None
-        if "choices" in f.metadata:
-            extra["click_type"] = click.Choice(f.metadata["choices"], case_sensitive=False)
-    elif "int" in kind:
-        annotation = list[int] | None
-    else:
-        annotation = list[float] | None
-    help_text = f.metadata["help"]
-    if lr_help is not None:
-        help_text += f" (default: {lr_help})"
-    elif default is not None and not isinstance(default, bool) and "(default" not in help_text:
-        help_text += f" (default: {_show(default)})"
-    elif isinstance(default, bool):
-        on, _, off = flag.partition("/")
-        help_text += f" (default: {on if default else off})"
-    names = [flag] + ([SHORT[f.name]] if f.name in SHORT else [])
-    option = typer.Option(
-        *names,
-        help=help_text,
-        metavar=f.metadata.get("metavar"),
-        show_default=False,
-        rich_help_panel=panel,
-        **extra,
-    )
-    return Annotated[annotation, option]
-
-
-def _parameters(model: str) -> list[inspect.Parameter]:
-    """The subcommand's options: the family's knobs, then the data's, then the loop's."""
-    config_cls = FAMILIES[model]
-    loop_defaults = train_defaults(model)
-    lr_help = ", ".join(f"{v:g} {k}" for k, v in config_cls.lr_table().items())
-    params = []
-    for owner, panel in ((config_cls, "Model"), (DataConfig, "Data"), (TrainConfig, "Training")):
-        for f in dataclasses.fields(owner):
-            if not f.metadata.get("cli", True):
-                continue
-            default = loop_defaults[f.name] if owner is TrainConfig else f.default
-            name = "data" if f.name == "source" else f.name
-            annotation = _option(f, default, panel, lr_help if f.name == "lr" else None)
-            params.append(
-                inspect.Parameter(
-                    name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
-                )
-            )
-    for name, annotation, default in (
-        ("out", OutOpt, None),
-        ("resume", ResumeOpt, None),
-        ("parallel", ParallelOpt, 1),
-        ("nproc", NprocOpt, 1),
-        ("animate", AnimateOpt, False),
-        ("tensorboard", TensorBoardOpt, False),
-        ("json_out", TrainJson, False),
-        ("quiet", TRAIN_QUIET, False),
-    ):
-        params.append(
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-            )
-        )
-    return params
 
 
 def run(model: str, knobs: dict[str, Any]) -> None:
@@ -457,13 +204,23 @@ def _command(model: str) -> Any:
     def command(**knobs: Any) -> None:
         run(model, knobs)
 
-    params = _parameters(model)
+    params = parameters(model)
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = DOCS[model] + sweep_doc(model)
+    command.__doc__ = FAMILIES[model].help + sweep_doc(FAMILIES[model])
     command.__name__ = model
     return command
 
 
-for _name in FAMILIES:
-    train_app.command(_name)(_command(_name))
+def build_train_app() -> typer.Typer:
+    """The `train` group with one subcommand per family registered now."""
+    app = make_app(help="Train a model on bundled data or your own files; writes a run folder.")
+    for name in FAMILIES:
+        app.command(name)(_command(name))
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "train_app":  # what dlcli.cli.app's COMMANDS name: built from the registry
+        return build_train_app()
+    raise AttributeError(name)

@@ -21,7 +21,7 @@ from dlcli.training.runs.files import ANIMATION
 
 def check_2d(model: str, model_config: Any, data: Any, seed: int) -> Any:
     """The run's dataset if --animate can draw it (2-D flat data), else an InputError."""
-    from dlcli.training.models import get_family, load_family_data
+    from dlcli.training.families import get_family, load_family_data
 
     if get_family(model).layout_for(model_config, (2,)) != "flat":
         raise InputError(f"--animate draws 2-D data on a flat model (mlp), not '{model}'")

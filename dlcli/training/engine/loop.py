@@ -29,7 +29,7 @@ from dlcli.training.engine.finish import diverged, finish, interrupted
 from dlcli.training.engine.metrics import count_params, loss_function
 from dlcli.training.engine.precision import autocast, compiled, grad_scaler
 from dlcli.training.engine.run import Run, RunResult
-from dlcli.training.models import get_family
+from dlcli.training.families import get_family
 from dlcli.training.runs.checkpoint import Checkpoint, TrainState, restore
 
 if TYPE_CHECKING:

@@ -25,7 +25,8 @@ from dlcli.training.engine.device import set_threads
 from dlcli.training.engine.loop import fit
 from dlcli.training.engine.precision import check_compile, check_precision
 from dlcli.training.engine.run import Run, RunResult
-from dlcli.training.models import apply_init, load_family_data
+from dlcli.training.families import load_family_data
+from dlcli.training.families.blocks import apply_init
 from dlcli.training.runs import checkpoint
 from dlcli.training.runs.checkpoint import TrainState
 from dlcli.training.runs.files import CHECKPOINT

@@ -215,4 +215,3 @@ def _load_tensors_by_handle(path: Path) -> tuple[dict[str, torch.Tensor], dict[s
     except Exception as exc:  # safetensors raises its own error types
         raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
     return tensors, metadata
-

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlcli import __version__
 from dlcli.errors import InputError
-from dlcli.training.config import DataConfig, TrainConfig
+from dlcli.training.config import DataConfig, TrainConfig, config_from_dict, config_to_dict
 from dlcli.training.data import (
     Dataset,
     Rows,
@@ -33,13 +33,7 @@ from dlcli.training.data import (
     stored_per_batch,
     to_layout,
 )
-from dlcli.training.models import (
-    check_model_size,
-    config_from_dict,
-    config_to_dict,
-    get_family,
-    load_family_data,
-)
+from dlcli.training.families import check_model_size, get_family, load_family_data
 from dlcli.training.runs.files import CONFIG, RUN_FORMAT, read_json, write_json
 
 if TYPE_CHECKING:

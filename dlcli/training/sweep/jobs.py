@@ -20,7 +20,7 @@ from dlcli.training.sweep.plan import Job
 def requested(model: str, knobs: dict[str, Any]) -> dict[str, Any]:
     """The config.json sections a combination will have (validates it: InputError early)."""
     from dlcli.training.api import split_knobs
-    from dlcli.training.models import config_to_dict
+    from dlcli.training.config import config_to_dict
 
     knobs = {("source" if k == "data" else k): v for k, v in knobs.items()}
     model_config, data, train = split_knobs(model, knobs)

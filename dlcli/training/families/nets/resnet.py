@@ -1,4 +1,4 @@
-"""ResNet for small images, as He et al. (2016, section 4.2) define it for CIFAR-10.
+"""The CIFAR ResNet of the `resnet` family (He et al., 2016, section 4.2) as nn.Modules.
 
     stem      conv3p1-W, BN, ReLU                          (H, W) kept
     stage 1   n basic blocks, W channels                   (H, W)
@@ -13,20 +13,26 @@ changes (He et al.'s option B). depth = 6n + 2 counts the stem, 6n convs and the
 The main path is exactly `dlcli.archs.cifar_resnet_specs(depth, width)` (the `--arch resnet20`
 preset of `featsize` and `receptive-field`), so those commands describe the model this file builds.
 Global average pooling makes the model work on any input size (8x8 digits, 32x32, image folders).
-This module imports torch: only code that trains or rebuilds a model imports it (the registry
-does, on the first `models.get_family`), never the CLI's registry or the calculators.
+Imports torch: `families/resnet.py`'s builder loads it on first use.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlcli.training.config import ResNetConfig
-from dlcli.training.models import register_model
+
+class ResNetShape(Protocol):
+    """What the network reads of its config (the family's `ResNetConfig`)."""
+
+    width: int
+    augment: bool
+
+    @property
+    def blocks_per_stage(self) -> int: ...
 
 
 class BasicBlock(nn.Module):
@@ -77,7 +83,7 @@ class RandomShift(nn.Module):
 class CifarResNet(nn.Module):
     """x: (B, C, H, W) float -> logits (B, num_classes)."""
 
-    def __init__(self, config: ResNetConfig, in_channels: int, num_classes: int) -> None:
+    def __init__(self, config: ResNetShape, in_channels: int, num_classes: int) -> None:
         super().__init__()
         self.config = config
         w, n = config.width, config.blocks_per_stage
@@ -114,68 +120,8 @@ class CifarResNet(nn.Module):
 
     def main_path_convs(self) -> list[nn.Conv2d]:
         """The convs of `config.specs()`, in the same order (projections left out)."""
-        convs = [self.stem[0]]
+        modules: list[nn.Module | torch.Tensor] = [self.stem[0]]
         for stage in (self.stage1, self.stage2, self.stage3):
             for block in stage:
-                convs += [block.conv1, block.conv2]
-        return convs
-
-
-def layer_rows(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: int) -> list[dict]:
-    """The per-layer table shown before training: stem, each block, pooling, classifier.
-
-    Output sizes come from `featsize.chain_output` over `config.specs()` (the numbers that
-    `dlcli featsize --arch resnet20` gives; a test checks them against the torch model), the
-    parameter counts from the model itself (batch norm and projections included).
-    """
-    import torch
-
-    from dlcli.calculators.featsize import chain_output
-    from dlcli.layers import parse_layers
-
-    c, h, w = input_shape
-    chain = chain_output(parse_layers(",".join(config.specs())), (h, w), c)
-    with torch.random.fork_rng(devices=[]):  # showing the table must not change the training
-        model = build_resnet(config, input_shape, num_classes)
-
-    def count(module: Any) -> int:
-        return sum(p.numel() for p in module.parameters())
-
-    stem = chain.layers[0]
-    rows = [
-        {"layer": "input", "output": [c, h, w], "params": None},
-        {
-            "layer": f"stem {stem.spec},bn,relu",
-            "output": [stem.channels, *stem.output],
-            "params": count(model.stem),
-        },
-    ]
-    index = 1
-    for s, stage in enumerate((model.stage1, model.stage2, model.stage3), start=1):
-        for b, block in enumerate(stage, start=1):
-            first, second = chain.layers[index], chain.layers[index + 1]
-            index += 2
-            shortcut = "projection" if count(block.shortcut) else "identity"
-            rows.append(
-                {
-                    "layer": f"stage{s}.block{b} {first.spec},{second.spec} +{shortcut}",
-                    "output": [second.channels, *second.output],
-                    "params": count(block),
-                }
-            )
-    final = chain.layers[-1]
-    rows.append({"layer": "global avgpool", "output": [final.channels], "params": 0})
-    rows.append(
-        {
-            "layer": f"linear {final.channels}->{num_classes}",
-            "output": [num_classes],
-            "params": count(model.fc),
-        }
-    )
-    return rows
-
-
-@register_model("resnet", ResNetConfig, layout="image", describe=layer_rows)
-def build_resnet(config: ResNetConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """The model for `config` on inputs (C, H, W) (fresh He-initialised weights)."""
-    return CifarResNet(config, input_shape[0], num_classes)
+                modules += [block.conv1, block.conv2]
+        return [m for m in modules if isinstance(m, nn.Conv2d)]  # all of them

@@ -1,18 +1,5 @@
-"""Recurrent sequence classifiers: LSTM, GRU and the plain (Elman, tanh) RNN — `train lstm`.
-
-    dense input   x: (B, T, F) float       T steps of F features (digits: 8 rows of 8 pixels;
-                                           a CSV time series: one value per step)
-    token input   x: (B, T) int64          token ids, right-padded with 0 (<pad>)
-                  -> embedding (B, T, E)
-
-    -> nn.LSTM / nn.GRU / nn.RNN, `num_layers` deep, dropout between layers, optionally
-       bidirectional -> the last layer's final hidden state (B, dirs*H) -> dropout -> linear.
-
-Variable lengths are read off the padding (`lengths = (x != 0).sum(1)`), so a batch is just the
-padded id tensor and the shared training loop needs no extra field. When the lengths in a batch
-differ, the embedded batch is packed (`pack_padded_sequence`): the recurrence never runs over
-padding, and the final state of each sequence is the one after its own last token (for the
-backward direction, after its first). Dense sequences all have one length and are not packed.
+"""The `lstm` family: a recurrent sequence classifier (LSTM, GRU or plain RNN), on dense sequences
+or on text (the network itself: `nets/recurrent.py`).
 
 Text data (a CSV with a `text` column, or `--data imdb`) is read by `load_data` below, a hook of
 this family: the vocabulary is built from the training split only and saved in the model config
@@ -27,88 +14,73 @@ gradient fades (tests/test_lstm.py, tests/bench/bench_long_memory.py).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
-
 from dlcli.errors import InputError
-from dlcli.training.config import CELLS, RecurrentConfig  # noqa: F401 (re-exported)
-from dlcli.training.models import register_model
+from dlcli.training.config import check, choice, knob
+from dlcli.training.families.family import Family, Footprint, dims
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from dlcli.training.data import DataConfig, Dataset
+    from dlcli.training.config import DataConfig
+    from dlcli.training.data import Dataset
+    from dlcli.training.families.nets.recurrent import RecurrentClassifier
 
-PAD_INDEX = 0
-RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+CELLS = ("lstm", "gru", "rnn")
 
 
-class RecurrentClassifier(nn.Module):
-    """x: (B, T, F) float or (B, T) token ids -> class scores (B, num_classes)."""
+@dataclass
+class RecurrentConfig:
+    """The recurrent family's knobs (saved in config.json; `vocab` is filled in from text)."""
 
-    def __init__(
-        self, config: RecurrentConfig, input_size: int, vocab_size: int, num_classes: int
-    ) -> None:
-        super().__init__()
-        self.config = config
-        self.embedding: nn.Embedding | None = None
-        if vocab_size:
-            self.embedding = nn.Embedding(vocab_size, config.embedding_dim, padding_idx=PAD_INDEX)
-            self.embedding.weight.requires_grad_(not config.freeze_embeddings)
-            input_size = config.embedding_dim
-        self.rnn = RNN_CLASSES[config.cell](
-            input_size,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            batch_first=True,
-            bidirectional=config.bidirectional,
-            # PyTorch applies it between layers only; with one layer it would just warn.
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
+    cell: str = knob(
+        "lstm",
+        "Recurrent cell; the plain tanh RNN shows what the LSTM's gates fix.",
+        choices=CELLS,
+    )
+    hidden_size: int = knob(128, "Units per layer.")
+    num_layers: int = knob(1, "Stacked layers.")
+    bidirectional: bool = knob(
+        True, "Also read each sequence backwards.", flag="--bidirectional/--unidirectional"
+    )
+    dropout: float = knob(0.0, "Dropout between layers and before the classifier.", metavar="P")
+    # Text data only:
+    embedding_dim: int = knob(64, "Text: word vector size (from the file with --embeddings).")
+    embeddings: str | None = knob(
+        None,
+        "Text: initialise the word vectors from a word2vec text or binary file.",
+        metavar="VECTORS",
+    )
+    freeze_embeddings: bool = knob(False, "Text: keep the pretrained vectors fixed.")
+    text_column: str = knob(
+        "text",
+        "A CSV with this column is read as text (labels in --target, default 'label').",
+        metavar="NAME",
+    )
+    min_count: int = knob(1, "Text: rarer words in the training split become <unk>.")
+    max_length: int | None = knob(
+        None, "Text: keep the first N tokens (default: all).", metavar="N"
+    )
+    # <pad>, <unk>, words; empty for dense sequences. Filled from the data, not a knob.
+    vocab: tuple[str, ...] = field(default=(), metadata={"cli": False})
+
+    def __post_init__(self) -> None:
+        self.cell = choice("cell", self.cell, CELLS)
+        for name in ("hidden_size", "num_layers", "embedding_dim", "min_count"):
+            value = getattr(self, name)
+            check(value >= 1, f"invalid --{name.replace('_', '-')} {value}: expected at least 1")
+        check(
+            self.max_length is None or self.max_length >= 1,
+            f"invalid --max-length {self.max_length}: expected at least 1",
         )
-        self.directions = 2 if config.bidirectional else 1
-        self.dropout = nn.Dropout(config.dropout)
-        self.fc = nn.Linear(self.directions * config.hidden_size, num_classes)
-        if config.cell == "lstm":
-            # Forget-gate bias 1 (Jozefowicz et al., 2015): remember by default at the start.
-            # PyTorch's gate order in the bias: input, forget, cell, output.
-            h = config.hidden_size
-            with torch.no_grad():
-                for name, param in self.rnn.named_parameters():
-                    if name.startswith("bias_ih"):
-                        param[h : 2 * h].fill_(1.0)
-
-    def load_embeddings(self, vectors: torch.Tensor) -> None:
-        """Copy a (vocab_size, embedding_dim) table in (pretrained word vectors)."""
-        assert self.embedding is not None
-        with torch.no_grad():
-            self.embedding.weight.copy_(vectors)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lengths = None
-        if self.embedding is not None:
-            # x: (B, T) ids, right-padded. An all-padding row reads one <pad> step.
-            lengths = (x != PAD_INDEX).sum(1).clamp_(min=1)  # (B,)
-            longest = int(lengths.max())
-            x = self.embedding(x[:, :longest])  # (B, T', E): no column is all padding
-            if int(lengths.min()) == longest:
-                lengths = None  # equal lengths: nothing to pack
-        if lengths is not None:
-            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, state = self.rnn(x)
-        h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, H)
-        # The last layer's final state per direction (packing: each sequence's own), in the
-        # batch's original order.
-        last = h_n[-self.directions :].transpose(0, 1).reshape(h_n.shape[1], -1)
-        return self.fc(self.dropout(last))  # (B, dirs*H) -> (B, classes)
-
-    def exportable(self) -> nn.Module:
-        """This classifier in a form that exporters can trace (see `UnpackedRecurrent`); dense
-        sequences (one length, never packed) trace as they are."""
-        return UnpackedRecurrent(self) if self.embedding is not None else self
+        check(0.0 <= self.dropout < 1.0, f"invalid --dropout {self.dropout}: expected 0 <= P < 1")
+        check(
+            not self.freeze_embeddings or bool(self.embeddings),
+            "--freeze-embeddings needs pretrained vectors: give --embeddings",
+        )
 
 
 # --- text data: the family's data hooks ---------------------------------------------------------
@@ -123,11 +95,12 @@ def is_text_csv(path: Path, text_column: str) -> bool:
 
     if input_kind(path) != "csv":
         return False
+    errors: tuple[type[BaseException], ...] = (*read_errors(), csv.Error)
     try:
         with open_binary(path) as fh:
             first = fh.readline(1 << 20).decode("utf-8-sig", errors="replace")  # header only
         header = next(csv.reader([first]), [])
-    except (*read_errors(), csv.Error):
+    except errors:
         return False  # the shared CSV reader reports the problem with its own message
     return text_column in (h.strip() for h in header)
 
@@ -153,6 +126,7 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
 
     from dlcli.training.data import Dataset, class_names_of, input_kind, split_indices
     from dlcli.training.data.text import TextTable, Vocabulary, encode, read_text_csv, tokenize
+    from dlcli.training.families.nets.recurrent import PAD_INDEX
 
     path = Path(data.source).expanduser()
     standard = is_standard_text(data.source)
@@ -317,22 +291,18 @@ def describe(config: RecurrentConfig, input_shape: tuple[int, ...], num_classes:
     return rows
 
 
-@register_model(
-    "lstm",
-    RecurrentConfig,
-    layout="sequence",
-    describe=describe,
-    load_data=load_data,
-    read_inputs=read_texts,
-)
 def build_recurrent(
     config: RecurrentConfig,
     input_shape: tuple[int, ...],
     num_classes: int,
     embeddings: np.ndarray | None = None,
-) -> nn.Module:
+) -> RecurrentClassifier:
     """(T, F) dense input or (T,) token ids (when `config.vocab` is set). `embeddings`: a
     pretrained (vocab, embedding_dim) table to start from (`load_data` gives it, train time)."""
+    import torch
+
+    from dlcli.training.families.nets.recurrent import RecurrentClassifier
+
     vocab_size = len(config.vocab)
     input_size = 1 if vocab_size else input_shape[-1]
     model = RecurrentClassifier(config, input_size, vocab_size, num_classes)
@@ -341,66 +311,55 @@ def build_recurrent(
     return model
 
 
-# --- export: the same classifier without packing ------------------------------------------------
+def footprint(config: RecurrentConfig, shape: tuple[int, ...], classes: int) -> Footprint:
+    if config.vocab:
+        dims("lstm", shape, 1, "token ids (T,)")
+    else:
+        dims("lstm", shape, 2, "sequences (T, F)")
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(config.cell, 4)
+    dirs = 2 if config.bidirectional else 1
+    h, steps = config.hidden_size, shape[0]
+    params = 0
+    width = shape[-1] if len(shape) > 1 else 1
+    if config.vocab:
+        params += len(config.vocab) * config.embedding_dim
+        width = config.embedding_dim
+    for layer in range(config.num_layers):
+        inputs = width if layer == 0 else dirs * h
+        params += dirs * gates * h * (inputs + h + 2)  # weights and both biases
+    outputs = steps * width + config.num_layers * steps * dirs * h * (gates + 1)
+    return Footprint(params + (dirs * h + 1) * classes, outputs + classes)
 
 
-class UnpackedRecurrent(nn.Module):
-    """A `RecurrentClassifier` of token ids rewritten without `pack_padded_sequence`: the same
-    class scores from tensor operations alone, so that tracing exporters (ONNX, TorchScript,
-    `torch.export`) keep every batch size and sequence length and bake no data-dependent shape in.
+HELP = """A recurrent sequence classifier: LSTM, GRU or plain RNN.
 
-    `RecurrentClassifier.forward` slices the batch to its longest text and packs it; both read
-    the lengths as Python numbers, which a trace would freeze. Here each layer and direction is a
-    one-layer recurrence over the whole padded batch, (B, T, .):
-      forward direction   run over the padded rows as they are; a step depends only on earlier
-                          steps, so the state at the text's last token (index length-1) is the
-                          packed run's final state
-      backward direction  run over each row reversed within its length (padding stays at the
-                          end), which makes its state at index length-1 the state after the
-                          first token; reversed back, step t lines up with token t for the next
-                          layer, as the packed bidirectional output does
-    Weights are shared with the classifier (not copied). Inputs (B, T) int64, any T >= 1.
+    Data: digits read as 8 rows of 8 pixels (the default); a CSV time series, one sequence per
+    row (one value per step); or text: a CSV with 'text' and 'label' columns is tokenised, a
+    vocabulary is built from the training split, and variable lengths are packed so that the
+    recurrence never runs over padding.
+
+    \b
+    Examples:
+      dlcli train lstm                            # digits as sequences of rows
+      dlcli train lstm --cell rnn --unidirectional  # the plain RNN, to compare
+      dlcli train lstm --data sample_data/reviews.csv --epochs 5
+      dlcli train lstm --data imdb --max-length 256 --min-count 5
+      dlcli train lstm --data reviews.csv --embeddings vec.bin --freeze-embeddings
     """
 
-    def __init__(self, model: RecurrentClassifier) -> None:
-        super().__init__()
-        assert model.embedding is not None, "dense sequences need no unpacking"
-        config = model.config
-        self.embedding = model.embedding
-        self.fc = model.fc
-        self.directions = model.directions
-        cells = []
-        for layer in range(config.num_layers):
-            for suffix in ("", "_reverse")[: self.directions]:
-                cell = RNN_CLASSES[config.cell](
-                    getattr(model.rnn, f"weight_ih_l{layer}").shape[1],
-                    config.hidden_size,
-                    batch_first=True,
-                )
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    setattr(cell, f"{name}_l0", getattr(model.rnn, f"{name}_l{layer}{suffix}"))
-                cells.append(cell)
-        self.cells = nn.ModuleList(cells)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        lengths = (ids != PAD_INDEX).sum(1).clamp(min=1)  # (B,): an all-padding row reads one step
-        steps = torch.arange(ids.shape[1], device=ids.device)[None, :]  # (1, T)
-        # reversal within each row's length: an involution that leaves the padding in place
-        flip = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
-        last = (lengths - 1)[:, None, None]  # (B, 1, 1): index of each row's last token
-        x = self.embedding(ids)  # (B, T, E)
-        finals: list[torch.Tensor] = []
-        for start in range(0, len(self.cells), self.directions):
-            outputs, finals = [], []
-            for d in range(self.directions):
-                seq = x if d == 0 else _gather_steps(x, flip)
-                out, _ = self.cells[start + d](seq)  # (B, T, H)
-                finals.append(out.gather(1, last.expand(-1, 1, out.shape[2])).squeeze(1))
-                outputs.append(out if d == 0 else _gather_steps(out, flip))
-            x = torch.cat(outputs, dim=2)  # (B, T, dirs*H): the next layer's input
-        return self.fc(torch.cat(finals, dim=1))  # (B, dirs*H) -> (B, classes); dropout: eval
-
-
-def _gather_steps(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """x (B, T, F) with its steps taken in `order` (B, T) per row."""
-    return x.gather(1, order[:, :, None].expand(-1, -1, x.shape[2]))
+FAMILY = Family(
+    name="lstm",
+    config_cls=RecurrentConfig,
+    build=build_recurrent,
+    help=HELP,
+    layout="sequence",
+    footprint=footprint,
+    describe=describe,
+    load_data=load_data,
+    read_inputs=read_texts,
+    sweep_example=("cell", ("lstm", "gru", "rnn")),
+    # Adam at 1e-3 leaves the digits LSTM at ~0.95 after 20 epochs; 3e-3 reaches 0.975-0.98
+    # (tests/bench/bench_resnet_lstm_quality.py).
+    train_defaults={"epochs": 20},
+    lr={"adam": 3e-3},
+)
