@@ -169,7 +169,7 @@ def _session(dog: Watchdog):
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     def watched(base: type) -> type:
-        class Watched(base):  # type: ignore[valid-type, misc]
+        class Watched(base):
             def _new_conn(self):  # urllib3's one place where a connection's socket is made
                 sock = super()._new_conn()
                 dog.watch(sock)

@@ -233,7 +233,7 @@ def _inputs(wrapper: RawInputModel, batch: int, seed: int) -> torch.Tensor:
     if wrapper.input_dtype == torch.uint8:
         return torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8)
     x = torch.randn(shape, generator=gen)
-    if wrapper.mean is not None:  # around the training data: raw = standardised * std + mean
+    if wrapper.mean is not None and wrapper.std is not None:  # raw = standardised * std + mean
         x = x * wrapper.std + wrapper.mean
     return x
 
@@ -265,7 +265,7 @@ def _onnx_bytes(model: RawInputModel, example: torch.Tensor, metadata: dict[str,
             torch.onnx.export(
                 model,
                 (example,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # the TorchScript exporter takes a file object
                 input_names=[name],
                 output_names=["probabilities"],
                 dynamic_axes={name: axes, "probabilities": {0: "batch"}},

@@ -98,7 +98,7 @@ def _panel(
     left, top, right, bottom = x0 + 52, y0 + 30, x1 - 14, y1 - 34
     draw.text((left, y0 + 6), title, fill="black", font=font)
     if legend:  # right-aligned in the header row, last series rightmost
-        x = right
+        x: float = right
         for j, (label, _) in reversed(list(enumerate(series))):
             color = _PALETTE[j % len(_PALETTE)]
             x -= draw.textlength(label, font=small)
@@ -189,7 +189,7 @@ def boundary_png(
 
     size = 480
     light = np.array([[int(255 - (255 - c) * 0.35) for c in rgb] for rgb in _PALETTE], np.uint8)
-    img = Image.fromarray(light[classes % len(_PALETTE)], "RGB").resize((size, size), Image.NEAREST)
+    img = Image.fromarray(light[classes % len(_PALETTE)], "RGB").resize((size, size), Image.NEAREST)  # type: ignore[attr-defined]  # Pillow 9.0 has no Image.Resampling
     draw = ImageDraw.Draw(img)
     for (p, q), c in zip(x.tolist(), dataset.y.tolist(), strict=True):
         u = (p - x1min) / (x1max - x1min) * size
@@ -264,7 +264,8 @@ def boundary_grid_png(tiles: list[tuple[bytes, str]], tile: int = 240, columns: 
         x = 10 + (i % columns) * (tile + 10)
         y = 10 + (i // columns) * (tile + caption + 10)
         with Image.open(io.BytesIO(png)) as picture:
-            img.paste(picture.convert("RGB").resize((tile, tile), Image.BILINEAR), (x, y))
+            bilinear = Image.BILINEAR  # type: ignore[attr-defined]  # Pillow 9.0: no Image.Resampling
+            img.paste(picture.convert("RGB").resize((tile, tile), bilinear), (x, y))
         knobs, _, extra = text.partition("\n")
         lines = _wrap(knobs, tile, draw, small)[:2] + ([extra] if extra else [])
         for j, line in enumerate(lines[:3]):
@@ -311,7 +312,7 @@ def boundary_gif(
     for epoch, loss, classes in frames:
         img = Image.fromarray((np.asarray(classes) % k).astype(np.uint8), "P")
         img.putpalette(palette)
-        img = img.resize((size, size), Image.NEAREST)
+        img = img.resize((size, size), Image.NEAREST)  # type: ignore[attr-defined]  # Pillow 9.0 has no Image.Resampling
         img.paste(layer, (0, 0), mask)
         draw = ImageDraw.Draw(img)
         text = f"epoch {epoch}" + (f"  loss {loss:.3f}" if loss is not None else "")
