@@ -154,5 +154,5 @@ def finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
     )
     rd.write_json(folder / rd.METRICS, result.to_dict())
     spec.epochs_done = len(state.history)
-    spec.save(folder, "done")  # last: the mark that the run is finished (run_dir.run_state)
+    spec.save(folder, "done")  # last: the mark that the run is finished (runs.state.run_state)
     return result
