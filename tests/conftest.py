@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # luck: by default and under CI=true it replays the same derandomised examples every run (CI
 # also prints the blob that reproduces a failure); HYPOTHESIS_PROFILE=explore draws new, many
 # more examples, and every failure it finds becomes a fix and a pinned @example.
-FUZZ_EXAMPLES = 25  # per property of tests/test_fuzz.py (its tests set no count of their own)
+FUZZ_EXAMPLES = 25  # per property of tests/cli/test_fuzz.py (its tests set no count of their own)
 settings.register_profile(
     "dev", derandomize=True, database=None, max_examples=FUZZ_EXAMPLES, deadline=None
 )
@@ -79,7 +79,7 @@ def assert_input_error(result, *fragments: str) -> str:
     return lines[0]
 
 
-# --- training (tests/test_train.py, test_training_data.py, test_evaluate.py) ------------------
+# --- training (tests/training/: test_train.py, test_training_data.py, test_evaluate.py) -------
 
 
 def cli(*args):

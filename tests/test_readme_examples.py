@@ -10,7 +10,7 @@ Every ```sh, ```python and ```console block of README.md (indented ones too) is 
   after a command are compared with what it prints (stdout and stderr together; see `matches`);
   a command with no lines after it shows no output and only has to succeed. A ```sh block runs
   line by line and must succeed; a ```python block runs as a script and must succeed;
-- preceded by `<!-- example: run-by tests/test_NAME.py -->`: run by that test file, which reads
+- preceded by `<!-- example: run-by tests/DIR/test_NAME.py -->`: run by that test file, which reads
   the README (e.g. the lesson's commands, with the `--epochs 2` the README itself announces);
 - preceded by `<!-- example: not-run: REASON -->`: not run, for the reason given (a download, a
   GPU or a second machine, a 3 GB file).
@@ -120,13 +120,13 @@ def test_every_example_block_is_run_or_says_why():
     bad = (
         "```sh\ndlcli train mlp\n```\n"
         "<!-- example: not-run: -->\n```python\nimport dlcli\n```\n"
-        "<!-- example: run-by tests/test_featsize.py -->\n  ```sh\n  dlcli x\n  ```\n"
+        "<!-- example: run-by tests/calculators/test_featsize.py -->\n  ```sh\n  dlcli x\n  ```\n"
         "<!-- example: run -->\n```console\n$ dlcli train mlp\n```\n"
     )
     assert [p.split(": ", 1)[1] for p in problems(bad)] == [
         "no <!-- example: ... --> marker above it",
         "say why it is not run",
-        "tests/test_featsize.py does not read the README",
+        "tests/calculators/test_featsize.py does not read the README",
     ]
 
 

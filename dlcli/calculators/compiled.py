@@ -1,7 +1,7 @@
 """Many sizes through one chain (`featsize -`): the chain compiled once into a function per
 number of dimensions, so a size costs a few integer operations. `chain_output` (featsize.py)
-stays the reference and gives the messages; tests/test_featsize_stream.py holds the two to each
-other. Pure Python.
+stays the reference and gives the messages; tests/calculators/test_featsize_stream.py holds
+the two to each other. Pure Python.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ class CompiledChain:
     """A chain prepared once for many sizes (`featsize -`): per number of dimensions, one
     function with each layer's numbers written in (`_compile`), so a size costs a few integer
     operations and no objects. `flat(ndim)(*size)` / `walk(size)` return None where
-    `chain_output` would raise; call that for the message (tests/test_featsize_stream.py holds
-    the two to each other)."""
+    `chain_output` would raise; call that for the message
+    (tests/calculators/test_featsize_stream.py holds the two to each other)."""
 
     def __init__(self, layers: Sequence[Layer], in_channels: int | None = None) -> None:
         check_in_channels(in_channels)

@@ -6,8 +6,8 @@
     solve(layer, size, target)            -> per dimension, the Choices
 
 Bisection over the monotone output formula (`featsize.one_dim`, PyTorch's semantics), each
-answer checked by the forward formula; tests/test_featsize_solve.py holds it to brute force.
-Pure Python.
+answer checked by the forward formula; tests/calculators/test_featsize_solve.py holds it to
+brute force. Pure Python.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def solve(layer: Layer, size: Dims, target: Dims, limit: int = MAX_CHOICES) -> l
     to the larger of input and target). No loop runs over the sizes: the output size is
     monotone in the stride and in the padding, so bisection finds each stride's paddings and
     the strides worth trying; the time grows with the number of choices listed and the logarithm
-    of the sizes (tests/test_featsize_solve.py checks it against brute force).
+    of the sizes (tests/calculators/test_featsize_solve.py checks it against brute force).
     """
     if len(target) != len(size):
         raise InputError(

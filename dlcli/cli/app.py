@@ -29,7 +29,7 @@ HELP = (
 # name -> (module, attribute, "command" | "group", summary), in the order `dlcli --help` lists
 # them. The summary is the command's line in `dlcli --help`: one sentence that fits 80 columns
 # beside the longest name (Click would cut a docstring's first sentence with "..."). Root help
-# reads it from here, so `dlcli --help` imports no command module (tests/test_startup.py).
+# reads it from here, so `dlcli --help` imports no command module (tests/cli/test_startup.py).
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "featsize": (
         "dlcli.cli.featsize",

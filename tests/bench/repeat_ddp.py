@@ -4,7 +4,8 @@
 
 Two commands, interleaved, `--runs` times each:
 
-    test   pytest tests/test_distributed.py::test_two_ranks_match_one_process_and_resume_on_one
+    test   pytest tests/training/test_distributed.py::
+           test_two_ranks_match_one_process_and_resume_on_one
     nproc  dlcli train mlp --nproc 2 --epochs E --threads 1 --json --out TMP
 
 A run counts as failed if it exits non-zero, or if its output holds a traceback or an abort
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST = "tests/test_distributed.py::test_two_ranks_match_one_process_and_resume_on_one"
+TEST = "tests/training/test_distributed.py::test_two_ranks_match_one_process_and_resume_on_one"
 BAD = ("Traceback", "terminate called", "ChildFailedError", "Signal ", "core dumped")
 
 

@@ -56,7 +56,7 @@ Adding an input kind is one new module plus one line in `registry.KINDS`. A tab-
 
 and in `registry.KINDS`, the line `tsv.KIND,`. `dlcli train mlp --data table.tsv` then trains on
 it; give the kind `labelled` and `inputs` readers (see `kinds.py`) for `evaluate --data` and
-`predict`. tests/test_training_data.py registers this very kind and trains on it.
+`predict`. tests/training/test_training_data.py registers this very kind and trains on it.
 """
 
 from dlcli.training.config import DataConfig

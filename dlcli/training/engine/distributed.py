@@ -119,8 +119,8 @@ def leave(code: int) -> None:
 
     Why not a normal exit: DDP's reducer keeps the ProcessGroupGloo alive after
     `destroy_process_group` (a C++ reference no collection frees: its two worker threads and
-    gloo's tcp loop are still running after `teardown`, tests/test_processes.py counts them), and
-    a normal exit runs the interpreter's finalization and the C++ static destructors while those
+    gloo's tcp loop are still running after `teardown`, tests/cli/test_processes.py counts them),
+    and a normal exit runs the interpreter's finalization and the C++ static destructors while those
     threads run. Now and then that aborted a rank at exit ("terminate called without an active
     exception", SIGABRT; rank 1 of `train --nproc 2` in about 1 run in 5 on a busy machine),
     after the run was written, and torchrun then failed the whole run. Every file of the run is

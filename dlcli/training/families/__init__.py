@@ -19,7 +19,7 @@ Adding a family: one new file plus one registry line
 A family file holds the family's config dataclass (its knobs: each field a `knob(default,
 help)`; `dlcli train NAME` makes each one an option, `--name-with-dashes`), its builder, its
 footprint and its help text, and ends with its `Family` record. A linear classifier with one
-knob, `families/linear.py` (tests/test_families.py runs this very example)::
+knob, `families/linear.py` (tests/training/test_families.py runs this very example)::
 
     """The `linear` family: one Linear layer from the flattened input to the class scores."""
 

@@ -8,7 +8,7 @@ initialises the table from word2vec vectors (train time only: afterwards the wei
 run folder).
 
 The plain RNN is here to show why the LSTM's gated cell state exists: over long sequences its
-gradient fades (tests/test_lstm.py, tests/bench/bench_long_memory.py).
+gradient fades (tests/training/test_lstm.py, tests/bench/bench_long_memory.py).
 """
 
 from __future__ import annotations

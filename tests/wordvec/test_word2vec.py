@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.word2vec import LineSentence
 from gensim.test.utils import datapath
@@ -34,7 +35,7 @@ from dlcli.wordvec.train import train_word2vec
 
 LEE = datapath("lee_background.cor")
 FAST = ["--size", "16", "--epochs", "2", "--workers", "1", "--neighbours", "0"]
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_input_error, cli
+from conftest import ROOT, assert_input_error, cli
 from safetensors.torch import load_file
 
 from dlcli import files
@@ -30,7 +30,6 @@ from dlcli.training.runs import checkpoint
 from dlcli.training.runs import files as rd
 from dlcli.training.runs import state as rs
 
-ROOT = Path(__file__).resolve().parent.parent
 SPIRAL = "spiral:n=40"  # 2-D: the finish writes boundary.png too
 
 

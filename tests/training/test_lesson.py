@@ -6,11 +6,11 @@ import re
 import shlex
 from pathlib import Path
 
-from conftest import cli, readme_commands
+from conftest import ROOT, cli, readme_commands
 
 from dlcli.training.engine import device
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def lesson_commands() -> list[str]:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_input_error, cli, run_dlcli
+from conftest import ROOT, assert_input_error, cli, run_dlcli
 
 from dlcli.modelref import file_sha256
 
-MODELS = Path(__file__).parent / "models" / "tiny.py"
+MODELS = ROOT / "tests" / "models" / "tiny.py"
 
 
 @pytest.fixture(scope="module")

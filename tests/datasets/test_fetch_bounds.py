@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from tests.conftest import assert_input_error, cli
 
@@ -306,7 +307,7 @@ def test_over_https_a_good_file_comes_and_a_dribbling_server_is_given_up(mirror,
     publishers serve CIFAR and IMDB over HTTPS). A self-signed mirror, trusted for this test."""
     import ssl
 
-    pem = Path(__file__).parent / "tls" / "localhost.pem"
+    pem = ROOT / "tests" / "tls" / "localhost.pem"
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pem)
     srv = _Server(("127.0.0.1", 0), _Handler)

@@ -29,7 +29,8 @@ def _nothing_written(tmp_path: Path, out: Path) -> None:
     ("args", "fragments"),
     [
         (["mlp", "--hidden", str(10**30)], ["mlp model needs", "of weights", "4.0 GB"]),
-        # (10**30 channels is over 2**63: the layer parser refuses it, tests/test_featsize_solve.py)
+        # (10**30 channels is over 2**63: the layer parser refuses it,
+        # tests/calculators/test_featsize_solve.py)
         (["cnn", "--layers", f"conv3-{10**15}"], ["cnn model needs", "of weights"]),
         (["lstm", "--hidden-size", str(10**30)], ["lstm model needs", "of weights"]),
         (["resnet", "--width", "4096", "--depth", "110"], ["resnet model needs"]),

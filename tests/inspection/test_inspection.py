@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
-from conftest import assert_input_error, run_dlcli
+from conftest import ROOT, assert_input_error, run_dlcli
 
 from dlcli.errors import InputError
 from dlcli.inspection import inspect_model
@@ -18,7 +17,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-MODELS = Path(__file__).parent / "models" / "tiny.py"
+MODELS = ROOT / "tests" / "models" / "tiny.py"
 
 
 def out_size(size, kernel, stride, padding, dilation):

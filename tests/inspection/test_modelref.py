@@ -3,16 +3,15 @@ device and its CPU fallback, run folders, and one-line errors for every bad REF.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import ROOT
 
 from dlcli.errors import InputError
 from dlcli.modelref import file_sha256, forward_on_meta, load_ref, parse_input, parse_ref
 
 torch = pytest.importorskip("torch")
 
-MODELS = Path(__file__).parent / "models" / "tiny.py"
+MODELS = ROOT / "tests" / "models" / "tiny.py"
 
 
 def test_parse_forms():

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import assert_input_error
+from conftest import ROOT, assert_input_error
 from conftest import cli as invoke
 
 torch = pytest.importorskip("torch")
@@ -223,7 +222,6 @@ def test_embedding_table_coverage():
 
 # --- the CLI, on the shared engine ----------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = ROOT / "sample_data" / "reviews.csv"
 FAST = ("--hidden-size", "16", "--threads", "1", "--json")
 

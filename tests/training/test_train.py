@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_input_error, cli
+from conftest import ROOT, assert_input_error, cli
 from safetensors.torch import load_file
 
 from dlcli.training.config import TrainConfig
@@ -26,8 +26,6 @@ from dlcli.training.families import get_family
 from dlcli.training.families.cnn import CNNConfig
 from dlcli.training.families.mlp import MLPConfig
 from dlcli.training.runs import checkpoint
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _history(folder: Path) -> list[dict]:
