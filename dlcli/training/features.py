@@ -12,7 +12,9 @@ reads it, and the run's own data through its own seeded split. Labelled features
 an .npz that `dlcli train --data` reads (`x` float32, `y` labels, `classes`): `y` keeps the
 class names where their sorted order (`class_names_of`) is the run's class order, else it holds
 the class indices, so that `train --data FEATS.npz` with the run's --seed and fractions makes
-the same split as the run did (its test part is data the network never trained on).
+the same split as the run did (its test part is data the network never trained on); the rows
+of an official test set (the named datasets', an .npz's `test`) are written as `test`, which
+`train --data` keeps as its test split.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ def extract(
     spec = loaded.spec
     labels: list[str] | None = None
     names: list[str] | None = None
+    test_rows = None
     if data is None:
         assert inputs is not None
         if not inputs:
@@ -141,14 +144,14 @@ def extract(
         source = " ".join(inputs)
         split_name = None
     else:
-        raw, labels, source = _labelled(spec, data, split, target)
+        raw, labels, source, test_rows = _labelled(spec, data, split, target)
         split_name = split
     xt = inputs_for(spec, raw, loaded.device, raw=True)
     with autocast(spec.train.precision, loaded.device):
         feats = features_of(loaded.model, xt).numpy().astype(np.float32, copy=False)
     layer, _ = classifier_layer(loaded.model)
     if output is not None:
-        _write(Path(output), feats, labels, spec.class_names)
+        _write(Path(output), feats, labels, spec.class_names, test_rows)
     return FeatureSet(
         run=str(run),
         model=spec.model,
@@ -168,9 +171,9 @@ def extract(
 
 def _labelled(
     spec: RunSpec, data: str, split: str, target: str | None
-) -> tuple[np.ndarray, list[str], str]:
-    """(raw samples, class name per sample, source) of --data: the run's own data through its
-    seeded split, other data whole."""
+) -> tuple[np.ndarray, list[str], str, np.ndarray | None]:
+    """(raw samples, class name per sample, source, rows of an official test set or None) of
+    --data: the run's own data through its seeded split, other data whole."""
     import numpy as np
 
     from dlcli.training.data.split import split_indices
@@ -182,15 +185,18 @@ def _labelled(
                 f"other data ('{data}') is used whole: leave --split out"
             )
         raw, labels = load_labelled(spec, data, target)
-        return raw, labels, data
+        return raw, labels, data, None
     dataset = load_family_data(spec.model, spec.model_config, spec.data, spec.train.seed)
     if dataset.class_names != spec.class_names or dataset.sample_shape != spec.sample_shape:
         raise InputError(
             f"the run's data '{spec.data.source}' has changed since training "
             "(classes or sample shape differ)"
         )
+    test_rows = None
     if split == "all":
         index = np.arange(len(dataset.y), dtype=np.int64)
+        if dataset.fixed_test is not None:  # kept, so a run on the features splits the same
+            test_rows = np.unique(np.asarray(dataset.fixed_test, dtype=np.int64))
     else:
         parts = split_indices(
             dataset.y,
@@ -202,7 +208,7 @@ def _labelled(
         index = getattr(parts, split)
     raw = np.asarray(dataset.x[index])
     labels = [spec.class_names[i] for i in dataset.y[index].tolist()]
-    return raw, labels, f"{data} ({split})"
+    return raw, labels, f"{data} ({split})", test_rows
 
 
 def _check_output(path: Path, suffix: str) -> None:
@@ -214,8 +220,15 @@ def _check_output(path: Path, suffix: str) -> None:
     refuse_special(path)
 
 
-def _write(path: Path, feats: np.ndarray, labels: list[str] | None, classes: list[str]) -> None:
-    """x alone (.npy), or x, y and classes (.npz, uncompressed: `train --data` maps it)."""
+def _write(
+    path: Path,
+    feats: np.ndarray,
+    labels: list[str] | None,
+    classes: list[str],
+    test_rows: np.ndarray | None,
+) -> None:
+    """x alone (.npy), or x, y, classes and (an official test set's rows) test (.npz,
+    uncompressed: `train --data` maps it)."""
     import numpy as np
 
     def write(tmp: Path) -> None:
@@ -228,6 +241,10 @@ def _write(path: Path, feats: np.ndarray, labels: list[str] | None, classes: lis
             else:
                 index = {name: i for i, name in enumerate(classes)}
                 y = np.array([index[v] for v in labels], dtype=np.int64)
-            np.savez(fh, x=feats, y=y, classes=np.array(classes, dtype=str))
+            names = np.array(classes, dtype=str)
+            if test_rows is None:
+                np.savez(fh, x=feats, y=y, classes=names)
+            else:
+                np.savez(fh, x=feats, y=y, classes=names, test=test_rows)
 
     atomic_write(path, write)

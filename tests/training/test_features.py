@@ -201,3 +201,37 @@ def test_readme_resnet_features_train_a_linear_classifier(tmp_path, monkeypatch)
     b = split_indices(encode_labels(labels, class_names_of(labels), "f"), *fractions)
     assert np.array_equal(a.test, b.test)
     print(f"resnet test {resnet['test_accuracy']:.4f}, linear test {linear['test_accuracy']:.4f}")
+
+
+def test_an_official_test_set_is_kept(tmp_path):
+    """Data with an official test set (the named datasets; here an .npz's `test` rows) gives
+    features whose .npz keeps it: a run on them tests on exactly the network's test rows."""
+    from dlcli.training.data.arrays import load_npz
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(3), 40)
+    x = (rng.normal(size=(120, 6)) + y[:, None]).astype(np.float32)
+    test = np.arange(0, 120, 7)  # not what a stratified fraction would pick
+    data = tmp_path / "official.npz"
+    np.savez(data, x=x, y=y, test=test)
+    out = tmp_path / "run"
+    trained = cli("train", "mlp", "--data", data, "--epochs", "1", "--json", "--out", out)
+    assert trained.exit_code == 0, trained.output
+    assert json.loads(trained.stdout)["n_test"] == len(test)
+    target = tmp_path / "feats.npz"
+    dlcli.features(out, data=str(data), output=target)
+    spec = load_run(out, "cpu").spec
+    fractions = (spec.data.test_fraction, spec.data.val_fraction, spec.train.seed)
+    a, b = load_npz(data), load_npz(target)
+    assert np.array_equal(b.fixed_test, test)
+    first, second = (
+        split_indices(a.y, *fractions, a.fixed_test),
+        split_indices(b.y, *fractions, b.fixed_test),
+    )
+    assert all(np.array_equal(getattr(first, p), getattr(second, p)) for p in ("train", "val"))
+    assert np.array_equal(first.test, test) and np.array_equal(second.test, test)
+    np.savez(data, x=x, y=y, test=np.array([0, 500]))
+    assert_input_error(
+        cli("train", "mlp", "--data", data, "--epochs", "1", "--out", tmp_path / "bad"),
+        "array 'test'",
+    )
