@@ -56,6 +56,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "command",
         "Predicted class and probability for each input.",
     ),
+    "features": (
+        "dlcli.cli.features",
+        "features",
+        "command",
+        "Penultimate-layer features of inputs or data, as .npy/.npz.",
+    ),
     "compare": (
         "dlcli.cli.compare",
         "compare",

@@ -42,8 +42,10 @@ def error_line(message: str) -> str:
 
 def _click_error_message(exc: click.ClickException) -> str:
     message = exc.format_message()
-    # Typer and Click both append "Did you mean 'featsize'?" to an unknown command: say it once
+    # Typer and Click both append "Did you mean 'featsize'?" to an unknown command (Click, for
+    # several matches, as "(Did you mean one of: 'featsize', 'features'?)"): say it once
     message = re.sub(r"(Did you mean [^?]*\?)(?: \1)+", r"\1", message)
+    message = re.sub(r"(Did you mean [^?]*\?) \(Did you mean one of: [^?]*\?\)", r"\1", message)
     ctx = getattr(exc, "ctx", None)
     if isinstance(exc, click.UsageError) and ctx is not None:
         message += f" (see '{ctx.command_path} --help')"

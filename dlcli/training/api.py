@@ -29,7 +29,7 @@ from dlcli.training.engine.callbacks import Callback
 from dlcli.training.engine.run import RunResult
 from dlcli.training.families import get_family
 
-__all__ = ["Callback", "evaluate", "predict", "resume", "split_knobs", "train"]
+__all__ = ["Callback", "evaluate", "features", "predict", "resume", "split_knobs", "train"]
 
 
 def _names(config_cls: type) -> set[str]:
@@ -190,3 +190,27 @@ def predict(
         raise InputError(f"invalid --top {top}: expected at least 1")
     items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
     return backend(Path(run_dir), [str(i) for i in items], device.lower(), top)
+
+
+def features(
+    run_dir: str | Path,
+    inputs: str | Path | Sequence[str | Path] | None = None,
+    *,
+    data: str | None = None,
+    split: str = "all",
+    target: str | None = None,
+    output: str | Path | None = None,
+    device: str = "auto",
+) -> Any:
+    """Penultimate-layer features (the input of the model's last nn.Linear) of `inputs`, in
+    `predict`'s order, or of labelled `data` (the run's own data: its `split`, train, val, test
+    or all). `.features` is the (N, F) float32 array, `.labels` the class names for data;
+    `output` writes them (.npy for inputs; .npz with x, y and classes for data, which
+    `dlcli train --data` reads)."""
+    from dlcli.training.features import extract
+
+    items = None
+    if inputs is not None:
+        items = [str(i) for i in ([inputs] if isinstance(inputs, str | Path) else inputs)]
+    out = None if output is None else Path(output)
+    return extract(Path(run_dir), items, data, split.lower(), target, out, device.lower())

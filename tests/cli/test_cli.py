@@ -99,7 +99,9 @@ def test_a_closed_stdout_ends_every_command_quietly_with_status_0(tmp_path):
 def test_unknown_command_suggests_once(invoke):
     result = invoke("featsiz", "32")
     assert result.exit_code == 2
-    assert result.stderr.count("Did you mean 'featsize'?") == 1
+    assert result.stderr.count("Did you mean") == 1
+    assert "Did you mean 'featsize', 'features'?" in result.stderr
+    assert invoke("evaluat").stderr.count("Did you mean 'evaluate'?") == 1
 
 
 def test_json_is_valid_even_with_non_finite_numbers(capsys):

@@ -111,6 +111,7 @@ def test_the_listing_is_the_full_apps_help(invoke):
         run_dlcli("featsiz", "32")
         .stderr.strip()
         .endswith(
-            "No such command 'featsiz'. Did you mean 'featsize'? (see 'python -m dlcli --help')"
+            "No such command 'featsiz'. Did you mean 'featsize', 'features'? "
+            "(see 'python -m dlcli --help')"
         )
     )

@@ -1,5 +1,6 @@
-"""Arrays: `.npz` with arrays `x` (N, F), (N, H, W) or (N, C, H, W) and `y` (N,), or a `.npy`
-of x with its labels beside it in NAME.labels.npy. x is memory-mapped where it is stored
+"""Arrays: `.npz` with arrays `x` (N, F), (N, H, W) or (N, C, H, W) and `y` (N,) (and optionally
+`test`, the rows of an official test set), or a `.npy` of x with its labels beside it in
+NAME.labels.npy. x is memory-mapped where it is stored
 uncompressed (a set larger than memory trains); uint8 images stay pixels. Never unpickles."""
 
 from __future__ import annotations
@@ -168,7 +169,27 @@ def load_npz(path: Path) -> Dataset:
         class_names=names,
         name=str(path),
         pixel_max=npz_pixel_max(x),
+        fixed_test=read_test_rows(path, len(x)),
     )
+
+
+def read_test_rows(path: Path, n: int) -> np.ndarray | None:
+    """An .npz's optional array `test`: the row indices of an official test set, which the
+    split keeps as its test part (as the named datasets' own; `dlcli features --data` writes it
+    for them). None if there is none."""
+    import numpy as np
+
+    if path.suffix.lower() != ".npz":
+        return None
+    with np.load(path, allow_pickle=False) as archive:
+        if "test" not in archive.files:
+            return None
+        test = archive["test"]
+    if test.ndim != 1 or test.dtype.kind not in "iu" or len(test) == 0:
+        raise InputError(f"{path}: array 'test' must be the test rows' indices, 1-D integers")
+    if int(test.min()) < 0 or int(test.max()) >= n:
+        raise InputError(f"{path}: array 'test' has an index outside the {n} rows of x")
+    return test.astype(np.int64)
 
 
 def load(config: DataConfig, source: str, path: Path, seed: int) -> Dataset:
