@@ -43,6 +43,8 @@ class Callback:
                                      n_train, n_val, n_test, input_shape, classes, layers, notes
         on_epoch_begin(epoch, logs)  batches, epochs
         on_batch_end(batch, logs)    batch (from 1), batches, loss (called only if overridden)
+        on_gradients(batch)          after backward, before the optimizer step: the gradients
+                                     as the step uses them (called only if overridden)
         on_epoch_end(epoch, logs)    the history row (epoch, loss, accuracy, val_loss,
                                      val_accuracy, seconds), epochs, improved
         on_train_end(logs)           the result: `RunResult.to_dict()`
@@ -63,6 +65,7 @@ class Callback:
     def on_train_begin(self, info: dict[str, Any]) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None: ...
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None: ...
+    def on_gradients(self, batch: int) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None: ...
     def on_train_end(self, logs: dict[str, Any]) -> None: ...
 
@@ -138,6 +141,7 @@ class CallbackList:
         self.callbacks, self.strategy = list(callbacks), strategy
         # on_batch_end only where overridden: logging a batch's loss costs a device sync
         self.batch_hooks = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
+        self.grad_hooks = [cb for cb in self.callbacks if _overrides(cb, "on_gradients")]
         self.saver = next((cb for cb in self.callbacks if isinstance(cb, Checkpointing)), None)
 
     def on_train_begin(self, info: dict[str, Any], model: nn.Module) -> None:
@@ -158,6 +162,10 @@ class CallbackList:
             logs = {"batch": batch + 1, "batches": batches, "loss": float(loss.detach())}
             for cb in self.batch_hooks:
                 cb.on_batch_end(batch, logs)
+
+    def on_gradients(self, batch: int) -> None:
+        for cb in self.grad_hooks:
+            cb.on_gradients(batch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         for cb in self.callbacks:
