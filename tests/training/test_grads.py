@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -179,4 +180,12 @@ def test_the_lessons_sigmoid_gradient_vanishes(tmp_path, monkeypatch):
         ratio[act] = float(rows[-1][columns[0]]) / float(rows[-1][columns[-1]])
     assert ratio["sigmoid"] * 10 <= ratio["relu"], ratio
     assert float(last["relu"]["val_loss"]) < float(last["sigmoid"]["val_loss"])
+    # the README's numbers are this run's (loosely: another CPU's arithmetic may differ a little)
+    section = (ROOT / "README.md").read_text().split("**Sigmoid's gradient vanishes**")[1]
+    shown = re.search(r"ratio ([\d.]+)\).*?ReLU's ratio is ([\d.]+) and its loss falls to ([\d.]+)",
+                      section, re.S)  # fmt: skip
+    assert shown, section[:400]
+    assert float(shown[1]) == pytest.approx(ratio["sigmoid"], rel=0.1)
+    assert float(shown[2]) == pytest.approx(ratio["relu"], rel=0.1)
+    assert float(shown[3]) == pytest.approx(float(last["relu"]["val_loss"]), abs=0.02)
     assert Path(sweep / "activation=sigmoid" / "curves.png").is_file()

@@ -10,6 +10,7 @@ keep the run (rank 0's and every rank's alike):
     Checkpointing  snapshots the state every epoch (cheap, in memory) and writes it at most every
                    CHECKPOINT_SECONDS, always at the end (`flush`)
 
+With --log-grads `GradNorms` (grads.py) comes first: it adds the row's grad_norm columns.
 `CallbackList` calls them in that order, then the caller's, so that the checkpoint holds an
 epoch before any caller's hook runs (a Ctrl-C in a progress bar saves the epoch just shown).
 They share one `Keep`: the `TrainState` and the best weights, what a checkpoint holds.
