@@ -7,7 +7,7 @@ backward, before the step and any clipping: under DDP the gradients are already 
 whole batch's), averaged over the epoch's steps (under --precision 16-mixed: unscaled, and
 without the steps GradScaler skips for overflow). A parameter without a gradient counts as zero.
 
-Cost: one `_foreach_norm` per step, on the device (no sync: ~2 % of a small MLP's step on one
+Cost: one `_foreach_norm` per step, on the device (no sync: ~4 % of a small MLP's epoch on one
 CPU thread); the stacking, the grouping into layers, the square roots and the mean happen once
 per epoch.
 """
