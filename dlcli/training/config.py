@@ -173,6 +173,15 @@ class TrainConfig:
         "the first epoch pays the compilation).",
     )
 
+    log_grads: bool = knob(
+        False,
+        "Record each layer's gradient norm per epoch: history.csv's grad_norm/NAME columns (NAME "
+        "the module that owns the parameters) and a log-scale panel in curves.png. The norm is "
+        "the L2 norm of the layer's parameter gradients (whole batch, all ranks), measured after "
+        "backward and before the optimizer step (before any clipping), averaged over the "
+        "epoch's steps.",
+    )
+
     # The family's own defaults win over the field defaults above (see `Family.train_config`).
     def __post_init__(self) -> None:
         self.optimizer = choice("optimizer", self.optimizer, OPTIMIZERS)

@@ -7,6 +7,7 @@ the shares unequal (32 + 31) and the last batch short (1259 = 19 * 63 + 62).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -48,6 +49,11 @@ def _close(a: Path, b: Path, tol: float) -> float:
     return worst
 
 
+def _rows(run: Path) -> list[dict]:
+    with open(run / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def _torchrun(*args, env=None, **kw) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "DLCLI_DIST_TIMEOUT": "60", **(env or {})}
     return subprocess.run(
@@ -87,14 +93,21 @@ def test_shares_count_every_example_once_and_weights_average_to_the_batch_mean(n
 
 def test_two_ranks_match_one_process_and_resume_on_one(tmp_path):
     ddp, one, straight = (tmp_path / name for name in ("ddp", "one", "straight"))
-    result = _torchrun("train", "cnn", "--epochs", "1", *_flags(EXACT), "--json", "--out", ddp)
+    args = ("train", "cnn", "--epochs", "1", *_flags(EXACT), "--log-grads", "--json")
+    result = _torchrun(*args, "--out", ddp)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)  # one JSON document, from rank 0 alone
     assert doc["out"] == str(ddp) and doc["epochs"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]  # one folder
     assert json.loads((ddp / "config.json").read_text())["status"] == "done"
-    single = dlcli.train("cnn", epochs=1, out=one, **EXACT)
+    single = dlcli.train("cnn", epochs=1, out=one, log_grads=True, **EXACT)
     _close(ddp, one, 1e-5)  # the same step, computed in two halves
+    # --log-grads: the all-reduced gradients are the whole batch's, as in one process
+    rows = [_rows(run)[0] for run in (ddp, one)]
+    grads = [k for k in rows[1] if k.startswith("grad_norm/")]
+    assert grads and [k for k in rows[0] if k.startswith("grad_norm/")] == grads
+    for key in grads:
+        assert float(rows[0][key]) == pytest.approx(float(rows[1][key]), rel=1e-4)
     assert abs(doc["test_accuracy"] - single.test_accuracy) <= 0.02
     # a run started on 2 ranks continues in one process (any number of ranks)
     dlcli.resume(ddp, epochs=2)

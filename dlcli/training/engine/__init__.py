@@ -9,6 +9,7 @@
     strategy.py     `Strategy`: what data parallelism asks of the loop, as one process does it
     animate.py      `BoundaryAnimation`, the callback of --animate (boundary.gif)
     tensorboard.py  `TensorBoard`, the callback of --tensorboard (RUN/tensorboard/)
+    grads.py        `GradNorms`, the callback of --log-grads (history.csv's grad_norm/NAME)
     callbacks.py    `Callback` (Keras style) and the loop's own: history, early stopping,
                     checkpointing; `CallbackList`, what the loop calls
     device.py       the device and torch's thread count

@@ -10,6 +10,7 @@ keep the run (rank 0's and every rank's alike):
     Checkpointing  snapshots the state every epoch (cheap, in memory) and writes it at most every
                    CHECKPOINT_SECONDS, always at the end (`flush`)
 
+With --log-grads `GradNorms` (grads.py) comes first: it adds the row's grad_norm columns.
 `CallbackList` calls them in that order, then the caller's, so that the checkpoint holds an
 epoch before any caller's hook runs (a Ctrl-C in a progress bar saves the epoch just shown).
 They share one `Keep`: the `TrainState` and the best weights, what a checkpoint holds.
@@ -43,6 +44,8 @@ class Callback:
                                      n_train, n_val, n_test, input_shape, classes, layers, notes
         on_epoch_begin(epoch, logs)  batches, epochs
         on_batch_end(batch, logs)    batch (from 1), batches, loss (called only if overridden)
+        on_gradients(batch)          after backward, before the optimizer step: the gradients
+                                     as the step uses them (called only if overridden)
         on_epoch_end(epoch, logs)    the history row (epoch, loss, accuracy, val_loss,
                                      val_accuracy, seconds), epochs, improved
         on_train_end(logs)           the result: `RunResult.to_dict()`
@@ -63,6 +66,7 @@ class Callback:
     def on_train_begin(self, info: dict[str, Any]) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None: ...
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None: ...
+    def on_gradients(self, batch: int) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None: ...
     def on_train_end(self, logs: dict[str, Any]) -> None: ...
 
@@ -138,6 +142,7 @@ class CallbackList:
         self.callbacks, self.strategy = list(callbacks), strategy
         # on_batch_end only where overridden: logging a batch's loss costs a device sync
         self.batch_hooks = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
+        self.grad_hooks = [cb for cb in self.callbacks if _overrides(cb, "on_gradients")]
         self.saver = next((cb for cb in self.callbacks if isinstance(cb, Checkpointing)), None)
 
     def on_train_begin(self, info: dict[str, Any], model: nn.Module) -> None:
@@ -158,6 +163,10 @@ class CallbackList:
             logs = {"batch": batch + 1, "batches": batches, "loss": float(loss.detach())}
             for cb in self.batch_hooks:
                 cb.on_batch_end(batch, logs)
+
+    def on_gradients(self, batch: int) -> None:
+        for cb in self.grad_hooks:
+            cb.on_gradients(batch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         for cb in self.callbacks:

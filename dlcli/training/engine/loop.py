@@ -26,6 +26,7 @@ from dlcli.training.engine.callbacks import (
     Keep,
 )
 from dlcli.training.engine.finish import diverged, finish, interrupted
+from dlcli.training.engine.grads import GradNorms
 from dlcli.training.engine.metrics import count_params, loss_function
 from dlcli.training.engine.precision import autocast, compiled, grad_scaler
 from dlcli.training.engine.run import Run, RunResult
@@ -139,9 +140,13 @@ def train_epoch(
         scaled = loss if share.weight is None else loss * share.weight
         if scaler is None:
             scaled.backward()
+            callbacks.on_gradients(b)  # --log-grads
             opt.step()
         else:  # float16: scale the loss, skip steps whose gradients overflowed
             scaler.scale(scaled).backward()
+            if callbacks.grad_hooks:  # --log-grads sees the true gradients
+                scaler.unscale_(opt)
+                callbacks.on_gradients(b)
             scaler.step(opt)
             scaler.update()
         with torch.no_grad():
@@ -165,7 +170,10 @@ def train_epoch(
 def _callbacks(run: Run, keep: Keep, opt: torch.optim.Optimizer) -> CallbackList:
     """The loop's own callbacks (callbacks.py), then the caller's (rank 0's alone)."""
     cfg = run.spec.train
-    own: list[Callback] = [History(keep, cfg.epochs, cfg.patience)]
+    # --log-grads adds its columns to the row before History keeps it (every rank: the same
+    # all-reduced gradients, the same history)
+    own: list[Callback] = [GradNorms()] if cfg.log_grads else []
+    own.append(History(keep, cfg.epochs, cfg.patience))
     if cfg.patience:
         own.append(EarlyStopping(keep))
     if run.strategy.is_main:  # rank 0 alone writes the checkpoint
