@@ -89,3 +89,20 @@ def test_tensorboard_in_a_sweep_writes_each_run(invoke, tmp_path):
         assert_matches_history(run)
     parallel = invoke("train", "mlp", *args, "--parallel", "2", "--tensorboard", "--out", str(out))
     assert_input_error(parallel, "--tensorboard", "--parallel")
+
+
+def test_tensorboard_logs_each_layers_gradient_norm_with_log_grads(invoke, tmp_path):
+    """--log-grads' per-layer norms (history.csv's grad_norm/NAME columns) reach TensorBoard
+    too, with history.csv's values."""
+    run = tmp_path / "run"
+    args = ["--epochs", "2", "--threads", "1", "--log-grads", "--tensorboard"]
+    result = invoke("train", "mlp", *args, "--out", str(run), "-q")
+    assert result.exit_code == 0, result.output
+    rows = history(run)
+    columns = [c for c in rows[0] if c.startswith("grad_norm/")]
+    assert len(columns) == 3  # the default mlp: two hidden layers and the classifier
+    found = events(run)["train"]
+    for column in columns:
+        values = [value for _, value in found[column]]
+        expected = [float(row[column]) for row in rows]
+        assert values == pytest.approx(expected, rel=1e-5)
