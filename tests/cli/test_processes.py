@@ -236,7 +236,10 @@ GLOO_THREADS_AFTER_TEARDOWN = textwrap.dedent(
     dlcli.train("mlp", epochs=1, threads=1, out=sys.argv[1])  # ends with teardown(sync=True)
     tasks = os.listdir("/proc/self/task")
     names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in tasks]
-    print(os.environ["RANK"], distributed._joined, " ".join(sorted(names)), flush=True)
+    # one write of the whole line: torchrun runs `python -u`, where print's pieces are separate
+    # writes that the two ranks interleave on the shared pipe ("10 True ..." and " True ...")
+    line = f"{os.environ['RANK']} {distributed._joined} {' '.join(sorted(names))}\\n"
+    os.write(1, line.encode())
     distributed.leave(0)
     """
 )
