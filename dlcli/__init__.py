@@ -10,10 +10,10 @@ Every command of the CLI is a function here, with the same defaults (the library
 the CLI reads them), returning a result whose `.to_dict()` is the command's `--json` document:
 `featsize`, `receptive_field`, `inspect_model` (featsize --model), `model_receptive_fields`
 (receptive-field --model), `train`, `resume`, `sweep`, `compare`, `evaluate`, `predict`,
-`features`, `export`, `word2vec`, `load_vectors`, `similar`, `analogy`, `evaluate_vectors`, and
-for the standard datasets `list_datasets`, `fetch`, `dataset_path`. `load_model(run)` returns a
-trained run's model as a plain `nn.Module` that takes raw inputs and returns class
-probabilities.
+`features`, `export`, `lesson`, `lessons`, `word2vec`, `load_vectors`, `similar`, `analogy`,
+`evaluate_vectors`, and for the standard datasets `list_datasets`, `fetch`, `dataset_path`.
+`load_model(run)` returns a trained run's model as a plain `nn.Module` that takes raw inputs
+and returns class probabilities.
 
 The package root stays import-light on purpose: the calculators are used in tight shell loops,
 so the names above are resolved lazily (PEP 562) and `import dlcli` imports no torch, numpy or
@@ -45,6 +45,8 @@ _LAZY = {
     "Callback": "dlcli.training.api",
     "sweep": "dlcli.training.sweep",
     "compare": "dlcli.training.compare",
+    "lesson": "dlcli.course",
+    "lessons": "dlcli.course",
     "load_model": "dlcli.training.export",
     "export": "dlcli.training.export",
     "word2vec": "dlcli.wordvec.api",

@@ -68,6 +68,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "command",
         "Compare runs: the knobs that differ, then the metrics.",
     ),
+    "lesson": (
+        "dlcli.cli.lesson",
+        "lesson_app",
+        "group",
+        "Run the lesson's comparisons and check their claims.",
+    ),
     "export": (
         "dlcli.cli.export",
         "export",

@@ -235,15 +235,17 @@ def run_row(run: RunInfo, knobs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_figures(runs: list[tuple[RunInfo, str]], curves: Path, boundaries: Path) -> list[str]:
-    """curves (every run's validation curves) and, when every run drew a boundary.png, the
-    boundaries grid; returns the paths written."""
+def write_figures(
+    runs: list[tuple[RunInfo, str]], curves: Path, boundaries: Path, train: bool = False
+) -> list[str]:
+    """curves (every run's validation curves; `train`: the training ones too, dashed) and, when
+    every run drew a boundary.png, the boundaries grid; returns the paths written."""
     from dlcli.training.plots import boundary_grid_png, curves_overlay_png
 
     written = []
     with_history = [(name, h) for run, name in runs if (h := run.history())]
     if with_history:
-        atomic_write_bytes(curves, curves_overlay_png(with_history))
+        atomic_write_bytes(curves, curves_overlay_png(with_history, train))
         written.append(str(curves))
     pictures = [(run, name) for run, name in runs if (run.out / rd.BOUNDARY).is_file()]
     if pictures and len(pictures) == len(runs):

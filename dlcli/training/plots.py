@@ -6,7 +6,8 @@
                                  for 2-D data: the predicted class over a grid covering the data,
                                  with the points on top (boundary.png, ConvNetJS classify2d style)
     curves_overlay_png(runs)     every run's validation loss and accuracy in one figure, one
-                                 colour per run, a legend naming its knobs (sweeps, compare)
+                                 colour per run, a legend naming its knobs (sweeps, compare);
+                                 train=True adds the training curves, dashed
     boundary_grid_png(tiles)     the runs' boundary.png images side by side, captioned: the
                                  lesson's figure (3, 6, 20 hidden units on the spiral)
     boundary_gif(frames, ...)    decision regions at chosen epochs as a palette GIF
@@ -21,6 +22,7 @@ import io
 import math
 from typing import TYPE_CHECKING, Any
 
+from dlcli.training.dashes import dashed_line
 from dlcli.training.engine.metrics import scores_of
 
 if TYPE_CHECKING:
@@ -90,13 +92,15 @@ def _panel(
     legend: bool = True,
     log: bool = False,
     colors: list[tuple[int, int, int]] | None = None,
+    dashed: frozenset[int] = frozenset(),
 ) -> None:
     """One line chart inside box=(x0, y0, x1, y1): title and legend in a header row above the
     plot area (so the legend never covers a line), round ticks, the lines.
 
     y_range fixes either end of the value axis (accuracy: (0, 1); loss: (0, None)); a free end
     goes to the next round tick beyond the data. `log`: a log-scale axis (positive values; ticks
-    at powers of ten). `colors`: one per series (default: the palette's, in turn).
+    at powers of ten). `colors`: one per series (default: the palette's, in turn). `dashed`: the
+    indices of the series drawn dashed.
     """
     colors = colors or [_PALETTE[j % len(_PALETTE)] for j in range(len(series))]
     if log:
@@ -152,7 +156,9 @@ def _panel(
     for j, (_, ys) in enumerate(series):
         color = colors[j]
         points = [(px(i), py(v)) for i, v in enumerate(ys) if math.isfinite(v)]
-        if len(points) > 1:
+        if len(points) > 1 and j in dashed:
+            dashed_line(draw, points, color)
+        elif len(points) > 1:
             draw.line(points, fill=color, width=2)
         elif points:
             x, y = points[0]
@@ -236,9 +242,10 @@ def _column(history: list[dict], name: str) -> list[float]:
     return [float(r[name]) if r.get(name) not in (None, "") else float("nan") for r in history]
 
 
-def curves_overlay_png(runs: list[tuple[str, list[dict]]]) -> bytes:
+def curves_overlay_png(runs: list[tuple[str, list[dict]]], train: bool = False) -> bytes:
     """Validation loss and accuracy per epoch of every run (training ones where a run has no
-    validation split); the panels' legends number the runs, the legend below names them."""
+    validation split); the panels' legends number the runs, the legend below names them.
+    `train`: each run's training curves too, dashed, in its colour (the gap between the two)."""
     from PIL import Image, ImageDraw
 
     width, panel_height, row = 900, 340, 18
@@ -252,11 +259,19 @@ def curves_overlay_png(runs: list[tuple[str, list[dict]]]) -> bytes:
     )
     loss = [(str(i + 1), _column(h, loss_key)) for i, (_, h) in enumerate(runs)]
     acc = [(str(i + 1), _column(h, acc_key)) for i, (_, h) in enumerate(runs)]
+    colors = [_PALETTE[i % len(_PALETTE)] for i in range(len(runs))]
+    dashed: frozenset[int] = frozenset()
+    if train and has_val:  # solid validation, dashed training: run i's pair in one colour
+        loss += [(str(i + 1), _column(h, "loss")) for i, (_, h) in enumerate(runs)]
+        acc += [(str(i + 1), _column(h, "accuracy")) for i, (_, h) in enumerate(runs)]
+        colors, dashed = colors * 2, frozenset(range(len(runs), 2 * len(runs)))
+        prefix = "validation (solid) and training (dashed)"
     # the legend below the panels names the runs by colour
     _panel(draw, (0, 0, width // 2, panel_height), f"{prefix} loss", loss, font, small,
-           (0.0, None), legend=False)  # fmt: skip
-    _panel(draw, (width // 2, 0, width, panel_height), f"{prefix} accuracy", acc, font, small,
-           (0.0, 1.0), legend=False)  # fmt: skip
+           (0.0, None), legend=False, colors=colors, dashed=dashed)  # fmt: skip
+    _panel(draw, (width // 2, 0, width, panel_height), "accuracy" if dashed else
+           f"{prefix} accuracy", acc, font, small, (0.0, 1.0), legend=False, colors=colors,
+           dashed=dashed)  # fmt: skip
     for i, (label, _) in enumerate(runs):
         y = panel_height + 4 + row * i
         color = _PALETTE[i % len(_PALETTE)]

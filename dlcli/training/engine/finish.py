@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from dlcli import interrupts
 from dlcli.errors import RunFailure
 from dlcli.training.engine.distributed import Follower, lost_failure
-from dlcli.training.engine.metrics import count_params, measure
+from dlcli.training.engine.metrics import count_params, measure, weight_norm
 from dlcli.training.engine.run import Run, RunResult
 from dlcli.training.runs import files as rd
 
@@ -143,6 +143,7 @@ def finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
         test_loss=test_loss,
         test_accuracy=test_acc,
         params=count_params(net),
+        weight_norm=weight_norm(net),
         seconds=round(time.perf_counter() - run.start, 3),
         out=str(folder),
         device=str(run.device),

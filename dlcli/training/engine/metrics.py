@@ -74,3 +74,14 @@ def accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def weight_norm(model: nn.Module) -> float:
+    """The L2 norm (square root of the sum of squares) of the weights: every parameter with
+    ndim >= 2 (linear and conv weights, embeddings), not biases or norm scales; metrics.json's
+    `weight_norm`, which an L2 penalty (--weight-decay) pulls down."""
+    import torch
+
+    with torch.no_grad():
+        squares = [p.detach().double().pow(2).sum() for p in model.parameters() if p.ndim >= 2]
+        return float(torch.stack(squares).sum().sqrt()) if squares else 0.0

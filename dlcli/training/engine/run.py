@@ -61,6 +61,7 @@ class RunResult:
     test_loss: float | None
     test_accuracy: float | None
     params: int
+    weight_norm: float  # L2 norm of the weights (parameters with ndim >= 2) at the end
     seconds: float
     out: str
     device: str

@@ -9,7 +9,8 @@ in the order given, `seed` last (so a combination's seeds are neighbours); a tup
 (`hidden=(64, 32)` is two layers). `out` (default runs/sweep-MODEL-TIME) holds one ordinary run
 folder per combination, named after the knobs that vary (`hidden=6,weight-decay=0.1,seed=1`),
 then sweep.json (the result), sweep.csv (one row per run), curves.png (every run's validation
-curves) and, for 2-D data, boundaries.png (every run's decision regions).
+curves; with `train_curves=True` the training ones too, dashed) and, for 2-D data,
+boundaries.png (every run's decision regions).
 
 Calling it again with the same arguments continues an interrupted sweep: finished runs are kept,
 an interrupted one resumes from its checkpoint, the rest start; a folder whose config is not
@@ -111,9 +112,11 @@ def sweep(
     callbacks: Sequence[Callback] = (),
     parallel: int = 1,
     animate: bool = False,
+    train_curves: bool = False,
     **knobs: Any,
 ) -> SweepResult:
-    """Train every combination of the knobs given as lists (see the module docstring)."""
+    """Train every combination of the knobs given as lists (see the module docstring);
+    `train_curves`: curves.png shows each run's training curves too, dashed."""
     if parallel < 1:
         raise InputError(f"invalid --parallel {parallel}: expected at least 1")
     swept, combos = combinations({"data": data, **knobs})
@@ -139,7 +142,9 @@ def sweep(
     with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
         for job, want in zip(jobs, wanted, strict=True):
             job.action = job_state(job, want)  # again, under the lock
-        return _sweep(model, out, swept, jobs, callbacks, parallel, animate)
+        result = _sweep(model, out, swept, jobs, callbacks, parallel, animate)
+        _write_summary(out, result, jobs, train_curves)
+        return result
 
 
 with_knobs(
@@ -188,9 +193,7 @@ def _sweep(
         ) from None
 
     runs = [results[j.index] | {"knobs": j.varying, "name": j.name} for j in jobs]
-    result = SweepResult(str(out), model, swept, runs, _summary(runs, swept))
-    _write_summary(out, result, jobs)
-    return result
+    return SweepResult(str(out), model, swept, runs, _summary(runs, swept))
 
 
 def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any]]:
@@ -215,7 +218,7 @@ def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any
     return rows
 
 
-def _write_summary(out: Path, result: SweepResult, jobs: list[Job]) -> None:
+def _write_summary(out: Path, result: SweepResult, jobs: list[Job], train: bool) -> None:
     """sweep.json, sweep.csv (one row per run) and the pictures, each written atomically."""
     import csv
     import io
@@ -236,4 +239,4 @@ def _write_summary(out: Path, result: SweepResult, jobs: list[Job]) -> None:
         )
     atomic_write_bytes(out / SWEEP_CSV, buf.getvalue().encode())
     finished = [(read_run(j.out), j.name) for j in jobs if (j.out / rd.CONFIG).exists()]
-    write_figures(finished, out / SWEEP_CURVES, out / SWEEP_BOUNDARIES)
+    write_figures(finished, out / SWEEP_CURVES, out / SWEEP_BOUNDARIES, train)
