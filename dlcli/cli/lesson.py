@@ -10,6 +10,7 @@ import typer
 
 from dlcli.cli.common import make_app, print_json
 from dlcli.cli.options import JsonOpt
+from dlcli.training.engine.callbacks import Callback
 
 lesson_app = make_app(
     help="The lesson's comparisons, each run at full length with its claim checked on the "
@@ -37,8 +38,8 @@ def list_(json_out: JsonOpt = False) -> None:
         print(f"{lesson.name:<{width}}  {lesson.summary}")
 
 
-class LessonLines:
-    """A line on stderr as each lesson starts, then its runs' lines as a sweep prints them."""
+class LessonLines(Callback):
+    """A line on stderr as each lesson starts (its runs' lines are a sweep's)."""
 
     def on_lesson_begin(self, index: int, total: int, name: str, logs: dict[str, Any]) -> None:
         print(f"lesson {index + 1}/{total}: {name}: {logs['summary']}", file=sys.stderr,

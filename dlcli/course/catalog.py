@@ -57,7 +57,7 @@ def _activation(runs: list[Run]) -> tuple[bool, str]:
     rs, rr = _grad_ratio(sigmoid), _grad_ratio(relu)
     lower = relu["val_loss"] < sigmoid["val_loss"]
     text = (
-        f"first/last layer gradient norm {rs:.2g} with sigmoid, {rr:.2g} with ReLU: "
+        f"first/last layer gradient norm {rs:.3g} with sigmoid, {rr:.3g} with ReLU: "
         f"{rr / rs:.0f}x smaller (claim: >= 10x); validation loss {_f(sigmoid['val_loss'])} "
         f"(sigmoid), {_f(relu['val_loss'])} (ReLU): ReLU's {'lower' if lower else 'not lower'}"
     )

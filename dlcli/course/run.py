@@ -128,18 +128,29 @@ def lesson(
     `seed` and `threads` apply to every run (None: the declarations' and the library's
     defaults). `callbacks` hear each run's progress as a sweep's do (`dlcli.sweep`), and those
     with `on_lesson_begin(index, total, name, logs)` hear about each lesson (`logs["summary"]`)."""
+    from dlcli.training.sweep import plan_jobs
+
     chosen = find(names)
+    folders = [_folder(one.name, out, len(chosen)) for one in chosen]
+    for one, folder in zip(chosen, folders, strict=True):  # bad folders refused before training
+        for step in one.plan():
+            if isinstance(step, Train):
+                model, data, where, knobs = _sweep_args(step, folder, seed, threads)
+                plan_jobs(model, data, where, knobs)
     results = []
-    for index, one in enumerate(chosen):
-        if out is None:
-            folder = default_out(one.name)
-        else:
-            folder = Path(out) / one.name if len(chosen) > 1 else Path(out)
+    for index, (one, folder) in enumerate(zip(chosen, folders, strict=True)):
         for cb in callbacks:
             if hasattr(cb, "on_lesson_begin"):
                 cb.on_lesson_begin(index, len(chosen), one.name, {"summary": one.summary})
         results.append(run_lesson(one, folder, seed, threads, callbacks))
     return LessonsResult(results)
+
+
+def _folder(name: str, out: str | Path | None, lessons: int) -> Path:
+    """A lesson's folder: runs/lesson-NAME, `out` itself for one lesson, else OUT/NAME."""
+    if out is None:
+        return default_out(name)
+    return Path(out) / name if lessons > 1 else Path(out)
 
 
 def run_lesson(
@@ -177,6 +188,16 @@ def run_lesson(
     )
 
 
+def _sweep_args(
+    step: Train, folder: Path, seed: int | None, threads: int | None
+) -> tuple[str, str, Path, dict[str, Any]]:
+    """(model, data, sweep folder, knobs) of a training step in the lesson's `folder`."""
+    knobs = {**step.knobs, **{k: list(v) for k, v in step.vary.items()}}
+    knobs |= {k: v for k, v in (("seed", seed), ("threads", threads)) if v is not None}
+    data = step.data.replace(OUT, str(folder))
+    return step.model, data, folder / step.folder if step.folder else folder, knobs
+
+
 def _train(
     step: Train,
     folder: Path,
@@ -189,10 +210,6 @@ def _train(
     each run's document with its knobs."""
     from dlcli.training.sweep import sweep
 
-    knobs = {**step.knobs, **{k: list(v) for k, v in step.vary.items()}}
-    knobs |= {k: v for k, v in (("seed", seed), ("threads", threads)) if v is not None}
-    data = step.data.replace(OUT, str(folder))
-    where = folder / step.folder if step.folder else folder
-    result = sweep(step.model, data, out=where, callbacks=callbacks,
-                   train_curves=train_curves, **knobs)  # fmt: skip
+    model, data, where, knobs = _sweep_args(step, folder, seed, threads)
+    result = sweep(model, data, out=where, callbacks=callbacks, train_curves=train_curves, **knobs)
     return result.runs

@@ -1,6 +1,7 @@
 """`--log-grads`: each layer's gradient norm per epoch in history.csv (`grad_norm/NAME`), checked
 against plain PyTorch autograd on the same batches; every family; resume continues the columns;
-off by default; the lesson's claim ("sigmoid's gradient vanishes") at the README's full length.
+off by default. The lesson's claim ("sigmoid's gradient vanishes") runs at full length in
+tests/training/test_lesson.py (`dlcli lesson run activation`).
 """
 
 from __future__ import annotations
@@ -8,13 +9,11 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import re
-import shlex
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, cli, readme_commands
+from conftest import ROOT, cli
 
 import dlcli
 from dlcli.training.engine.callbacks import Callback
@@ -154,38 +153,3 @@ def test_off_by_default_resume_continues_and_the_curves_get_a_panel(tmp_path):
     assert sizes[1][1] == 2 * sizes[0][1]  # the gradient panel below the two
     metrics = json.loads((logged / "metrics.json").read_text())
     assert not any("grad" in key for key in metrics)
-
-
-def _lesson_command() -> str:
-    (command,) = [c for c in readme_commands("lesson") if "--log-grads" in c]
-    return command
-
-
-def test_the_lessons_sigmoid_gradient_vanishes(tmp_path, monkeypatch):
-    """The README's command at its full length: the first layer's gradient norm over the last
-    layer's is at least 10x smaller for sigmoid than for relu, and relu's validation loss is
-    lower (the final epoch's numbers from each run's own history.csv)."""
-    monkeypatch.chdir(tmp_path)
-    command = _lesson_command()
-    assert "--hidden 64,64,64,64" in command and "--epochs 30" in command
-    result = cli(*shlex.split(command)[1:], "--threads", "1")
-    assert result.exit_code == 0, result.output
-    sweep = Path(shlex.split(command)[shlex.split(command).index("--out") + 1])
-    last, ratio = {}, {}
-    for act in ("sigmoid", "relu"):
-        rows = _history(sweep / f"activation={act}")
-        columns = _grad_columns(rows)
-        assert len(columns) == 5  # four hidden layers and the output layer
-        last[act] = rows[-1]
-        ratio[act] = float(rows[-1][columns[0]]) / float(rows[-1][columns[-1]])
-    assert ratio["sigmoid"] * 10 <= ratio["relu"], ratio
-    assert float(last["relu"]["val_loss"]) < float(last["sigmoid"]["val_loss"])
-    # the README's numbers are this run's (loosely: another CPU's arithmetic may differ a little)
-    section = (ROOT / "README.md").read_text().split("**Sigmoid's gradient vanishes**")[1]
-    shown = re.search(r"ratio ([\d.]+)\).*?ReLU's ratio is ([\d.]+) and its loss falls to ([\d.]+)",
-                      section, re.S)  # fmt: skip
-    assert shown, section[:400]
-    assert float(shown[1]) == pytest.approx(ratio["sigmoid"], rel=0.1)
-    assert float(shown[2]) == pytest.approx(ratio["relu"], rel=0.1)
-    assert float(shown[3]) == pytest.approx(float(last["relu"]["val_loss"]), abs=0.02)
-    assert Path(sweep / "activation=sigmoid" / "curves.png").is_file()

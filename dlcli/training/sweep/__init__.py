@@ -77,6 +77,7 @@ __all__ = [
     "folder_names",
     "is_sweep",
     "one_run",
+    "plan_jobs",
     "sweep",
     "sweep_knobs",
 ]
@@ -119,11 +120,27 @@ def sweep(
     `train_curves`: curves.png shows each run's training curves too, dashed."""
     if parallel < 1:
         raise InputError(f"invalid --parallel {parallel}: expected at least 1")
-    swept, combos = combinations({"data": data, **knobs})
-    wanted = [requested(model, c) for c in combos]  # every bad value before any training
     if out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"sweep-{model}-{stamp}"
+    out, swept, jobs, wanted = plan_jobs(model, data, out, knobs)
+    rs.make_folder(out, "sweep folder")
+    with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
+        for job, want in zip(jobs, wanted, strict=True):
+            job.action = job_state(job, want)  # again, under the lock
+        result = _sweep(model, out, swept, jobs, callbacks, parallel, animate)
+        _write_summary(out, result, jobs, train_curves)
+        return result
+
+
+def plan_jobs(
+    model: str, data: Any, out: str | Path, knobs: dict[str, Any]
+) -> tuple[Path, list[str], list[Job], list[dict[str, Any]]]:
+    """A sweep's folder, swept knobs, jobs (each with what its folder needs) and their configs:
+    every bad value, and a folder holding other settings, an InputError before any training
+    (`dlcli.lesson` checks all of its lessons' sweeps with it before running the first)."""
+    swept, combos = combinations({"data": data, **knobs})
+    wanted = [requested(model, c) for c in combos]
     out = check_output_folder(out, "--out")  # UTF-8, a folder or nothing, not in a run folder
     if (out / rd.CONFIG).exists():
         raise InputError(f"--out '{out}' is a run folder; a sweep needs a folder of its own")
@@ -136,15 +153,9 @@ def sweep(
         job.name, job.out = name, out / name
     for job, want in zip(jobs, wanted, strict=True):
         job.action = job_state(job, want)
-    for name in (SWEEP_JSON, SWEEP_CSV, SWEEP_CURVES, SWEEP_BOUNDARIES):  # before any training
+    for name in (SWEEP_JSON, SWEEP_CSV, SWEEP_CURVES, SWEEP_BOUNDARIES):
         refuse_special(out / name, "sweep file")
-    rs.make_folder(out, "sweep folder")
-    with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
-        for job, want in zip(jobs, wanted, strict=True):
-            job.action = job_state(job, want)  # again, under the lock
-        result = _sweep(model, out, swept, jobs, callbacks, parallel, animate)
-        _write_summary(out, result, jobs, train_curves)
-        return result
+    return out, swept, jobs, wanted
 
 
 with_knobs(
