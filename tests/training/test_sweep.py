@@ -147,3 +147,27 @@ def test_parallel_sweep_gives_the_serial_results(reference, tmp_path):
         if run["name"] in got:
             assert got[run["name"]]["test_loss"] == run["test_loss"]
     assert len(got) == 4
+
+
+def test_the_readmes_sweeps_differ_visibly(tmp_path, monkeypatch):
+    """The README's sweep examples (its `$ dlcli train` lines, run here with one thread) train
+    runs whose test accuracies spread over at least 0.1 in each sweep: the knobs show."""
+    import re
+    import shlex
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("<!-- section:sweep -->") : text.index("<!-- /section:sweep -->")]
+    commands = re.findall(r"^\$ dlcli (train .*)$", section, flags=re.M)
+    assert len(commands) == 2
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        args = shlex.split(command)
+        result = cli(*args, "--threads", "1")
+        assert result.exit_code == 0, result.output
+        compared = dlcli.compare(args[args.index("--out") + 1])
+        accuracy = [run["test_accuracy"] for run in compared.runs]
+        assert len(accuracy) >= 3 and max(accuracy) - min(accuracy) >= 0.1, accuracy
+        # and the differences come from the knobs that vary: one column each
+        assert set(compared.knobs) <= {"hidden", "weight_decay", "seed"}
