@@ -72,9 +72,7 @@ def run(
     ] = None,  # fmt: skip
     seed: Annotated[
         int | None,
-        typer.Option(
-            "--seed", help="Seed of every run (default: the library's, 0).", show_default=False
-        ),
+        typer.Option("--seed", help="Seed of every run (default: train's).", show_default=False),
     ] = None,  # fmt: skip
     threads: Annotated[
         int | None,

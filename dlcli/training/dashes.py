@@ -17,7 +17,11 @@ def dashed_line(
     gap: float = 5.0,
 ) -> None:
     """Draw the polyline through `points` as dashes of `dash` pixels with `gap` pixels between
-    them, measured along the line (so the pattern does not depend on how dense the points are)."""
+    them, measured along the line (so the pattern does not depend on how dense the points are);
+    a single point is a dot."""
+    if len(points) == 1:
+        (x, y), r = points[0], width
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
     on, left = True, dash  # drawing a dash or skipping a gap; pixels left of it
     for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
         length = math.hypot(x1 - x0, y1 - y0)

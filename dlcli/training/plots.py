@@ -154,15 +154,17 @@ def _panel(
         draw.text((x, bottom + 6), str(int(epoch)), fill="black", font=small, anchor="ma")
     draw.text(((left + right) // 2, bottom + 20), "epoch", fill="black", font=small, anchor="ma")
     for j, (_, ys) in enumerate(series):
-        color = colors[j]
         points = [(px(i), py(v)) for i, v in enumerate(ys) if math.isfinite(v)]
-        if len(points) > 1 and j in dashed:
-            dashed_line(draw, points, color)
-        elif len(points) > 1:
-            draw.line(points, fill=color, width=2)
-        elif points:
-            x, y = points[0]
-            draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=color)
+        (dashed_line if j in dashed else _solid)(draw, points, colors[j])
+
+
+def _solid(draw, points: list[tuple[float, float]], color: tuple[int, int, int]) -> None:
+    """A series' line, or its dot when it has one point."""
+    if len(points) > 1:
+        draw.line(points, fill=color, width=2)
+    elif points:
+        x, y = points[0]
+        draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=color)
 
 
 def curves_png(history: list[dict], loss: str = "cross-entropy") -> bytes:
