@@ -11,7 +11,7 @@ Every ```sh, ```python and ```console block of README.md (indented ones too) is 
   a command with no lines after it shows no output and only has to succeed. A ```sh block runs
   line by line and must succeed; a ```python block runs as a script and must succeed;
 - preceded by `<!-- example: run-by tests/DIR/test_NAME.py -->`: run by that test file, which reads
-  the README (e.g. the lesson's commands, with the `--epochs 2` the README itself announces);
+  the README (e.g. the lesson's commands, at full length, by tests/training/test_lesson.py);
 - preceded by `<!-- example: not-run: REASON -->`: not run, for the reason given (a download, a
   GPU or a second machine, a 3 GB file).
 

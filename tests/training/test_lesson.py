@@ -233,9 +233,11 @@ def test_another_seed_holds_too(lessons_run):
 
 
 def _bullets() -> dict[str, dict[str, str]]:
+    """The section's lesson bullets (a bullet's wrapped lines joined), by lesson name."""
     text = README.read_text()
     section = text[text.index("<!-- section:lesson -->") : text.index("<!-- /section:lesson -->")]
-    return {m["name"]: m.groupdict() for m in BULLET.finditer(section)}
+    joined = re.sub(r"\n  (?=\S)", " ", section)
+    return {m["name"]: m.groupdict() for m in BULLET.finditer(joined)}
 
 
 def _numbers(text: str) -> list[tuple[float, bool]]:
