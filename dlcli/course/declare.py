@@ -16,6 +16,7 @@ import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,9 @@ class Run:
     def __getitem__(self, key: str) -> Any:
         return self.metrics[key]
 
-    @property
+    @cached_property
     def history(self) -> list[dict[str, str]]:
-        """history.csv's rows as text (one per epoch)."""
+        """history.csv's rows as text (one per epoch), read once."""
         text = (self.out / "history.csv").read_text()
         return list(csv.DictReader(io.StringIO(text, newline="")))
 

@@ -211,6 +211,8 @@ def test_resnet_features_train_a_linear_classifier(lessons_run):
     folder = _folder(lessons_run, "features")
     resnet, linear = _metrics(folder / "resnet" / "run"), _metrics(folder / "linear" / "run")
     assert resnet["model"] == "resnet" and linear["data"].endswith("features.npz")
+    # weight_norm leaves out batch-norm scales and biases (ndim 1): the oracle's tensors
+    assert resnet["weight_norm"] == pytest.approx(_weight_norm(folder / "resnet" / "run"))
     assert linear["test_accuracy"] >= 0.95
     features = np.load(folder / "features.npz")
     assert linear["params"] == (features["x"].shape[1] + 1) * len(linear["classes"])
