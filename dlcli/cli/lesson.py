@@ -42,8 +42,8 @@ class LessonLines(Callback):
     """A line on stderr as each lesson starts (its runs' lines are a sweep's)."""
 
     def on_lesson_begin(self, index: int, total: int, name: str, logs: dict[str, Any]) -> None:
-        print(f"lesson {index + 1}/{total}: {name}: {logs['summary']}", file=sys.stderr,
-              flush=True)  # fmt: skip
+        line = f"lesson {index + 1}/{total}: {name}: {logs['summary']}"
+        print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Nothing of its own to give back."""
@@ -58,7 +58,7 @@ def run(
             help="Lessons to run (see 'dlcli lesson list'), or all.",
             show_default=False,
         ),
-    ],  # fmt: skip
+    ],
     out: Annotated[
         str | None,
         typer.Option(
@@ -69,17 +69,17 @@ def run(
             "its finished runs.",
             show_default=False,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="Seed of every run (default: train's).", show_default=False),
-    ] = None,  # fmt: skip
+    ] = None,
     threads: Annotated[
         int | None,
         typer.Option(
             "--threads", help="CPU threads per run (default: train's).", show_default=False
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run lessons at full length as ordinary sweeps, then print each one's comparison table,
@@ -119,8 +119,7 @@ def _render(one: Any) -> None:
     """One lesson: its runs as `compare` shows them, the figure, the claim."""
     from dlcli.cli.compare import render_rows
 
-    rows = [{"status": "done", **run} for run in one.runs if "error" not in run]
-    rows += [{"status": "failed", "knobs": run["knobs"]} for run in one.runs if "error" in run]
+    rows = [{**run, "status": "failed" if "error" in run else "done"} for run in one.runs]
     render_rows(f"lesson {one.lesson}: {one.summary}", one.knobs, rows)
     print(f"figure: {one.figure}")
     print(f"claim {'holds' if one.holds else 'FAILS'}: {one.claim}")
