@@ -391,3 +391,13 @@ def test_a_real_process_runs_a_lesson(tmp_path):
     assert "figure: runs/lesson-loss/boundaries.png" in done.stdout
     assert (tmp_path / "runs" / "lesson-loss" / "boundaries.png").is_file()
     assert "lesson 1/1: loss" in done.stderr
+
+
+def test_spiral_scale_multiplies_the_second_coordinate(invoke):
+    from dlcli.training.data.builtin import make_spiral
+
+    plain, scaled = make_spiral(seed=3), make_spiral(seed=3, scale=1000.0)
+    assert np.array_equal(scaled.x[:, 0], plain.x[:, 0])
+    assert np.allclose(scaled.x[:, 1], 1000.0 * plain.x[:, 1], rtol=1e-6)
+    assert_input_error(invoke("train", "mlp", "--data", "spiral:scale=0", "--epochs", "1"),
+                       "scale=0.0", "a finite scale > 0")  # fmt: skip
