@@ -45,6 +45,8 @@ class Dataset:
     # sees x / pixel_max (float32), converted per batch on the training device. None: x is
     # features (float32, or any dtype in a memory map) or token ids, never scaled.
     pixel_max: int | None = None
+    # the target column(s) (CSV --target; "y" for arrays): a regression run's output names
+    target_names: list[str] = field(default_factory=list)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -60,7 +62,8 @@ def check_dataset(dataset: Dataset) -> None:
     per sample, and finite values (float32 overflows to infinity above 3.4e38)."""
     import numpy as np
 
-    if dataset.num_classes < 2:
+    regression = not dataset.class_names and bool(dataset.target_names)
+    if not regression and dataset.num_classes < 2:
         only = f" ('{dataset.class_names[0]}')" if dataset.class_names else ""
         raise InputError(
             f"{dataset.name}: every sample has the same label{only}; "
