@@ -130,9 +130,7 @@ class RunLines(Callback):
         r = logs["result"]
         if self.parallel:
             outcome = (
-                f"failed: {r['error']}"
-                if "error" in r
-                else f"{_headline(r)}, {r['seconds']:.1f} s"
+                f"failed: {r['error']}" if "error" in r else f"{_headline(r)}, {r['seconds']:.1f} s"
             )
             print(f"run {index + 1}/{total} done: {name}: {outcome}", file=sys.stderr, flush=True)
 
@@ -157,7 +155,10 @@ def _headline(r: dict[str, Any]) -> str:
 
 
 # the epoch line's metrics: (history key, label) per task
-_EPOCH_METRICS = {"classification": (("accuracy", "acc"),), "regression": (("rmse", "rmse"), ("r2", "r2"))}  # fmt: skip
+_EPOCH_METRICS = {
+    "classification": (("accuracy", "acc"),),
+    "regression": (("rmse", "rmse"), ("r2", "r2")),
+}
 
 
 def _epoch_line(epoch: int, logs: dict[str, Any]) -> str:

@@ -20,9 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def read_npz(
-    path: Path, need_y: bool = True
-) -> tuple[np.ndarray, list[str] | np.ndarray | None]:
+def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | np.ndarray | None]:
     """(x (N, ...), labels as strings or None) from an .npz with arrays x and y, or from a .npy
     of x (labels, if any, in NAME.labels.npy beside it). A 2-D y (N, T) is T regression targets
     and comes back as a float32 array.

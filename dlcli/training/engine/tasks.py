@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from dlcli.training.data import Dataset
 
 REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+RESIDUAL_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 # sort direction for compare/sweeps: these are better when higher, every other metric lower
 HIGHER_IS_BETTER = ("accuracy", "r2")
 
@@ -182,6 +183,25 @@ class Regression:
 
         out = np.asarray(outputs, dtype=np.float64)
         return out * np.asarray(self.std) + np.asarray(self.mean)
+
+    def residuals(self, predicted: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
+        """Per target, statistics of the residuals y - predicted (original units): mean, std,
+        min, max and the 5/25/50/75/95 % quantiles (numpy's linear interpolation)."""
+        import numpy as np
+
+        res = np.asarray(y, np.float64) - np.asarray(predicted, np.float64)  # (N, T)
+        rows = []
+        for t, name in enumerate(self.names):
+            r = res[:, t]
+            q = np.quantile(r, RESIDUAL_QUANTILES) if len(r) else [None] * 5
+            row: dict[str, Any] = {"target": name}
+            row |= dict.fromkeys(("mean", "std", "min", "max"))
+            if len(r):
+                row |= {"mean": r.mean(), "std": r.std(), "min": r.min(), "max": r.max()}
+            row |= {f"q{round(p * 100):02d}": v for p, v in zip(RESIDUAL_QUANTILES, q, strict=True)}
+            rows.append({k: (None if v is None else float(v)) if k != "target" else v
+                         for k, v in row.items()})  # fmt: skip
+        return rows
 
     def fitted(self, y_train: np.ndarray) -> Regression:
         """This task with the training targets' mean and std (a constant target: std 1)."""
