@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ REGRESSION_METRICS = (
 )
 
 
-def metrics_for(documents: list[dict[str, Any] | None]) -> tuple[str, ...]:
+def metrics_for(documents: Sequence[dict[str, Any] | None]) -> tuple[str, ...]:
     """The metric names of these runs' metrics.json documents: a classification's, a
     regression's, or both where the runs mix the tasks."""
     tasks = {(d or {}).get("task", "classification") for d in documents if d}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dlcli.errors import InputError
 from dlcli.training.config import DataConfig
@@ -167,14 +167,21 @@ def evaluate(
         y = prepared.y_test  # as the model learns them (regression: standardised)
         source = f"{spec.data.source} (the run's test split)"
     else:
-        raw, y = _labelled_data(spec, data, target)
+        raw, targets = labelled_data(spec, data, target)
+        y = task.encode(targets)  # as the model learns them (regression: standardised)
         xt = inputs_for(spec, raw, loaded.device, raw=True)
         source = data
     yt = torch.from_numpy(y).to(loaded.device)
     with autocast(spec.train.precision, loaded.device):  # the run's precision, as it scored
         scores = scores_of(loaded.model, xt)
         loss = float(task.loss(spec.train.loss)(scores, yt))
-    common = {"run": str(run), "data": source, "model": spec.model, "loss": loss, "n": len(y)}
+    common: dict[str, Any] = {
+        "run": str(run),
+        "data": source,
+        "model": spec.model,
+        "loss": loss,
+        "n": len(y),
+    }
     if isinstance(task, Regression):
         predicted = task.decode(scores.float().cpu().numpy())
         return Evaluation(
@@ -185,7 +192,7 @@ def evaluate(
             confusion=[],
             task=task.name,
             targets=list(task.names),
-            **task.split_metrics(scores, yt),
+            **cast(dict[str, Any], task.split_metrics(scores, yt)),
             residuals=task.residuals(predicted, task.decode(y)),
         )
     confusion, per_class = _confusion(spec.class_names, y, scores.argmax(1).cpu().numpy())
@@ -199,9 +206,9 @@ def evaluate(
     )
 
 
-def _labelled_data(spec: RunSpec, data: str, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """evaluate --data: raw samples and their targets as the model learns them (class indices;
-    regression: the run's standardisation of the target columns)."""
+def labelled_data(spec: RunSpec, data: str, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """evaluate --data: raw samples and their targets (class indices; regression: the target
+    columns (N, T) in their own units)."""
     import numpy as np
 
     task = spec.task
@@ -216,7 +223,7 @@ def _labelled_data(spec: RunSpec, data: str, target: str | None) -> tuple[np.nda
                 f"{data}: its targets or feature columns differ from the run's (targets "
                 f"{', '.join(task.names)}); give --target, and the run's columns in its order"
             )
-        return dataset.x, task.encode(dataset.y)
+        return dataset.x, dataset.y
     raw, labels = load_labelled(spec, data, target)
     index = {name: i for i, name in enumerate(spec.class_names)}
     return raw, np.array([index[v] for v in labels], dtype=np.int64)

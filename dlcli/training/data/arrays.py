@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import dlcli.training.data.preprocess as preprocess
 from dlcli.errors import InputError
@@ -172,21 +172,16 @@ def load_npz(path: Path) -> Dataset:
 
     x, labels = read_npz(path)
     assert labels is not None
-    common = {"name": str(path), "pixel_max": npz_pixel_max(x)}
     fixed_test = read_test_rows(path, len(x))
     if isinstance(labels, np.ndarray):  # (N, T) regression targets
         t = labels.shape[1]
         names = ["y"] if t == 1 else [f"y[{i}]" for i in range(t)]
-        return Dataset(
-            x=x, y=labels, class_names=[], target_names=names, fixed_test=fixed_test, **common
-        )
-    names = class_names_of(labels)
+        targets: dict[str, Any] = {"y": labels, "class_names": [], "target_names": names}
+    else:
+        classes = class_names_of(labels)
+        targets = {"y": encode_labels(labels, classes, path), "class_names": classes}
     return Dataset(
-        x=x,
-        y=encode_labels(labels, names, path),
-        class_names=names,
-        fixed_test=fixed_test,
-        **common,
+        x=x, name=str(path), pixel_max=npz_pixel_max(x), fixed_test=fixed_test, **targets
     )
 
 

@@ -254,7 +254,10 @@ def load_csv_targets(path: Path, targets: list[str]) -> Dataset:
     if not features:
         raise InputError(f"{path}: no feature columns besides the targets")
     x, _, _ = csv_table(path, None, feature_names=features)
-    y, _, _ = csv_table(path, None, feature_names=targets)  # names file:line of a text cell
+    try:
+        y, _, _ = csv_table(path, None, feature_names=targets)  # names file:line of a text cell
+    except InputError as exc:
+        raise InputError(f"{exc}: regression targets (--target) must be numbers") from None
     return Dataset(
         x=x, y=y, class_names=[], name=str(path), feature_names=features, target_names=targets
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from dlcli import interrupts
 from dlcli.errors import RunFailure
@@ -77,8 +77,9 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
             t0 = time.perf_counter()
             callbacks.on_epoch_begin(epoch, {"batches": run.batches, "epochs": cfg.epochs})
             trained = train_epoch(run, model, opt, train_split, epoch, callbacks, scaler)
-            if not math.isfinite(trained["loss"]):
-                diverged(run, epoch, trained["loss"])
+            loss = cast(float, trained["loss"])  # a training split is never empty
+            if not math.isfinite(loss):
+                diverged(run, epoch, loss)
             with autocast(cfg.precision, run.device):  # DDP: scored in shares
                 val = strategy.measure(net, *val_split, run.task, cfg.loss)
             # epoch, loss, accuracy (regression: mse, rmse, mae, r2), val_..., seconds

@@ -26,6 +26,7 @@ from dlcli.training.config import DataConfig, TrainConfig, config_from_dict, con
 from dlcli.training.data import (
     Dataset,
     Rows,
+    Split,
     Standardizer,
     as_model_values,
     layout_shape,
@@ -330,18 +331,24 @@ class Prepared:
     y_test: np.ndarray
 
 
+def run_split(spec: RunSpec, dataset: Dataset, seed: int) -> Split:
+    """The run's seeded split of `dataset`: stratified by class for classification; for
+    regression seeded but not stratified (one stratum)."""
+    import numpy as np
+
+    regression = spec.train.regression
+    strata = np.zeros(len(dataset.y), np.int64) if regression else dataset.y
+    return split_indices(
+        strata, spec.data.test_fraction, spec.data.val_fraction, seed, dataset.fixed_test
+    )
+
+
 def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
     """Split, standardise with the train split's statistics (fitted here unless the spec has
     them already; one streaming pass), and reshape to the model's layout: up front for arrays
     in memory, per batch for stored ones (`data.stored_per_batch`), which are not copied."""
-    import numpy as np
-
     task = spec.task
-    # classification: stratified by class; regression: seeded, not stratified (one stratum)
-    strata = dataset.y if task.name == "classification" else np.zeros(len(dataset.y), np.int64)
-    split = split_indices(
-        strata, spec.data.test_fraction, spec.data.val_fraction, seed, dataset.fixed_test
-    )
+    split = run_split(spec, dataset, seed)
     if isinstance(task, Regression) and not task.std:  # fitted on the training targets
         task = task.fitted(dataset.y[split.train])
         spec.targets = task.to_dict()
