@@ -28,7 +28,9 @@ from typing import Any
 from dlcli.errors import InputError
 
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("cross-entropy", "hinge")
+CLASSIFICATION_LOSSES = ("cross-entropy", "hinge")
+REGRESSION_LOSSES = ("mse", "mae", "huber")  # a run with one of these is a regression run
+LOSSES = (*CLASSIFICATION_LOSSES, *REGRESSION_LOSSES)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("default", "small")
 PRECISIONS = ("32", "bf16", "16-mixed")
@@ -87,7 +89,12 @@ class DataConfig:
         flag="--data",
         metavar="NAME|PATH",
     )
-    target: str | None = knob(None, "CSV label column (default: label).", metavar="NAME")
+    target: str | None = knob(
+        None,
+        "CSV label column (default: label); for regression (--loss mse|mae|huber) one or more "
+        "numeric target columns, comma-separated (a,b: one output each).",
+        metavar="NAME",
+    )
     image_size: tuple[int, int] | None = knob(
         None, "Resize folder images to this size (default: 32x32).", metavar="HxW"
     )
@@ -136,7 +143,9 @@ class TrainConfig:
     weight_decay: float = knob(0.0, "L2 penalty: adds LAMBDA*w to each gradient.", metavar="LAMBDA")
     loss: str = knob(
         "cross-entropy",
-        "Softmax cross-entropy, or the multiclass SVM hinge loss (margin 1).",
+        "Classification: softmax cross-entropy, or the multiclass SVM hinge loss (margin 1). "
+        "Regression (numeric targets, one output each, standardised by the training split): "
+        "mse (squared error), mae (absolute error), huber (squared below 1 std, then linear).",
         choices=LOSSES,
     )
     init: str = knob(
@@ -213,6 +222,11 @@ class TrainConfig:
             self.lr = DEFAULT_LR[self.optimizer]
         self.lr_schedule = "".join(str(self.lr_schedule).lower().split())
         self._milestones()  # fail early on a bad schedule
+
+    @property
+    def regression(self) -> bool:
+        """Whether the loss makes this a regression run (`REGRESSION_LOSSES`)."""
+        return self.loss in REGRESSION_LOSSES
 
     def _milestones(self) -> tuple[int, ...]:
         kind, _, steps = self.lr_schedule.partition(":")

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Dataset:
-    """A whole dataset: `x` (N, F) or (N, C, H, W), `y` int64 class indices.
+    """A whole dataset: `x` (N, F) or (N, C, H, W), `y` int64 class indices into
+    `class_names`, or for regression float32 targets (N, T) with `class_names == []` and
+    `target_names` naming the T targets (`engine.tasks.Regression.adapt`).
 
     `x` is float32 in memory, uint8 pixels (`pixel_max` set), or a read-only memory map of any
     numeric dtype (.npy, uncompressed .npz); `stored_per_batch(x)` says which arrays the loop

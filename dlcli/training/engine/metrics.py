@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from dlcli.training.engine.batches import Inputs
+    from dlcli.training.engine.tasks import Task
 
 # fixed, so that evaluate reproduces the run's numbers bit for bit; 128: a conv net on CPU scores
 # 3x32x32 images 25% faster in chunks of 128 than of 1024 (cache-sized activations)
@@ -31,7 +32,8 @@ def multiclass_hinge(scores: torch.Tensor, y: torch.Tensor, margin: float = 1.0)
 
 
 def loss_function(name: str):
-    """'cross-entropy' or 'hinge' -> loss(scores (B, C), y (B,)) -> scalar tensor."""
+    """'cross-entropy' or 'hinge' -> loss(scores (B, C), y (B,)) -> scalar tensor (the
+    classification losses; `tasks.Task.loss` gives any run's)."""
     import torch.nn.functional as F
 
     return F.cross_entropy if name == "cross-entropy" else multiclass_hinge
@@ -56,14 +58,15 @@ def scores_of(model: nn.Module, x: torch.Tensor | Inputs) -> torch.Tensor:
 
 
 def measure(
-    model: nn.Module, x: torch.Tensor | Inputs, y: torch.Tensor, loss_name: str
-) -> tuple[float | None, float | None]:
-    """(mean loss, accuracy) over a whole split; (None, None) for an empty split."""
+    model: nn.Module, x: torch.Tensor | Inputs, y: torch.Tensor, task: Task, loss_name: str
+) -> dict[str, float | None]:
+    """{"loss": mean loss, then the task's metrics (accuracy; mse, rmse, mae, r2)} over a whole
+    split; every value None for an empty split."""
     if len(y) == 0:
-        return None, None
+        return dict.fromkeys(("loss", *task.metrics))
     scores = scores_of(model, x)
-    loss = loss_function(loss_name)(scores, y)
-    return float(loss), accuracy(scores, y)
+    loss = task.loss(loss_name)(scores, y)
+    return {"loss": float(loss), **task.split_metrics(scores, y)}
 
 
 def accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:

@@ -48,6 +48,7 @@ from dlcli.training.compare import (
     SWEEP_CURVES,
     SWEEP_JSON,
     flat_config,
+    metrics_for,
     read_run,
     show,
     write_figures,
@@ -188,12 +189,15 @@ def _sweep(
         ) from None
 
     runs = [results[j.index] | {"knobs": j.varying, "name": j.name} for j in jobs]
-    result = SweepResult(str(out), model, swept, runs, _summary(runs, swept))
-    _write_summary(out, result, jobs)
+    names = metrics_for(runs)  # a classification's metrics, or a regression's
+    result = SweepResult(str(out), model, swept, runs, _summary(runs, swept, names))
+    _write_summary(out, result, jobs, names)
     return result
 
 
-def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any]]:
+def _summary(
+    runs: list[dict[str, Any]], swept: list[str], names: tuple[str, ...] = METRICS
+) -> list[dict[str, Any]]:
     """One row per combination of the non-seed knobs: the mean of each metric over its seeds,
     and the (sample) standard deviation where there are several."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -207,7 +211,7 @@ def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any
     for key, members in groups.items():
         row: dict[str, Any] = {"knobs": knobs_of[key], "runs": len(members)}
         row["failed"] = sum(1 for r in members if "error" in r)
-        for metric in METRICS:
+        for metric in names:
             values = [r[metric] for r in members if r.get(metric) is not None]
             row[metric] = statistics.fmean(values) if values else None
             row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else None
@@ -215,7 +219,9 @@ def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any
     return rows
 
 
-def _write_summary(out: Path, result: SweepResult, jobs: list[Job]) -> None:
+def _write_summary(
+    out: Path, result: SweepResult, jobs: list[Job], names: tuple[str, ...] = METRICS
+) -> None:
     """sweep.json, sweep.csv (one row per run) and the pictures, each written atomically."""
     import csv
     import io
@@ -224,13 +230,13 @@ def _write_summary(out: Path, result: SweepResult, jobs: list[Job]) -> None:
     atomic_write_bytes(out / SWEEP_JSON, document.encode())
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["run", *result.swept, *METRICS, "error"])
+    writer.writerow(["run", *result.swept, *names, "error"])
     for run in result.runs:
         writer.writerow(
             [
                 run["name"],
                 *(show(run["knobs"][k]) for k in result.swept),
-                *("" if run.get(m) is None else run[m] for m in METRICS),
+                *("" if run.get(m) is None else run[m] for m in names),
                 run.get("error", ""),
             ]
         )
