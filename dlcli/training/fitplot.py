@@ -5,6 +5,9 @@
                                  the model's predictions there, in the target's original units
     fit_png(train, test, curve)  the training points (dots), the test points (outlined
                                  diamonds) and the fitted curve (a line) on round-ticked axes
+    run_fit_png(spec, dataset, net, device)
+                                 all three for a finished run: its own split and task (finish.py
+                                 writes RUN_DIR/fit.png with it, as boundary.png for 2-D classes)
 
 Drawn with Pillow like the other pictures (plots.py: palette, fonts, ticks); numpy, torch and
 Pillow are imported inside the functions.
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from dlcli.training.data import Dataset
     from dlcli.training.runs.spec import RunSpec
 
 TRAIN_COLOR, TEST_COLOR, CURVE_COLOR = _PALETTE[0], _PALETTE[1], _PALETTE[3]
@@ -57,6 +61,33 @@ def predict_curve(
     outputs = scores_of(net, torch.from_numpy(spec.preprocess(xs)).to(device))
     predicted = np.asarray(decode(outputs.float().cpu().numpy()), dtype=np.float64)
     return predicted.reshape(len(xs), -1)[:, 0]
+
+
+def draws_fit(spec: RunSpec) -> bool:
+    """Whether a run gets fit.png: regression with one target on one input feature (flat)."""
+    task = spec.task
+    return (
+        spec.train.regression and spec.layout == "flat" and spec.sample_shape == (1,)
+        and task.outputs == 1
+    )  # fmt: skip
+
+
+def run_fit_png(
+    spec: RunSpec, dataset: Dataset, net: nn.Module, device: torch.device, points: int = 200
+) -> bytes:
+    """fit.png of a trained run: its training and test points (its own seeded split,
+    `run_split`) and the model's curve over `points` inputs spanning the data, in the target's
+    original units (the run's task decodes the outputs)."""
+    from dlcli.training.runs.spec import run_split
+
+    split = run_split(spec, dataset, spec.train.seed)
+    xs = fit_grid(dataset.x, points)
+    ys = predict_curve(spec, net, device, xs, spec.task.decode)  # type: ignore[union-attr]
+    x = dataset.x.reshape(len(dataset.x), -1)[:, 0]
+    y = dataset.y.reshape(len(dataset.y), -1)[:, 0]
+    names = ((dataset.feature_names or ["x"])[0], (dataset.target_names or ["y"])[0])
+    train, test = (x[split.train], y[split.train]), (x[split.test], y[split.test])
+    return fit_png(train, test, (xs[:, 0], ys), names)
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,8 @@ def _panel(
 def score_column(history: list[dict]) -> tuple[str, str]:
     """The score a history holds, as (column, title): R² for a regression run (its `r2`
     column), else accuracy."""
-    return ("r2", "R²") if any("r2" in r for r in history) else ("accuracy", "accuracy")
+    # "R^2": the fonts Pillow ships draw no superscript two
+    return ("r2", "R^2") if any("r2" in r for r in history) else ("accuracy", "accuracy")
 
 
 def _score_axis(

@@ -134,6 +134,10 @@ def finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
         rd.atomic_write_bytes(
             folder / rd.BOUNDARY, boundary_png(spec, run.dataset, net, run.device)
         )
+    from dlcli.training.fitplot import draws_fit, run_fit_png
+
+    if draws_fit(spec):
+        rd.atomic_write_bytes(folder / rd.FIT, run_fit_png(spec, run.dataset, net, run.device))
     result = RunResult(
         model=spec.model,
         data=spec.data.source,
