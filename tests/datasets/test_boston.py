@@ -174,3 +174,33 @@ def test_a_file_of_another_shape_is_refused(tmp_path, arrays, fragment):
     path.write_bytes(_npz(**arrays))
     with pytest.raises(InputError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         load_boston(path)
+
+
+def test_train_on_boston_housing_keeps_kerass_test_rows(boston, tmp_path):
+    import dlcli
+
+    out = tmp_path / "run"
+    result = cli(
+        "train", "mlp", "--data", "boston_housing", "--loss", "mse", "--hidden", "8",
+        "--epochs", "2", "--threads", "1", "--json", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    n_train = int(ROWS * 0.8)
+    assert doc["task"] == "regression" and doc["targets"] == ["MEDV"]
+    assert doc["n_test"] == ROWS - n_train and doc["n_train"] + doc["n_val"] == n_train
+    # the test metrics are those of Keras's x_test, y_test: R² by hand on predict's numbers
+    _, (x_test, y_test) = _keras_split(boston["x"], boston["y"])
+    inputs = tmp_path / "x_test.npz"
+    np.savez(inputs, x=x_test.astype(np.float32))
+    predicted = dlcli.predict(out, [str(inputs)], device="cpu").to_dict()["predictions"]
+    p = np.array([row["prediction"][0] for row in predicted])
+    r2 = 1 - ((y_test - p) ** 2).sum() / ((y_test - y_test.mean()) ** 2).sum()
+    assert doc["test_r2"] == pytest.approx(r2, rel=1e-4, abs=1e-5)
+    assert doc["test_mae"] == pytest.approx(np.abs(y_test - p).mean(), rel=1e-4)
+    assert len(boston["requests"]) == 1  # downloaded once, then from the cache
+    # a classification loss on these numbers says what to use, in one line
+    assert_input_error(
+        cli("train", "mlp", "--data", "boston_housing", "--epochs", "1", "--out", tmp_path / "c"),
+        "--loss mse",
+    )
