@@ -21,9 +21,9 @@ from dlcli.training.data.preprocess import as_model_values
 from dlcli.training.data.registry import read_labelled, read_raw
 from dlcli.training.engine.batches import inputs_for
 from dlcli.training.engine.device import resolve_device, set_threads
-from dlcli.training.engine.metrics import accuracy, scores_of
+from dlcli.training.engine.metrics import scores_of
 from dlcli.training.engine.precision import autocast, check_precision
-from dlcli.training.engine.tasks import Regression
+from dlcli.training.engine.tasks import Regression, accuracy
 from dlcli.training.families import get_family
 from dlcli.training.runs import files as rd
 from dlcli.training.runs import state as rs
@@ -198,7 +198,7 @@ def evaluate(
     confusion, per_class = _confusion(spec.class_names, y, scores.argmax(1).cpu().numpy())
     return Evaluation(
         **common,
-        # metrics.accuracy, as the loop scores, so the run's test_accuracy comes back exactly
+        # tasks.accuracy, as the loop scores, so the run's test_accuracy comes back exactly
         accuracy=accuracy(scores, yt) if len(y) else float("nan"),
         classes=spec.class_names,
         per_class=per_class,
