@@ -82,9 +82,10 @@ class DataConfig:
 
     source: str = knob(
         "digits",
-        "digits; spiral (or e.g. spiral:n=200,noise=0.3); a standard dataset, downloaded once: "
-        "mnist, fashion-mnist, cifar10, cifar100, imdb (text: train lstm) (see 'dlcli data'); "
-        "a .csv (header, label column); an .npz (arrays x, y); an image folder "
+        "digits; spiral (or e.g. spiral:n=200,noise=0.3); curve (regression, e.g. "
+        "curve:n=200,noise=0.1); a standard dataset, downloaded once: mnist, fashion-mnist, "
+        "cifar10, cifar100, imdb (text: train lstm), boston_housing (regression) (see "
+        "'dlcli data'); a .csv (header, label column); an .npz (arrays x, y); an image folder "
         "DIR/<class>/*.png.",
         flag="--data",
         metavar="NAME|PATH",
