@@ -198,6 +198,8 @@ def test_train_on_boston_housing_keeps_kerass_test_rows(boston, tmp_path):
     r2 = 1 - ((y_test - p) ** 2).sum() / ((y_test - y_test.mean()) ** 2).sum()
     assert doc["test_r2"] == pytest.approx(r2, rel=1e-4, abs=1e-5)
     assert doc["test_mae"] == pytest.approx(np.abs(y_test - p).mean(), rel=1e-4)
+    evaluation = dlcli.evaluate(out, device="cpu").to_dict()  # the official test rows again
+    assert evaluation["n"] == len(y_test) and evaluation["r2"] == pytest.approx(doc["test_r2"])
     assert len(boston["requests"]) == 1  # downloaded once, then from the cache
     # a classification loss on these numbers says what to use, in one line
     assert_input_error(
