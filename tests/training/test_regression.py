@@ -74,7 +74,7 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(1 - sse / sst))
 
 
-# --- the linear model against lstsq -------------------------------------------------------------
+# --- the linear model against lstsq ------------------------------------------------------------
 
 
 def test_linear_model_recovers_lstsq(linear_csv, tmp_path):
@@ -112,7 +112,7 @@ def test_linear_model_recovers_lstsq(linear_csv, tmp_path):
     assert evaluated["r2"] == pytest.approx(r2_lstsq, abs=1e-5)
 
 
-# --- metrics against hand formulas on predict's predictions -------------------------------------
+# --- metrics against hand formulas on predict's predictions ------------------------------------
 
 
 def _test_rows(out: Path, data: Path, tmp_path: Path) -> tuple[Path, np.ndarray]:
@@ -142,7 +142,9 @@ def test_metrics_are_the_formulas_on_predictions(curve_csv, tmp_path, target):
     assert metrics == doc
     assert metrics["targets"] == names
     assert all(metrics[f"{s}_accuracy"] is None for s in ("train", "val", "test"))
-    assert all(metrics[f"{s}_{k}"] is not None for s in ("train", "val", "test") for k in SPLIT_KEYS)
+    assert all(
+        metrics[f"{s}_{k}"] is not None for s in ("train", "val", "test") for k in SPLIT_KEYS
+    )
     weights = load_file(out / "model.safetensors")
     last = sorted(k for k in weights if k.endswith("weight"))[-1]
     assert weights[last].shape[0] == len(names)  # one output per target
@@ -173,7 +175,7 @@ def test_metrics_are_the_formulas_on_predictions(curve_csv, tmp_path, target):
     assert list(history[0]) == HISTORY and len(history) == 15
 
 
-# --- every family --------------------------------------------------------------------------------
+# --- every family -------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -195,14 +197,12 @@ def series_csv(tmp_path_factory) -> Path:
     return _write_csv(path, [*(f"t{i}" for i in range(10)), "next"], walk)
 
 
-FAMILIES = {
-    "cnn": lambda d: ["cnn", "--data", d["images"], "--layers", "conv3p1-4,maxpool2"],
-    "resnet": lambda d: ["resnet", "--data", d["images"], "--depth", "8", "--width", "4",
-                         "--optimizer", "adam", "--lr", "0.001"],  # fmt: skip
-    "lstm": lambda d: ["lstm", "--data", d["series"], "--target", "next", "--hidden-size", "8"],
-    "custom": lambda d: ["custom", "--model", f"{MODELS}:Net(classes=1, in_channels=1, width=4)",
-                         "--data", d["images"]],  # fmt: skip
-    "mlp-2d-y": lambda d: ["mlp", "--data", d["two"], "--hidden", "8"],
+FAMILIES = {  # the arguments of `dlcli train`, {images}, {series}, {two} and {models} the data
+    "cnn": "cnn --data {images} --layers conv3p1-4,maxpool2",
+    "resnet": "resnet --data {images} --depth 8 --width 4 --optimizer adam --lr 0.001",
+    "lstm": "lstm --data {series} --target next --hidden-size 8",
+    "custom": "custom --model '{models}:Net(classes=1, in_channels=1, width=4)' --data {images}",
+    "mlp-2d-y": "mlp --data {two} --hidden 8",
 }
 
 
@@ -212,10 +212,11 @@ def test_every_family_learns_regression(family, image_npz, series_csv, tmp_path)
     rng = np.random.default_rng(4)
     x2 = rng.normal(size=(80, 3)).astype(np.float32)
     np.savez(two, x=x2, y=np.c_[x2.sum(1), x2[:, 0] - x2[:, 2]])
-    data = {"images": image_npz, "series": series_csv, "two": two}
+    data = {"images": image_npz, "series": series_csv, "two": two, "models": MODELS}
     out = tmp_path / family
     loss = REGRESSION_LOSSES[list(FAMILIES).index(family) % 3]  # mse, mae, huber in turn
-    doc = _train(*FAMILIES[family](data), "--loss", loss, "--epochs", "2", "--out", out)
+    args = shlex.split(FAMILIES[family].format(**data))  # the test paths hold no spaces
+    doc = _train(*args, "--loss", loss, "--epochs", "2", "--out", out)
     assert doc["task"] == "regression"
     assert doc["targets"] == (["y[0]", "y[1]"] if family == "mlp-2d-y" else
                               ["next"] if family == "lstm" else ["y"])  # fmt: skip
@@ -228,7 +229,7 @@ def test_every_family_learns_regression(family, image_npz, series_csv, tmp_path)
     assert (out / "curves.png").is_file()
 
 
-# --- compare, sweeps, resume ----------------------------------------------------------------------
+# --- compare, sweeps, resume ---------------------------------------------------------------------
 
 
 def test_sweep_and_compare_sort_regression_metrics_the_right_way(linear_csv, tmp_path):
@@ -262,7 +263,7 @@ def test_resume_of_a_regression_run_matches_an_uninterrupted_one(linear_csv, tmp
         assert resumed[key] == whole[key], key
 
 
-# --- features and export ---------------------------------------------------------------------------
+# --- features and export --------------------------------------------------------------------------
 
 
 def test_features_and_export_of_a_regression_run(curve_csv, tmp_path):
@@ -289,7 +290,7 @@ def test_features_and_export_of_a_regression_run(curve_csv, tmp_path):
     assert got == pytest.approx(np.array(predicted), abs=1e-4)
 
 
-# --- errors -----------------------------------------------------------------------------------------
+# --- errors ---------------------------------------------------------------------------------------
 
 
 def test_a_target_that_does_not_fit_the_loss_is_one_line(linear_csv, image_npz, tmp_path):
@@ -331,7 +332,7 @@ def test_classification_runs_keep_their_documents(tmp_path):
     assert "targets" not in doc
 
 
-# --- the README -------------------------------------------------------------------------------------
+# --- the README -----------------------------------------------------------------------------------
 
 
 def test_readme_regression_example_runs(tmp_path, monkeypatch):
