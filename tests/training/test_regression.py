@@ -203,6 +203,7 @@ FAMILIES = {  # the arguments of `dlcli train`, {images}, {series}, {two} and {m
     "lstm": "lstm --data {series} --target next --hidden-size 8",
     "custom": "custom --model '{models}:Net(classes=1, in_channels=1, width=4)' --data {images}",
     "mlp-2d-y": "mlp --data {two} --hidden 8",
+    "lstm-text": "lstm --data {texts} --target score --hidden-size 8 --embedding-dim 8",
 }
 
 
@@ -212,14 +213,23 @@ def test_every_family_learns_regression(family, image_npz, series_csv, tmp_path)
     rng = np.random.default_rng(4)
     x2 = rng.normal(size=(80, 3)).astype(np.float32)
     np.savez(two, x=x2, y=np.c_[x2.sum(1), x2[:, 0] - x2[:, 2]])
+    texts = tmp_path / "texts.csv"  # a text column and a numeric score: the good minus the bad
+    words = rng.choice(["good", "bad", "film", "plot", "the"], size=(80, 6))
+    with open(texts, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "score"])
+        for row in words:
+            score = (row == "good").sum() - (row == "bad").sum() + rng.normal() * 0.1
+            writer.writerow([" ".join(row), f"{score:.4f}"])
     data = {"images": image_npz, "series": series_csv, "two": two, "models": MODELS}
+    data["texts"] = texts
     out = tmp_path / family
     loss = REGRESSION_LOSSES[list(FAMILIES).index(family) % 3]  # mse, mae, huber in turn
     args = shlex.split(FAMILIES[family].format(**data))  # the test paths hold no spaces
     doc = _train(*args, "--loss", loss, "--epochs", "2", "--out", out)
     assert doc["task"] == "regression"
-    assert doc["targets"] == (["y[0]", "y[1]"] if family == "mlp-2d-y" else
-                              ["next"] if family == "lstm" else ["y"])  # fmt: skip
+    names = {"mlp-2d-y": ["y[0]", "y[1]"], "lstm": ["next"], "lstm-text": ["score"]}
+    assert doc["targets"] == names.get(family, ["y"])
     for split in ("train", "val", "test"):
         assert doc[f"{split}_accuracy"] is None
         assert all(isinstance(doc[f"{split}_{k}"], float) for k in SPLIT_KEYS), doc

@@ -372,7 +372,7 @@ def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
 def load_data(model: str, model_config: Any, data: DataConfig, train: TrainConfig) -> Dataset:
     """The family's data, as the run's task learns it (`tasks.adapt`: regression targets as
     numbers, or one clear line where the target does not fit the loss)."""
-    dataset = load_family_data(model, model_config, data, train.seed)
+    dataset = load_family_data(model, model_config, data, train.seed, train.regression)
     return adapt(dataset, train.loss)
 
 
