@@ -282,8 +282,7 @@ def test_two_ranks_reduce_the_regression_sums_as_one_process(linear_csv, tmp_pat
 
     args = ["train", "mlp", "--data", str(linear_csv), "--target", "y,z", "--loss", "mse",
             "--hidden", "4", "--dropout", "0", "--optimizer", "sgd", "--lr", "0.05",
-            "--batch-size", "63",
-            "--epochs", "2", "--threads", "1", "--json"]  # fmt: skip
+            "--batch-size", "63", "--epochs", "2", "--threads", "1", "--json"]  # fmt: skip
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 "--nproc-per-node", "2", "-m", "dlcli"]  # fmt: skip
     env = {**os.environ, "DLCLI_DIST_TIMEOUT": "60"}
