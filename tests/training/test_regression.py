@@ -273,6 +273,32 @@ def test_resume_of_a_regression_run_matches_an_uninterrupted_one(linear_csv, tmp
         assert resumed[key] == whole[key], key
 
 
+def test_two_ranks_reduce_the_regression_sums_as_one_process(linear_csv, tmp_path):
+    """Under DDP each rank sums its share's errors and target moments; all-reduced, they give
+    one process's metrics (the same weights, up to float32 rounding of the halves)."""
+    import os
+    import subprocess
+    import sys
+
+    args = ["train", "mlp", "--data", str(linear_csv), "--target", "y,z", "--loss", "mse",
+            "--hidden", "4", "--dropout", "0", "--optimizer", "sgd", "--lr", "0.05",
+            "--batch-size", "63", "--epochs", "2", "--threads", "1", "--json"]  # fmt: skip
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc-per-node", "2", "-m", "dlcli"]  # fmt: skip
+    env = {**os.environ, "DLCLI_DIST_TIMEOUT": "60"}
+    ddp = subprocess.run(
+        [*torchrun, *args, "--out", str(tmp_path / "ddp")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr
+    two = json.loads(ddp.stdout)
+    one = _train(*args[1:-1], "--out", tmp_path / "one")
+    for key in (*(f"{s}_{k}" for s in ("train", "val", "test") for k in SPLIT_KEYS), "val_loss"):
+        assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
+    with open(tmp_path / "ddp" / "history.csv", newline="") as fh:
+        assert next(csv.reader(fh)) == HISTORY
+
+
 # --- features and export --------------------------------------------------------------------------
 
 

@@ -4,8 +4,10 @@
     Regression(names, mean, std)     one output per target (B, T), no softmax; targets float32
                                      (B, T) standardised by the training split's mean and std;
                                      MSE, RMSE, MAE and R² in the targets' original units
-    task_of(spec)                    the run's task (its --loss decides: `REGRESSION_LOSSES`)
-    adapt(dataset, loss, target)     a loaded dataset as the task needs it, or one clear line
+    task_for(loss, classes, targets) a run's task (its --loss decides: `REGRESSION_LOSSES`);
+                                     `RunSpec.task` builds it from config.json
+    adapt(dataset, loss)             a loaded dataset as the task needs it, or one clear line
+    higher_is_better(metric)         the sort direction of compare and sweeps (R², accuracy)
 
 The loop, `finish`, `evaluate`, `predict`, `compare` and sweeps ask the task for the loss
 function, the output size, the per-batch sums that reduce to a split's metrics (the same sums
