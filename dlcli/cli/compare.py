@@ -15,6 +15,13 @@ COLUMNS = {
     "train_accuracy": "train acc",
     "val_accuracy": "val acc",
     "test_accuracy": "test acc",
+    "train_r2": "train R²",
+    "val_r2": "val R²",
+    "test_r2": "test R²",
+    "train_rmse": "train RMSE",
+    "val_rmse": "val RMSE",
+    "test_rmse": "test RMSE",
+    "test_mae": "test MAE",
     "train_loss": "train loss",
     "val_loss": "val loss",
     "test_loss": "test loss",
@@ -98,7 +105,8 @@ def compare(
         typer.Option(
             "--sort",
             metavar="KEY",
-            help="Order by a metric (accuracies best first, the rest ascending) or a knob.",
+            help="Order by a metric (accuracies and R² best first: highest; losses and errors "
+            "lowest first) or a knob.",
             show_default=False,
         ),
     ] = None,

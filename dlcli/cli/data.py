@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from dlcli.training.data import DecodeProgress
 
 data_app = make_app(
-    help="The standard datasets (mnist, fashion-mnist, cifar10, cifar100, imdb, text8): "
+    help="The standard datasets (mnist, fashion-mnist, cifar10, cifar100, imdb, text8, "
+    "boston_housing): "
     "list them, download them ahead of use, show where they are cached.",
 )
 
@@ -33,7 +34,7 @@ NameArg = Annotated[
     str,
     typer.Argument(
         metavar="NAME",
-        help="mnist, fashion-mnist, cifar10, cifar100, imdb or text8.",
+        help="mnist, fashion-mnist, cifar10, cifar100, imdb, text8 or boston_housing.",
         show_default=False,
     ),
 ]

@@ -27,7 +27,8 @@ def evaluate(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run.
+    """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run
+    (a regression run: MSE, RMSE, MAE, R² and its residuals' statistics per target).
 
     With no --data it scores the run's own test split and reproduces its test_accuracy.
 
@@ -42,7 +43,9 @@ def evaluate(
     if json_out:
         print_json(result)
     elif quiet:
-        print(result["accuracy"])
+        print(result["r2"] if result.get("task") == "regression" else result["accuracy"])
+    elif result.get("task") == "regression":
+        _render_regression(result)
     else:
         _render_evaluation(result)
 
@@ -78,6 +81,26 @@ def _render_evaluation(r: dict[str, Any]) -> None:
     show_table(matrix, console)
 
 
+def _render_regression(r: dict[str, Any]) -> None:
+    """A regression run's metrics, then its residuals (y - predicted) per target."""
+    from rich.table import Table
+
+    console = stdout_console()
+    console.print(
+        f"{r['model']} from {r['run']} on {r['data']}: MSE {_fmt(r['mse'])}, RMSE "
+        f"{_fmt(r['rmse'])}, MAE {_fmt(r['mae'])}, R² {_fmt(r['r2'])}, loss {r['loss']:.4f}, "
+        f"n {r['n']}"
+    )
+    table = Table(title="residuals (true - predicted)", title_justify="left")
+    columns = ("mean", "std", "min", "q05", "q25", "q50", "q75", "q95", "max")
+    table.add_column("target")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for row in r["residuals"]:
+        table.add_row(row["target"], *(_fmt(row[c]) for c in columns))
+    show_table(table, console)
+
+
 def predict(
     run_dir: RunDirArg,
     inputs: Annotated[
@@ -93,7 +116,8 @@ def predict(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Predicted class and probability (softmax of the scores) for each input.
+    """Predicted class and probability (softmax of the scores) for each input; a regression
+    run's predicted numbers, one per target, in the targets' units.
 
     \b
     Examples:
@@ -106,10 +130,21 @@ def predict(
     if json_out:
         print_json(result)
         return
-    if quiet:  # the predicted class of each input, one per line
-        print("\n".join(p["class"] for p in result["predictions"]))
+    targets = result.get("targets")
+    if quiet:  # the predicted class (regression: the numbers) of each input, one per line
+        print("\n".join(_predicted(p, targets) for p in result["predictions"]))
         return
     from rich.table import Table
+
+    if targets is not None:
+        table = Table(title=f"{result['model']} from {result['run']}", title_justify="left")
+        table.add_column("input")
+        for name in targets:
+            table.add_column(name, justify="right")
+        for p in result["predictions"]:
+            table.add_row(p["input"], *(f"{v:.6g}" for v in p["prediction"]))
+        show_table(table)
+        return
 
     table = Table(title=f"{result['model']} from {result['run']}", title_justify="left")
     table.add_column("input")
@@ -121,3 +156,8 @@ def predict(
         probs = "".join(f"\n{o['probability']:.4f}" for o in others)
         table.add_row(p["input"], p["class"] + extra, f"{p['probability']:.4f}" + probs)
     show_table(table)
+
+
+def _predicted(p: dict[str, Any], targets: list[str] | None) -> str:
+    """One input's prediction as -q prints it: the class, or the numbers (comma-separated)."""
+    return p["class"] if targets is None else ",".join(f"{v:.9g}" for v in p["prediction"])

@@ -65,11 +65,19 @@ def export(
         console = stdout_console()
         console.print(
             f"{result['out']}: {result['model']} as {result['format']}, "
-            f"{result['input']['name']} ({result['input']['dtype']}, {shape}) -> probabilities "
-            f"of {len(result['classes'])} classes; {result['bytes']:,} bytes; matches PyTorch "
+            f"{result['input']['name']} ({result['input']['dtype']}, {shape}) -> {_output(result)}"
+            f"; {result['bytes']:,} bytes; matches PyTorch "
             f"to {result['check']['max_difference']:.1g}",
             highlight=False,
             soft_wrap=True,
         )
         for note in result["notes"]:
             console.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+def _output(result: dict) -> str:
+    """What the exported model returns: class probabilities, or a regression's predictions."""
+    targets = result.get("targets")
+    if targets is not None:
+        return f"predictions of {len(targets)} target(s) ({', '.join(targets)})"
+    return f"probabilities of {len(result['classes'])} classes"

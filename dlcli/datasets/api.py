@@ -4,7 +4,7 @@ loaders the training and word2vec code call.
     list_datasets()                   -> DatasetList: every name, size, classes, cached, where
     fetch(name, on_progress=None)     -> Fetched: the files downloaded (or found) and verified
     dataset_path(name)                -> DatasetPath: where its files are (or will be)
-    load_images(name) / load_texts(name) / corpus_path(name)
+    load_images(name) / load_texts(name) / load_table(name) / corpus_path(name)
                                       fetch if needed, then read the original format
 
 Results have `to_dict()`, the commands' `--json` documents. Problems raise InputError (an
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dlcli.datasets import download, registry
 from dlcli.datasets.download import CachedFile, ProgressCallback
-from dlcli.datasets.types import ImageData, TextData
+from dlcli.datasets.types import ImageData, TableData, TextData
 from dlcli.errors import InputError
 
 
@@ -118,8 +118,10 @@ def _expect(name: str, kind: str) -> registry.DatasetInfo:
             "images": f"--data {info.name} with 'dlcli train mlp|cnn|resnet'",
             "text": f"--data {info.name} with 'dlcli train lstm'",
             "corpus": f"'dlcli word2vec skipgram {info.name}'",
+            "table": f"--data {info.name} with 'dlcli train mlp --loss mse'",
         }[info.kind]
         what = {"images": "an image dataset", "text": "a text dataset", "corpus": "a corpus"}
+        what["table"] = "a table of numbers for regression"
         raise InputError(f"'{info.name}' is {what[info.kind]}: use it as {use}")
     return info
 
@@ -144,6 +146,15 @@ def load_texts(name: str, on_progress: ProgressCallback | None = None) -> TextDa
     from dlcli.datasets.imdb import load_imdb
 
     return load_imdb(Path(files[0].path))
+
+
+def load_table(name: str, on_progress: ProgressCallback | None = None) -> TableData:
+    """A table of numbers with numeric targets (boston_housing), the official test rows last."""
+    info = _expect(name, "table")
+    files = download.ensure(info, on_progress)
+    from dlcli.datasets.boston import load_boston
+
+    return load_boston(Path(files[0].path))
 
 
 def corpus_path(name: str, on_progress: ProgressCallback | None = None) -> Path:

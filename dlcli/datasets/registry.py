@@ -57,7 +57,9 @@ class Registered:
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    kind: str  # "images" (train mlp/cnn/resnet), "text" (train lstm), "corpus" (word2vec)
+    # "images" (train mlp/cnn/resnet), "text" (train lstm), "corpus" (word2vec), "table"
+    # (numeric features and targets: train mlp --loss mse)
+    kind: str
     title: str
     files: tuple[RemoteFile, ...]
     origins: tuple[str, ...]  # base URLs, the publisher's first; URL + "/" + file name
@@ -151,6 +153,19 @@ DATASETS: dict[str, DatasetInfo] = {
             25_000,
             None,
             "Maas et al., 2011, https://ai.stanford.edu/~amaas/data/sentiment/",
+        ),
+        DatasetInfo(
+            "boston_housing",
+            "table",
+            "Boston housing: 13 features of a suburb, its median home value (regression)",
+            (RemoteFile("boston_housing.npz", 57_026),),
+            ("https://storage.googleapis.com/tensorflow/tf-keras-datasets",),
+            None,
+            404,  # Keras's split: seed 113, test_split 0.2
+            102,
+            None,
+            "Harrison and Rubinfeld, 1978, via StatLib; Keras's boston_housing.npz "
+            "(keras.datasets.boston_housing)",
         ),
         DatasetInfo(
             "text8",

@@ -41,3 +41,21 @@ class TextData:
         import numpy as np
 
         return np.arange(self.n_train, len(self.texts), dtype=np.int64)
+
+
+@dataclass
+class TableData:
+    """Rows of numbers with numeric targets (regression): boston_housing."""
+
+    name: str
+    x: np.ndarray  # float64 (N, F), the official training rows then the test rows
+    y: np.ndarray  # float64 (N,) or (N, T): the targets, in their original units
+    feature_names: list[str]
+    target_names: list[str]
+    n_train: int
+
+    @property
+    def test(self) -> np.ndarray:
+        import numpy as np
+
+        return np.arange(self.n_train, len(self.x), dtype=np.int64)

@@ -14,9 +14,9 @@ Packages, one concern each (each one's `__init__` docstring says what it holds):
 
 Modules above them: api.py (`dlcli.train`, `dlcli.resume`), compare.py, evaluate.py
 (`evaluate`, `predict`), features.py (`features`: penultimate-layer activations), export.py and
-portable.py (`load_model`; ONNX, TorchScript, pt2), plots.py (curves.png, boundary.png), refs.py
-(a run folder as a model REF), sequences.py (the synthetic sequence tasks of the long-memory
-lesson).
+portable.py (`load_model`; ONNX, TorchScript, pt2), plots.py (curves.png, boundary.png),
+fitplot.py (fit.png: regression on one feature), refs.py (a run folder as a model REF),
+sequences.py (the synthetic sequence tasks of the long-memory lesson).
 
 Rules: torch, numpy and Pillow are imported inside functions (a family's own module may import
 torch at its top: nothing on the CLI's or the calculators' path imports it); backends never

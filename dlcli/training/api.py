@@ -82,6 +82,11 @@ def train(
     if animate:
         from dlcli.training.engine.animate import BoundaryAnimation, check_2d
 
+        if train_config.regression:  # decision regions are a classifier's
+            raise InputError(
+                f"--animate draws a classifier's decision regions; --loss {train_config.loss} "
+                "trains a regression"
+            )
         dataset = check_2d(model, model_config, data_config, train_config.seed)
         callbacks = [*callbacks, BoundaryAnimation(dataset.x, dataset.y)]
     with _board(tensorboard, callbacks) as callbacks:

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,28 @@ METRICS = (
     "best_epoch",
     "seconds",
 )
+# a regression run's (metrics.json's names; R² best when highest, the errors when lowest)
+REGRESSION_METRICS = (
+    *(f"{split}_{m}" for m in ("r2", "rmse", "mae", "mse") for split in ("train", "val", "test")),
+    *(m for m in METRICS if not m.endswith("accuracy")),
+)
+
+
+def metrics_for(documents: Sequence[dict[str, Any] | None]) -> tuple[str, ...]:
+    """The metric names of these runs' metrics.json documents: a classification's, a
+    regression's, or both where the runs mix the tasks."""
+    tasks = {(d or {}).get("task", "classification") for d in documents if d}
+    if tasks == {"regression"}:
+        return REGRESSION_METRICS
+    if "regression" in tasks:
+        return (
+            *METRICS[:3],
+            *(m for m in REGRESSION_METRICS if m not in METRICS[3:]),
+            *METRICS[3:],
+        )
+    return METRICS
+
+
 SWEEP_JSON = "sweep.json"
 SWEEP_CURVES = "curves.png"
 SWEEP_BOUNDARIES = "boundaries.png"
@@ -144,15 +167,23 @@ def differing(configs: list[dict[str, Any]]) -> list[str]:
     return [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
 
 
-def sort_rows(rows: list[dict[str, Any]], key: str, knobs: list[str]) -> list[dict[str, Any]]:
-    """By a metric (accuracies best first, the rest ascending) or a knob; None last."""
-    valid = [*METRICS, *knobs]
+def sort_rows(
+    rows: list[dict[str, Any]],
+    key: str,
+    knobs: list[str],
+    metrics: tuple[str, ...] = METRICS,
+) -> list[dict[str, Any]]:
+    """By a metric (accuracies and R² best first: highest; losses and errors best first:
+    lowest; `tasks.higher_is_better`) or a knob (ascending); None last."""
+    from dlcli.training.engine.tasks import higher_is_better
+
+    valid = [*metrics, *knobs]
     if key not in valid:
         raise InputError(f"invalid --sort '{key}': expected one of {', '.join(valid)}")
-    descending = key.endswith("accuracy")
+    descending = key in metrics and higher_is_better(key)
 
     def value(row: dict[str, Any]) -> Any:
-        return row[key] if key in METRICS else row["knobs"].get(key)
+        return row[key] if key in metrics else row["knobs"].get(key)
 
     present = [r for r in rows if value(r) is not None]
     missing = [r for r in rows if value(r) is None]
@@ -179,9 +210,12 @@ def compare(
     runs = [read_run(f) for f in dict.fromkeys(folders)]
     configs = [flat_config(r.config) for r in runs]
     knobs = differing(configs)
-    rows = [run_row(r, {k: c.get(k) for k in knobs}) for r, c in zip(runs, configs, strict=True)]
+    names = metrics_for([r.metrics for r in runs])
+    rows = [
+        run_row(r, {k: c.get(k) for k in knobs}, names) for r, c in zip(runs, configs, strict=True)
+    ]
     if sort is not None:
-        rows = sort_rows(rows, sort, knobs)
+        rows = sort_rows(rows, sort, knobs, names)
     plots: list[str] = []
     if figures is not None:
         by_out = {str(r.out): r for r in runs}
@@ -225,13 +259,15 @@ def plot_targets(plot: str | Path) -> tuple[Path, Path]:
     return curves, boundaries
 
 
-def run_row(run: RunInfo, knobs: dict[str, Any]) -> dict[str, Any]:
+def run_row(
+    run: RunInfo, knobs: dict[str, Any], names: tuple[str, ...] = METRICS
+) -> dict[str, Any]:
     metrics = run.metrics or {}
     return {
         "out": str(run.out),
         "status": run.status,
         "knobs": knobs,
-        **{m: metrics.get(m) for m in METRICS},
+        **{m: metrics.get(m) for m in names},
     }
 
 
@@ -251,8 +287,10 @@ def write_figures(
     if pictures and len(pictures) == len(runs):
         tiles = []
         for run, name in pictures:
-            accuracy = (run.metrics or {}).get("test_accuracy")
-            caption = "test accuracy " + ("-" if accuracy is None else f"{accuracy:.3f}")
+            metrics = run.metrics or {}
+            name_of = "test R²" if metrics.get("task") == "regression" else "test accuracy"
+            value = metrics.get("test_r2" if name_of == "test R²" else "test_accuracy")
+            caption = f"{name_of} " + ("-" if value is None else f"{value:.3f}")
             tiles.append(((run.out / rd.BOUNDARY).read_bytes(), f"{name}\n{caption}"))
         atomic_write_bytes(boundaries, boundary_grid_png(tiles))
         written.append(str(boundaries))

@@ -28,7 +28,9 @@ from typing import Any
 from dlcli.errors import InputError
 
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("cross-entropy", "hinge")
+CLASSIFICATION_LOSSES = ("cross-entropy", "hinge")
+REGRESSION_LOSSES = ("mse", "mae", "huber")  # a run with one of these is a regression run
+LOSSES = (*CLASSIFICATION_LOSSES, *REGRESSION_LOSSES)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("default", "small")
 PRECISIONS = ("32", "bf16", "16-mixed")
@@ -80,14 +82,20 @@ class DataConfig:
 
     source: str = knob(
         "digits",
-        "digits; spiral (or e.g. spiral:n=200,noise=0.3); a standard dataset, downloaded once: "
-        "mnist, fashion-mnist, cifar10, cifar100, imdb (text: train lstm) (see 'dlcli data'); "
-        "a .csv (header, label column); an .npz (arrays x, y); an image folder "
+        "digits; spiral (or e.g. spiral:n=200,noise=0.3); curve (regression, e.g. "
+        "curve:n=200,noise=0.1); a standard dataset, downloaded once: mnist, fashion-mnist, "
+        "cifar10, cifar100, imdb (text: train lstm), boston_housing (regression) (see "
+        "'dlcli data'); a .csv (header, label column); an .npz (arrays x, y); an image folder "
         "DIR/<class>/*.png.",
         flag="--data",
         metavar="NAME|PATH",
     )
-    target: str | None = knob(None, "CSV label column (default: label).", metavar="NAME")
+    target: str | None = knob(
+        None,
+        "CSV label column (default: label); for regression (--loss mse|mae|huber) one or more "
+        "numeric target columns, comma-separated (a,b: one output each).",
+        metavar="NAME",
+    )
     image_size: tuple[int, int] | None = knob(
         None, "Resize folder images to this size (default: 32x32).", metavar="HxW"
     )
@@ -136,7 +144,9 @@ class TrainConfig:
     weight_decay: float = knob(0.0, "L2 penalty: adds LAMBDA*w to each gradient.", metavar="LAMBDA")
     loss: str = knob(
         "cross-entropy",
-        "Softmax cross-entropy, or the multiclass SVM hinge loss (margin 1).",
+        "Classification: softmax cross-entropy, or the multiclass SVM hinge loss (margin 1). "
+        "Regression (numeric targets, one output each, standardised by the training split): "
+        "mse (squared error), mae (absolute error), huber (squared below 1 std, then linear).",
         choices=LOSSES,
     )
     init: str = knob(
@@ -213,6 +223,11 @@ class TrainConfig:
             self.lr = DEFAULT_LR[self.optimizer]
         self.lr_schedule = "".join(str(self.lr_schedule).lower().split())
         self._milestones()  # fail early on a bad schedule
+
+    @property
+    def regression(self) -> bool:
+        """Whether the loss makes this a regression run (`REGRESSION_LOSSES`)."""
+        return self.loss in REGRESSION_LOSSES
 
     def _milestones(self) -> tuple[int, ...]:
         kind, _, steps = self.lr_schedule.partition(":")

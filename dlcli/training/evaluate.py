@@ -11,21 +11,23 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dlcli.errors import InputError
+from dlcli.training.config import DataConfig
 from dlcli.training.data.folders import read_image_inputs
 from dlcli.training.data.kinds import RawInputs, check_shape
 from dlcli.training.data.preprocess import as_model_values
 from dlcli.training.data.registry import read_labelled, read_raw
 from dlcli.training.engine.batches import inputs_for
 from dlcli.training.engine.device import resolve_device, set_threads
-from dlcli.training.engine.metrics import accuracy, loss_function, scores_of
+from dlcli.training.engine.metrics import scores_of
 from dlcli.training.engine.precision import autocast, check_precision
+from dlcli.training.engine.tasks import Regression, accuracy
 from dlcli.training.families import get_family
 from dlcli.training.runs import files as rd
 from dlcli.training.runs import state as rs
-from dlcli.training.runs.spec import RunSpec, load_split, read_spec
+from dlcli.training.runs.spec import RunSpec, load_data, load_split, read_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,15 +42,28 @@ class Evaluation:
     run: str
     data: str  # the data source, or "SOURCE (the run's test split)"
     model: str
-    accuracy: float
+    accuracy: float | None
     loss: float
     n: int
     classes: list[str]
     per_class: list[dict[str, Any]]  # {"class", "precision", "recall", "support"} per class
     confusion: list[list[int]]  # rows: true class, columns: predicted
+    # regression: metrics in original units, and the residuals' statistics per target
+    # (`tasks.Regression.residuals`) where the per-class block and confusion matrix would be
+    task: str = "classification"
+    targets: list[str] = field(default_factory=list)
+    mse: float | None = None
+    rmse: float | None = None
+    mae: float | None = None
+    r2: float | None = None
+    residuals: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        document = asdict(self)
+        if self.task == "classification":
+            for key in ("task", "targets", "mse", "rmse", "mae", "r2", "residuals"):
+                document.pop(key)
+        return document
 
 
 @dataclass
@@ -57,11 +72,16 @@ class Predictions:
 
     run: str
     model: str
-    # {"input", "class", "probability"} per input, plus "top" [{"class", "probability"}] if top > 1
+    # {"input", "class", "probability"} per input, plus "top" [{"class", "probability"}] if top > 1;
+    # regression: {"input", "prediction": [one number per target, original units]}
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[str] | None = None  # regression: the target names, in prediction order
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        document = asdict(self)
+        if self.targets is None:
+            document.pop("targets")
+        return document
 
 
 @dataclass
@@ -133,35 +153,94 @@ def load_labelled(spec: RunSpec, source: str, target: str | None) -> tuple[np.nd
 def evaluate(
     run: Path, data: str | None = None, target: str | None = None, device: str = "auto"
 ) -> Evaluation:
-    """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run."""
-    import numpy as np
+    """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained run;
+    for a regression run MSE, RMSE, MAE, R² and the residuals' statistics per target."""
     import torch
 
     loaded = load_run(run, device)
-    spec = loaded.spec
+    spec, task = loaded.spec, loaded.spec.task
     if data is None:
         if spec.data.test_fraction == 0:
             raise InputError(f"run '{run}' kept no test split (--test-fraction 0); give --data")
         _, prepared = load_split(spec)
         xt = inputs_for(spec, prepared.x_test, loaded.device)
-        y = prepared.y_test
+        y = prepared.y_test  # as the model learns them (regression: standardised)
         source = f"{spec.data.source} (the run's test split)"
     else:
-        raw, labels = load_labelled(spec, data, target)
-        index = {name: i for i, name in enumerate(spec.class_names)}
+        raw, targets = labelled_data(spec, data, target)
+        y = task.encode(targets)  # as the model learns them (regression: standardised)
         xt = inputs_for(spec, raw, loaded.device, raw=True)
-        y = np.array([index[v] for v in labels], dtype=np.int64)
         source = data
     yt = torch.from_numpy(y).to(loaded.device)
     with autocast(spec.train.precision, loaded.device):  # the run's precision, as it scored
         scores = scores_of(loaded.model, xt)
-        loss = float(loss_function(spec.train.loss)(scores, yt))
-    pred = scores.argmax(1).cpu().numpy()
-    k = len(spec.class_names)
-    confusion = np.zeros((k, k), dtype=np.int64)  # rows: true class, columns: predicted
+        loss = float(task.loss(spec.train.loss)(scores, yt))
+    common: dict[str, Any] = {
+        "run": str(run),
+        "data": source,
+        "model": spec.model,
+        "loss": loss,
+        "n": len(y),
+    }
+    if isinstance(task, Regression):
+        predicted = task.decode(scores.float().cpu().numpy())
+        return Evaluation(
+            **common,
+            accuracy=None,
+            classes=[],
+            per_class=[],
+            confusion=[],
+            task=task.name,
+            targets=list(task.names),
+            **cast(dict[str, Any], task.split_metrics(scores, yt)),
+            residuals=task.residuals(predicted, task.decode(y)),
+        )
+    confusion, per_class = _confusion(spec.class_names, y, scores.argmax(1).cpu().numpy())
+    return Evaluation(
+        **common,
+        # tasks.accuracy, as the loop scores, so the run's test_accuracy comes back exactly
+        accuracy=accuracy(scores, yt) if len(y) else float("nan"),
+        classes=spec.class_names,
+        per_class=per_class,
+        confusion=confusion.tolist(),
+    )
+
+
+def labelled_data(spec: RunSpec, data: str, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """evaluate --data: raw samples and their targets (class indices; regression: the target
+    columns (N, T) in their own units)."""
+    import numpy as np
+
+    task = spec.task
+    if isinstance(task, Regression):
+        config = DataConfig(source=data, target=target or spec.data.target)
+        dataset = load_data(spec.model, spec.model_config, config, spec.train)
+        check_shape(spec, dataset.x, data)
+        if dataset.target_names != list(task.names) or (
+            spec.feature_names is not None and dataset.feature_names != spec.feature_names
+        ):
+            raise InputError(
+                f"{data}: its targets or feature columns differ from the run's (targets "
+                f"{', '.join(task.names)}); give --target, and the run's columns in its order"
+            )
+        return dataset.x, dataset.y
+    raw, labels = load_labelled(spec, data, target)
+    index = {name: i for i, name in enumerate(spec.class_names)}
+    return raw, np.array([index[v] for v in labels], dtype=np.int64)
+
+
+def _confusion(
+    names: list[str], y: np.ndarray, pred: np.ndarray
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The confusion matrix (rows: true class, columns: predicted) and per-class precision,
+    recall and support."""
+    import numpy as np
+
+    k = len(names)
+    confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
     per_class = []
-    for i, name in enumerate(spec.class_names):
+    for i, name in enumerate(names):
         tp, predicted, support = confusion[i, i], confusion[:, i].sum(), confusion[i].sum()
         per_class.append(
             {
@@ -171,23 +250,12 @@ def evaluate(
                 "support": int(support),
             }
         )
-    return Evaluation(
-        run=str(run),
-        data=source,
-        model=spec.model,
-        # metrics.accuracy, as the loop scores, so the run's test_accuracy comes back exactly
-        accuracy=accuracy(scores, yt) if len(y) else float("nan"),
-        loss=loss,
-        n=int(len(y)),
-        classes=spec.class_names,
-        per_class=per_class,
-        confusion=confusion.tolist(),
-    )
+    return confusion, per_class
 
 
 def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) -> Predictions:
     """Class and probability (softmax of the scores) for every input: CSV rows, .npz samples or
-    image files (a folder: every image in it)."""
+    image files (a folder: every image in it); a regression run's predicted numbers."""
     import torch
 
     loaded = load_run(run, device)
@@ -196,6 +264,11 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
     xt = inputs_for(spec, x, loaded.device, raw=True)
     with autocast(spec.train.precision, loaded.device):
         scores = scores_of(loaded.model, xt)
+    task = spec.task
+    if isinstance(task, Regression):  # numbers in the targets' units, one per target
+        values = task.decode(scores.float().cpu().numpy()).tolist()
+        predictions = [{"input": n, "prediction": v} for n, v in zip(names, values, strict=True)]
+        return Predictions(str(run), spec.model, predictions, targets=list(task.names))
     probs = torch.softmax(scores.float(), dim=1).cpu()  # (N, C)
     k = max(1, min(top, len(spec.class_names)))
     values, indices = probs.topk(k, dim=1)  # (N, k) each

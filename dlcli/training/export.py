@@ -70,9 +70,13 @@ class Export:
     check: dict[str, Any]  # {"batch", "max_difference"}: the file against PyTorch
     metadata: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    targets: list[str] | None = None  # a regression run's: the output is their predictions
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        document = asdict(self)
+        if self.targets is None:
+            document.pop("targets")
+        return document
 
 
 def load_model(run: str | Path, device: str = "cpu") -> RawInputModel:
@@ -114,8 +118,8 @@ def export(run: str | Path, format: str = "onnx", out: str | Path | None = None)
     difference = float((got - expected).abs().max()) if len(expected) else 0.0
     if not difference <= TOLERANCE:  # NaN included
         raise RunFailure(
-            f"the {fmt} export of {run} gives probabilities up to {difference:.3g} away from "
-            f"the PyTorch model's (tolerance {TOLERANCE}); nothing was written"
+            f"the {fmt} export of {run} gives {wrapper.output_name} up to {difference:.3g} away "
+            f"from the PyTorch model's (tolerance {TOLERANCE}); nothing was written"
         )
     from dlcli.files import atomic_write_bytes
 
@@ -130,11 +134,16 @@ def export(run: str | Path, format: str = "onnx", out: str | Path | None = None)
         out=str(target),
         bytes=len(data),
         input=_input_info(wrapper, fmt),
-        output={"name": "probabilities", "dtype": "float32", "shape": ["batch", "classes"]},
+        output={
+            "name": wrapper.output_name,
+            "dtype": "float32",
+            "shape": ["batch", "classes" if wrapper.targets is None else "targets"],
+        },
         classes=wrapper.class_names,
         check={"batch": CHECK_BATCH, "max_difference": difference},
         metadata={k: v for k, v in metadata.items() if k != "vocabulary"},
         notes=_notes(wrapper, fmt),
+        targets=wrapper.targets,
     )
 
 
@@ -186,6 +195,9 @@ def _metadata(wrapper: RawInputModel, fmt: str) -> dict[str, str]:
         "input": json.dumps(info),
         "output": "probabilities (batch, classes): softmax of the class scores",
     }
+    if wrapper.targets is not None:
+        metadata["targets"] = json.dumps(wrapper.targets)
+        metadata["output"] = "predictions (batch, targets): in the targets' original units"
     if wrapper.vocabulary is not None:
         metadata["vocabulary"] = json.dumps(wrapper.vocabulary)
     return metadata
@@ -267,8 +279,8 @@ def _onnx_bytes(model: RawInputModel, example: torch.Tensor, metadata: dict[str,
                 (example,),
                 buffer,  # type: ignore[arg-type]  # the TorchScript exporter takes a file object
                 input_names=[name],
-                output_names=["probabilities"],
-                dynamic_axes={name: axes, "probabilities": {0: "batch"}},
+                output_names=[model.output_name],
+                dynamic_axes={name: axes, model.output_name: {0: "batch"}},
                 opset_version=OPSET,
                 dynamo=False,  # see the module docstring
             )
@@ -277,7 +289,9 @@ def _onnx_bytes(model: RawInputModel, example: torch.Tensor, metadata: dict[str,
             f"torch.onnx cannot export this {model.family} model: {_first(exc)}"
         ) from None
     proto = onnx.load_from_string(buffer.getvalue())
-    proto.doc_string = f"dlcli {__version__}: {model.family} model, raw inputs -> probabilities"
+    proto.doc_string = (
+        f"dlcli {__version__}: {model.family} model, raw inputs -> {model.output_name}"
+    )
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     return proto.SerializeToString(), _run_onnx

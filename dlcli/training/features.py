@@ -29,8 +29,8 @@ from dlcli.training.data.dataset import class_names_of
 from dlcli.training.engine.batches import Inputs, inputs_for
 from dlcli.training.engine.metrics import EVAL_BATCH
 from dlcli.training.engine.precision import autocast
-from dlcli.training.evaluate import load_labelled, load_run, read_inputs
-from dlcli.training.families import load_family_data
+from dlcli.training.evaluate import labelled_data, load_labelled, load_run, read_inputs
+from dlcli.training.runs.spec import load_data, run_split
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,7 +57,8 @@ class FeatureSet:
     path: str | None  # the file written, None if none was
     classes: list[str] | None = None  # the run's class names (labelled data)
     features: np.ndarray | None = field(default=None, repr=False)  # (N, F) float32
-    labels: list[str] | None = field(default=None, repr=False)  # class name per row (data)
+    # class name per row (data); a regression run's targets (N, T) in their own units
+    labels: list[str] | np.ndarray | None = field(default=None, repr=False)
     names: list[str] | None = field(default=None, repr=False)  # input name per row (inputs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,7 +134,7 @@ def extract(
         _check_output(Path(output), ".npz" if data is not None else ".npy")
     loaded = load_run(run, device)
     spec = loaded.spec
-    labels: list[str] | None = None
+    labels: list[str] | np.ndarray | None = None
     names: list[str] | None = None
     test_rows = None
     if data is None:
@@ -171,12 +172,11 @@ def extract(
 
 def _labelled(
     spec: RunSpec, data: str, split: str, target: str | None
-) -> tuple[np.ndarray, list[str], str, np.ndarray | None]:
-    """(raw samples, class name per sample, source, rows of an official test set or None) of
+) -> tuple[np.ndarray, list[str] | np.ndarray, str, np.ndarray | None]:
+    """(raw samples, class name per sample (regression: targets (N, T)), source, rows of an
+    official test set or None) of
     --data: the run's own data through its seeded split, other data whole."""
     import numpy as np
-
-    from dlcli.training.data.split import split_indices
 
     if data != spec.data.source:
         if split != "all":
@@ -184,10 +184,17 @@ def _labelled(
                 f"--split {split} picks a part of the run's own data '{spec.data.source}'; "
                 f"other data ('{data}') is used whole: leave --split out"
             )
+        if spec.train.regression:  # the target columns, in their own units
+            return *labelled_data(spec, data, target), data, None
         raw, labels = load_labelled(spec, data, target)
         return raw, labels, data, None
-    dataset = load_family_data(spec.model, spec.model_config, spec.data, spec.train.seed)
-    if dataset.class_names != spec.class_names or dataset.sample_shape != spec.sample_shape:
+    dataset = load_data(spec.model, spec.model_config, spec.data, spec.train)
+    names = (spec.targets or {}).get("names", [])
+    if (
+        dataset.class_names != spec.class_names
+        or dataset.sample_shape != spec.sample_shape
+        or (spec.train.regression and dataset.target_names != names)
+    ):
         raise InputError(
             f"the run's data '{spec.data.source}' has changed since training "
             "(classes or sample shape differ)"
@@ -198,15 +205,10 @@ def _labelled(
         if dataset.fixed_test is not None:  # kept, so a run on the features splits the same
             test_rows = np.unique(np.asarray(dataset.fixed_test, dtype=np.int64))
     else:
-        parts = split_indices(
-            dataset.y,
-            spec.data.test_fraction,
-            spec.data.val_fraction,
-            spec.train.seed,
-            dataset.fixed_test,
-        )
-        index = getattr(parts, split)
+        index = getattr(run_split(spec, dataset, spec.train.seed), split)
     raw = np.asarray(dataset.x[index])
+    if spec.train.regression:  # targets (N, T): the .npz trains a regression
+        return raw, dataset.y[index], f"{data} ({split})", test_rows
     labels = [spec.class_names[i] for i in dataset.y[index].tolist()]
     return raw, labels, f"{data} ({split})", test_rows
 
@@ -223,7 +225,7 @@ def _check_output(path: Path, suffix: str) -> None:
 def _write(
     path: Path,
     feats: np.ndarray,
-    labels: list[str] | None,
+    labels: list[str] | np.ndarray | None,
     classes: list[str],
     test_rows: np.ndarray | None,
 ) -> None:
@@ -235,6 +237,12 @@ def _write(
         with open(tmp, "wb") as fh:  # a file object: np.save would add a suffix to a name
             if labels is None:
                 np.save(fh, feats)
+                return
+            if isinstance(labels, np.ndarray):  # regression targets (N, T)
+                if test_rows is None:
+                    np.savez(fh, x=feats, y=labels)
+                else:
+                    np.savez(fh, x=feats, y=labels, test=test_rows)
                 return
             if class_names_of(labels) == [c for c in classes if c in set(labels)]:
                 y = np.array(labels, dtype=str)  # sorted names keep the run's class order

@@ -1,17 +1,19 @@
 """The run's pictures, drawn with Pillow (~0.05 s to import, against ~0.8 s for matplotlib).
 
-    curves_png(history, loss)    loss (named) and accuracy per epoch, train and validation;
-                                 with --log-grads a panel below: each layer's gradient norm
+    curves_png(history, loss)    loss (named) and accuracy (regression: R²) per epoch, train
+                                 and validation; with --log-grads a panel below: each layer's
+                                 gradient norm
     boundary_png(spec, dataset, net, device)
                                  for 2-D data: the predicted class over a grid covering the data,
                                  with the points on top (boundary.png, ConvNetJS classify2d style)
-    curves_overlay_png(runs)     every run's validation loss and accuracy in one figure, one
+    curves_overlay_png(runs)     every run's validation loss and accuracy (or R²), one
                                  colour per run, a legend naming its knobs (sweeps, compare);
                                  train=True adds the training curves, dashed
     boundary_grid_png(tiles)     the runs' boundary.png images side by side, captioned: the
                                  lesson's figure (3, 6, 20 hidden units on the spiral)
-    boundary_gif(frames, ...)    decision regions at chosen epochs as a palette GIF
-                                 (`--animate`), small enough for a slide
+
+Elsewhere: fit.png (regression on one feature) in fitplot.py, boundary.gif (`--animate`) in
+engine/animate.py; both draw with this module's palette, fonts and ticks.
 
 Pillow, numpy and torch are imported inside the functions.
 """
@@ -167,9 +169,31 @@ def _solid(draw, points: list[tuple[float, float]], color: tuple[int, int, int])
         draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=color)
 
 
+def score_column(history: list[dict]) -> tuple[str, str]:
+    """The score a history holds, as (column, title): R² for a regression run (its `r2`
+    column), else accuracy."""
+    # "R^2": the fonts Pillow ships draw no superscript two
+    return ("r2", "R^2") if any("r2" in r for r in history) else ("accuracy", "accuracy")
+
+
+def _score_axis(
+    series: list[tuple[str, list[float]]], key: str, title: str
+) -> tuple[list[tuple[str, list[float]]], str, tuple[float, float]]:
+    """Accuracy spans 0 to 1. R² tops at 1 and has no floor (an untrained net's can be -50):
+    its axis spans 0 to 1, or -1 to 1 with anything below -1 drawn at -1 (the title says so)."""
+    if key != "r2":
+        return series, title, (0.0, 1.0)
+    values = [v for _, ys in series for v in ys if math.isfinite(v)]
+    if min(values, default=0.0) >= 0:
+        return series, title, (0.0, 1.0)
+    clipped = [(name, [max(v, -1.0) if math.isfinite(v) else v for v in ys]) for name, ys in series]
+    return clipped, title + (" (below -1 drawn at -1)" if min(values) < -1 else ""), (-1.0, 1.0)
+
+
 def curves_png(history: list[dict], loss: str = "cross-entropy") -> bytes:
-    """Two panels, loss (named: `loss` is the run's --loss) and accuracy per epoch, train and
-    validation. The loss axis starts at 0 and accuracy spans 0 to 1, so runs compare by eye."""
+    """Two panels, loss (named: `loss` is the run's --loss) and accuracy per epoch (R² for a
+    regression run), train and validation. The loss axis starts at 0 and accuracy spans 0 to 1
+    (R²: `_score_axis`), so runs compare by eye."""
     from PIL import Image, ImageDraw
 
     grads = [k for k in (history[0] if history else {}) if k.startswith("grad_norm/")]
@@ -183,10 +207,13 @@ def curves_png(history: list[dict], loss: str = "cross-entropy") -> bytes:
 
     has_val = any(r.get("val_loss") not in (None, "") for r in history)
     losses = [("train", col("loss"))] + ([("validation", col("val_loss"))] if has_val else [])
-    acc = [("train", col("accuracy"))] + ([("validation", col("val_accuracy"))] if has_val else [])
-    name = "hinge" if loss == "hinge" else "cross-entropy"
-    _panel(draw, (0, 0, width // 2, height), f"{name} loss", losses, font, small, (0.0, None))
-    _panel(draw, (width // 2, 0, width, height), "accuracy", acc, font, small, (0.0, 1.0))
+    key, title = score_column(history)
+    scores = [("train", col(key))] + ([("validation", col(f"val_{key}"))] if has_val else [])
+    scores, title, y_range = _score_axis(scores, key, title)
+    name = loss if loss in ("hinge", "mse", "mae", "huber") else "cross-entropy"
+    name += " loss" + (" (standardised targets)" if key == "r2" else "")
+    _panel(draw, (0, 0, width // 2, height), name, losses, font, small, (0.0, None))
+    _panel(draw, (width // 2, 0, width, height), title, scores, font, small, y_range)
     if grads:  # --log-grads: one line per layer; past 10, shaded from first (blue) to last (red)
         lines = [(k.removeprefix("grad_norm/"), col(k)) for k in grads]
         title, box = "gradient norm per layer (log scale)", (0, height, width, 2 * height)
@@ -237,7 +264,7 @@ def boundary_png(
     return buf.getvalue()
 
 
-# --- comparing runs, and the boundary as it learns (sweeps, compare, --animate) -------------
+# --- comparing runs (sweeps, compare) -----------------------------------------------------------
 
 
 def _column(history: list[dict], name: str) -> list[float]:
@@ -245,8 +272,8 @@ def _column(history: list[dict], name: str) -> list[float]:
 
 
 def curves_overlay_png(runs: list[tuple[str, list[dict]]], train: bool = False) -> bytes:
-    """Validation loss and accuracy per epoch of every run (training ones where a run has no
-    validation split); the panels' legends number the runs, the legend below names them.
+    """Validation loss and accuracy (R² for regression runs) per epoch of every run (training
+    ones where a run has no validation split); the legend below the panels names the runs.
     `train`: each run's training curves too, dashed, in its colour (the gap between the two)."""
     from PIL import Image, ImageDraw
 
@@ -256,8 +283,9 @@ def curves_overlay_png(runs: list[tuple[str, list[dict]]], train: bool = False) 
     draw = ImageDraw.Draw(img)
     font, small = _font(15), _font(12)
     has_val = all(any(r.get("val_loss") not in (None, "") for r in h) for _, h in runs)
+    key, title = score_column([r for _, h in runs for r in h[:1]])
     prefix, loss_key, acc_key = (
-        ("validation", "val_loss", "val_accuracy") if has_val else ("training", "loss", "accuracy")
+        ("validation", "val_loss", f"val_{key}") if has_val else ("training", "loss", key)
     )
     loss = [(str(i + 1), _column(h, loss_key)) for i, (_, h) in enumerate(runs)]
     acc = [(str(i + 1), _column(h, acc_key)) for i, (_, h) in enumerate(runs)]
@@ -265,15 +293,15 @@ def curves_overlay_png(runs: list[tuple[str, list[dict]]], train: bool = False) 
     dashed: frozenset[int] = frozenset()
     if train and has_val:  # solid validation, dashed training: run i's pair in one colour
         loss += [(str(i + 1), _column(h, "loss")) for i, (_, h) in enumerate(runs)]
-        acc += [(str(i + 1), _column(h, "accuracy")) for i, (_, h) in enumerate(runs)]
+        acc += [(str(i + 1), _column(h, key)) for i, (_, h) in enumerate(runs)]
         colors, dashed = colors * 2, frozenset(range(len(runs), 2 * len(runs)))
         prefix = "validation (solid) and training (dashed)"
+    acc, title, y_range = _score_axis(acc, key, title if dashed else f"{prefix} {title}")
     # the legend below the panels names the runs by colour
     _panel(draw, (0, 0, width // 2, panel_height), f"{prefix} loss", loss, font, small,
            (0.0, None), legend=False, colors=colors, dashed=dashed)  # fmt: skip
-    _panel(draw, (width // 2, 0, width, panel_height), "accuracy" if dashed else
-           f"{prefix} accuracy", acc, font, small, (0.0, 1.0), legend=False, colors=colors,
-           dashed=dashed)  # fmt: skip
+    _panel(draw, (width // 2, 0, width, panel_height), title, acc, font, small,
+           y_range, legend=False, colors=colors, dashed=dashed)  # fmt: skip
     for i, (label, _) in enumerate(runs):
         y = panel_height + 4 + row * i
         color = _PALETTE[i % len(_PALETTE)]
@@ -316,66 +344,6 @@ def boundary_grid_png(tiles: list[tuple[bytes, str]], tile: int = 240, columns: 
             draw.text((x + tile // 2, y + tile + 4 + 16 * j), line, fill="black", font=small,
                       anchor="ma")  # fmt: skip
     return _png(img)
-
-
-def boundary_gif(
-    frames: list[tuple[int, float | None, np.ndarray]],
-    extent: tuple[float, float, float, float],
-    points: np.ndarray,
-    labels: np.ndarray,
-    size: int = 360,
-    frame_ms: int = 120,
-) -> bytes:
-    """An animated GIF of decision regions: frames of (epoch, loss or None, (G, G) predicted
-    classes, row 0 = largest x2), the training points on top, epoch and loss in a corner.
-
-    Drawn straight into one shared 22-colour palette (light class colours, dark class colours,
-    black, white): no quantisation, and flat regions compress to a few kB per frame.
-    """
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    k = len(_PALETTE)
-    light = [tuple(int(255 - (255 - c) * 0.35) for c in rgb) for rgb in _PALETTE]
-    black, white = 2 * k, 2 * k + 1
-    palette = [c for rgb in [*light, *_PALETTE, (0, 0, 0), (255, 255, 255)] for c in rgb]
-    # the points do not move: draw them once, paste them onto every frame through a mask
-    layer = Image.new("P", (size, size), 0)
-    layer.putpalette(palette)
-    mask = Image.new("L", (size, size), 0)
-    draw_layer, draw_mask = ImageDraw.Draw(layer), ImageDraw.Draw(mask)
-    x1min, x1max, x2min, x2max = extent
-    for (a, b), c in zip(points.tolist(), labels.tolist(), strict=True):
-        x = (a - x1min) / (x1max - x1min) * size
-        y = (x2max - b) / (x2max - x2min) * size
-        box = (x - 3, y - 3, x + 3, y + 3)
-        draw_layer.ellipse(box, fill=k + c % k, outline=black)
-        draw_mask.ellipse(box, fill=255)
-    font = _font(14)
-    images = []
-    for epoch, loss, classes in frames:
-        img = Image.fromarray((np.asarray(classes) % k).astype(np.uint8), "P")
-        img.putpalette(palette)
-        img = img.resize((size, size), Image.NEAREST)  # type: ignore[attr-defined]  # Pillow 9.0 has no Image.Resampling
-        img.paste(layer, (0, 0), mask)
-        draw = ImageDraw.Draw(img)
-        text = f"epoch {epoch}" + (f"  loss {loss:.3f}" if loss is not None else "")
-        left, top, right, bottom = draw.textbbox((6, 4), text, font=font)
-        draw.rectangle((left - 3, top - 2, right + 3, bottom + 2), fill=white)
-        draw.text((6, 4), text, fill=black, font=font)
-        images.append(img)
-    durations = [frame_ms] * (len(images) - 1) + [1500]  # hold the last frame
-    buf = io.BytesIO()
-    images[0].save(
-        buf,
-        format="GIF",
-        save_all=True,
-        append_images=images[1:],
-        duration=durations,
-        loop=0,
-        optimize=False,
-    )
-    return buf.getvalue()
 
 
 def grid_points(x: np.ndarray, grid: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:

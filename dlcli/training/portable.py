@@ -5,6 +5,7 @@
     -> float32, / pixel maximum (uint8 only), standardised with the run's train statistics,
        reshaped to the family's layout (`batches.to_layout_tensor`)
     -> the trained network -> softmax -> class probabilities (B, C)
+       (a regression run: -> x target std + target mean -> predictions (B, T), original units)
 
 The same operations, in the same order, as `batches.converter` and `RunSpec.preprocess`, so the
 probabilities are `dlcli predict`'s. What a user needs beside the tensor maths rides along as
@@ -35,6 +36,8 @@ class RawInputModel(nn.Module):
 
     mean: torch.Tensor | None  # the run's standardisation (buffers; None: not standardised)
     std: torch.Tensor | None
+    target_mean: torch.Tensor | None  # regression: the targets' (None: a classifier)
+    target_std: torch.Tensor | None
 
     def __init__(self, model: nn.Module, spec: RunSpec) -> None:
         super().__init__()
@@ -57,6 +60,14 @@ class RawInputModel(nn.Module):
         std = spec.standardizer
         self.register_buffer("mean", torch.from_numpy(std.mean) if std else None, persistent=False)
         self.register_buffer("std", torch.from_numpy(std.std) if std else None, persistent=False)
+        # regression: the targets' names and the training split's statistics (None: classes)
+        targets = spec.targets if spec.train.regression else None
+        self.targets: list[str] | None = list(targets["names"]) if targets else None
+        self.output_name = "probabilities" if targets is None else "predictions"
+        scale = [targets["std"], targets["mean"]] if targets else [None, None]
+        for name, values in zip(("target_std", "target_mean"), scale, strict=True):
+            tensor = torch.tensor(values, dtype=torch.float32) if values is not None else None
+            self.register_buffer(name, tensor, persistent=False)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """Raw samples -> the network's input (token ids pass through)."""
@@ -71,7 +82,9 @@ class RawInputModel(nn.Module):
         return to_layout_tensor(x, self.layout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scores = self.model(self.preprocess(x))  # (B, C)
+        scores = self.model(self.preprocess(x))  # (B, C), or (B, T) regression outputs
+        if self.target_std is not None and self.target_mean is not None:
+            return scores.float() * self.target_std + self.target_mean  # original units
         return torch.softmax(scores.float(), dim=1)
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
@@ -102,5 +115,9 @@ class RawInputModel(nn.Module):
     def extra_repr(self) -> str:
         kind = "token ids" if self.vocabulary else str(self.input_dtype).replace("torch.", "")
         shape = "x".join(map(str, self.sample_shape))
+        if self.targets is not None:
+            return (
+                f"{self.family}: {kind} (B, {shape}) -> predictions of {len(self.targets)} targets"
+            )
         classes = len(self.class_names)
         return f"{self.family}: {kind} (B, {shape}) -> probabilities of {classes} classes"

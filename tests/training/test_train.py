@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from dlcli.training.config import TrainConfig
 from dlcli.training.data import DataConfig
 from dlcli.training.engine import callbacks as engine_callbacks
-from dlcli.training.engine import loop, metrics, setup
+from dlcli.training.engine import loop, setup, tasks
 from dlcli.training.engine.callbacks import Callback
 from dlcli.training.families import get_family
 from dlcli.training.families.cnn import CNNConfig
@@ -210,7 +210,7 @@ def test_hinge_loss_is_the_lessons_multiclass_svm():
     y = torch.randint(0, 5, (7,))
     # PyTorch's multi_margin_loss averages over classes; the lesson sums over j != y_i
     oracle = torch.nn.functional.multi_margin_loss(scores, y, margin=1.0) * 5
-    assert metrics.multiclass_hinge(scores, y).item() == pytest.approx(oracle.item(), rel=1e-12)
+    assert tasks.multiclass_hinge(scores, y).item() == pytest.approx(oracle.item(), rel=1e-12)
 
 
 def test_linear_classifier_small_init_and_optimizer_knobs(tmp_path):
@@ -381,7 +381,7 @@ def test_spiral_draws_decision_regions(tmp_path):
         (["--device", "tpu"], "'tpu' is not one of"),
         (["--epochs", "0"], "invalid --epochs 0"),
         (["--optimizer", "rmsprop"], "'rmsprop' is not one of"),
-        (["--loss", "mse"], "'mse' is not one of"),
+        (["--loss", "l1"], "'l1' is not one of"),
         (["--hidden", "12,x"], "invalid --hidden '12,x'"),
         (["--activation", "gelu"], "'gelu' is not one of"),
         (["--dropout", "1.5"], "invalid --dropout 1.5"),

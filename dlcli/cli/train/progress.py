@@ -8,10 +8,16 @@ from typing import Any
 
 from dlcli.cli.common import show_table, stderr_console, stdout_console, warn
 from dlcli.training.engine.callbacks import Callback
+from dlcli.training.engine.tasks import REGRESSION_METRICS
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _metrics(r: dict[str, Any]) -> tuple[str, ...]:
+    """The metric columns of a run's task (metrics.json's "task")."""
+    return REGRESSION_METRICS if r.get("task") == "regression" else ("accuracy",)
 
 
 def render_result(r: dict[str, Any]) -> None:
@@ -24,11 +30,13 @@ def render_result(r: dict[str, Any]) -> None:
     table.add_column("split")
     table.add_column("examples", justify="right")
     table.add_column("loss", justify="right")
-    table.add_column("accuracy", justify="right")
+    metrics = _metrics(r)
+    for metric in metrics:
+        table.add_column("R²" if metric == "r2" else metric.upper() if metric != "accuracy"
+                         else metric, justify="right")  # fmt: skip
     for name in ("train", "val", "test"):
-        table.add_row(
-            name, str(r[f"n_{name}"]), _fmt(r[f"{name}_loss"]), _fmt(r[f"{name}_accuracy"])
-        )
+        cells = [_fmt(r.get(f"{name}_{m}")) for m in metrics]
+        table.add_row(name, str(r[f"n_{name}"]), _fmt(r[f"{name}_loss"]), *cells)
     console = stdout_console()
     show_table(table, console)
     best = f", best epoch {r['best_epoch']}" if r["best_epoch"] else ""
@@ -122,9 +130,7 @@ class RunLines(Callback):
         r = logs["result"]
         if self.parallel:
             outcome = (
-                f"failed: {r['error']}"
-                if "error" in r
-                else f"test accuracy {_fmt(r['test_accuracy'])}, {r['seconds']:.1f} s"
+                f"failed: {r['error']}" if "error" in r else f"{_headline(r)}, {r['seconds']:.1f} s"
             )
             print(f"run {index + 1}/{total} done: {name}: {outcome}", file=sys.stderr, flush=True)
 
@@ -141,12 +147,27 @@ def _start_line(info: dict[str, Any]) -> str:
     )
 
 
+def _headline(r: dict[str, Any]) -> str:
+    """A finished run in a few words: its test accuracy, or its test R² and RMSE."""
+    if r.get("task") == "regression":
+        return f"test R² {_fmt(r.get('test_r2'))}, RMSE {_fmt(r.get('test_rmse'))}"
+    return f"test accuracy {_fmt(r['test_accuracy'])}"
+
+
+# the epoch line's metrics: (history key, label) per task
+_EPOCH_METRICS = {
+    "classification": (("accuracy", "acc"),),
+    "regression": (("rmse", "rmse"), ("r2", "r2")),
+}
+
+
 def _epoch_line(epoch: int, logs: dict[str, Any]) -> str:
-    line = (
-        f"epoch {epoch + 1}/{logs['epochs']}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}"
-    )
+    shown = _EPOCH_METRICS["regression" if "r2" in logs else "classification"]
+    line = f"epoch {epoch + 1}/{logs['epochs']}  loss {logs['loss']:.4f}"
+    line += "".join(f"  {label} {_fmt(logs[key])}" for key, label in shown)
     if logs["val_loss"] is not None:
-        line += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
+        line += f"  val_loss {logs['val_loss']:.4f}"
+        line += "".join(f"  val_{label} {_fmt(logs['val_' + key])}" for key, label in shown)
     return line + f"  {logs['seconds']:.2f}s"
 
 

@@ -14,9 +14,14 @@ A `--data` source (or a `predict` input) is of one input kind, each in its own m
 `registry.py` lists the kinds (`KINDS`) and dispatches on them: `input_kind` says what a source
 is, `load_dataset` loads it for training, `registry.read_labelled` for `evaluate --data` and
 `registry.read_raw` for `predict`. Then, whatever the kind: `dataset.py` (the `Dataset` and the
-checks every training set passes), `split.py` (the seeded stratified train/val/test split) and
+checks every training set passes), `split.py` (the seeded stratified train/val/test split; a
+regression run's is one stratum: `runs.spec.run_split`) and
 `preprocess.py` (the family's layout, per-batch conversion, `Standardizer` with train statistics,
 saved with the model so `evaluate` and `predict` apply exactly the same preprocessing).
+A kind reads labels as it finds them (class names); a regression run turns a numeric label
+column into float targets (`engine.tasks.Regression.adapt`), and a kind that reads several
+numeric targets at once (CSV `--target a,b`, an `.npz` whose `y` is (N, T)) returns them as
+`Dataset.y` float32 (N, T) with `target_names` and no class names.
 
 Every problem with the input is an `InputError` naming the file (and line and column where there
 is one), raised before anything is written. numpy and Pillow are imported inside functions.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import dlcli.training.data.preprocess as preprocess
 from dlcli.errors import InputError
@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | None]:
+def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | np.ndarray | None]:
     """(x (N, ...), labels as strings or None) from an .npz with arrays x and y, or from a .npy
-    of x (labels, if any, in NAME.labels.npy beside it).
+    of x (labels, if any, in NAME.labels.npy beside it). A 2-D y (N, T) is T regression targets
+    and comes back as a float32 array.
 
     x comes back as stored where the loop converts it per batch (`stored_per_batch`): uint8
     images (N, [C,] H, W) in memory, and any numeric x that can be memory-mapped (a .npy, or a
@@ -46,15 +47,22 @@ def read_npz(path: Path, need_y: bool = True) -> tuple[np.ndarray, list[str] | N
         x = x.astype(np.float32)
     if x.dtype.kind == "f":
         _check_finite(x, path)
-    labels = None
+    labels: list[str] | np.ndarray | None = None
     if y is not None:
-        if y.ndim != 1 or len(y) != len(x):
-            raise InputError(f"{path}: array 'y' has shape {y.shape}; expected ({len(x)},)")
+        targets = y.ndim == 2 and y.dtype.kind in "iuf" and y.shape[1] >= 1  # (N, T) numbers
+        if not (y.ndim == 1 or targets) or len(y) != len(x):
+            raise InputError(
+                f"{path}: array 'y' has shape {y.shape}; expected ({len(x)},) labels or "
+                f"({len(x)}, T) regression targets"
+            )
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise InputError(
                 f"{path}: array 'y' has a NaN label at index {int(np.argmax(~np.isfinite(y)))}"
             )
-        labels = [canonical_label(str(v)) for v in y.tolist()]
+        if targets:
+            labels = y.astype(np.float32)  # (N, T): T targets, read as numbers
+        else:
+            labels = [canonical_label(str(v)) for v in y.tolist()]
     return (x[:, None] if x.ndim == 3 else x), labels
 
 
@@ -160,16 +168,20 @@ def _map_npz_member(path: Path, name: str) -> np.ndarray | None:
 
 
 def load_npz(path: Path) -> Dataset:
+    import numpy as np
+
     x, labels = read_npz(path)
     assert labels is not None
-    names = class_names_of(labels)
+    fixed_test = read_test_rows(path, len(x))
+    if isinstance(labels, np.ndarray):  # (N, T) regression targets
+        t = labels.shape[1]
+        names = ["y"] if t == 1 else [f"y[{i}]" for i in range(t)]
+        targets: dict[str, Any] = {"y": labels, "class_names": [], "target_names": names}
+    else:
+        classes = class_names_of(labels)
+        targets = {"y": encode_labels(labels, classes, path), "class_names": classes}
     return Dataset(
-        x=x,
-        y=encode_labels(labels, names, path),
-        class_names=names,
-        name=str(path),
-        pixel_max=npz_pixel_max(x),
-        fixed_test=read_test_rows(path, len(x)),
+        x=x, name=str(path), pixel_max=npz_pixel_max(x), fixed_test=fixed_test, **targets
     )
 
 
@@ -201,6 +213,8 @@ def labelled(
 ) -> tuple[np.ndarray, list[str]]:
     x, labels = read_npz(path)
     assert labels is not None
+    if not isinstance(labels, list):
+        raise InputError(f"{path}: array 'y' holds regression targets (N, T), not class labels")
     return x, labels
 
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Dataset:
-    """A whole dataset: `x` (N, F) or (N, C, H, W), `y` int64 class indices.
+    """A whole dataset: `x` (N, F) or (N, C, H, W), `y` int64 class indices into
+    `class_names`, or for regression float32 targets (N, T) with `class_names == []` and
+    `target_names` naming the T targets (`engine.tasks.Regression.adapt`).
 
     `x` is float32 in memory, uint8 pixels (`pixel_max` set), or a read-only memory map of any
     numeric dtype (.npy, uncompressed .npz); `stored_per_batch(x)` says which arrays the loop
@@ -45,6 +47,8 @@ class Dataset:
     # sees x / pixel_max (float32), converted per batch on the training device. None: x is
     # features (float32, or any dtype in a memory map) or token ids, never scaled.
     pixel_max: int | None = None
+    # the target column(s) (CSV --target; "y" for arrays): a regression run's output names
+    target_names: list[str] = field(default_factory=list)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -60,7 +64,8 @@ def check_dataset(dataset: Dataset) -> None:
     per sample, and finite values (float32 overflows to infinity above 3.4e38)."""
     import numpy as np
 
-    if dataset.num_classes < 2:
+    regression = not dataset.class_names and bool(dataset.target_names)
+    if not regression and dataset.num_classes < 2:
         only = f" ('{dataset.class_names[0]}')" if dataset.class_names else ""
         raise InputError(
             f"{dataset.name}: every sample has the same label{only}; "

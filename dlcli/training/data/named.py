@@ -1,5 +1,6 @@
 """Named datasets: mnist, fashion-mnist, cifar10, cifar100, downloaded once into the cache and
 read from their original files (`dlcli.datasets`), as uint8 pixels like image folders;
+`boston_housing` as float32 features and float32 targets (regression: `--loss mse`).
 `Dataset.fixed_test` holds the official test set, which the split keeps as its test part
 (validation is carved from the official training set). `imdb` is text: `train lstm` reads it
 through its own data hook (`dlcli.training.recurrent.load_data`)."""
@@ -21,7 +22,37 @@ def is_named(key: str) -> bool:
 
 
 def load(config: DataConfig, source: str, path: Path, seed: int) -> Dataset:
-    return load_standard_images(source.lower(), config.image_size)
+    from dlcli.datasets.registry import get
+
+    name = source.strip().lower()
+    if get(name).kind == "table":
+        if config.image_size is not None:
+            raise InputError(
+                f"--image-size resizes the images of an image folder; {name} is a table of "
+                "numbers: drop --image-size"
+            )
+        return load_standard_table(name)
+    return load_standard_images(name, config.image_size)
+
+
+def load_standard_table(name: str) -> Dataset:
+    """boston_housing from the cache (downloaded on first use): float32 features (N, F) and
+    float32 targets (N, T) for regression, named; the official test rows in `fixed_test`."""
+    import numpy as np
+
+    from dlcli.datasets.api import load_table
+
+    data = load_table(name)
+    y = data.y.reshape(len(data.y), -1)
+    return Dataset(
+        x=np.ascontiguousarray(data.x, dtype=np.float32),
+        y=np.ascontiguousarray(y, dtype=np.float32),
+        class_names=[],
+        name=name,
+        feature_names=list(data.feature_names),
+        target_names=list(data.target_names),
+        fixed_test=data.test,
+    )
 
 
 def load_standard_images(name: str, image_size: tuple[int, int] | None = None) -> Dataset:

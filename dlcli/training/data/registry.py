@@ -87,7 +87,8 @@ def _not_data(source: str, path: Path, kind: InputKind | None) -> NoReturn:
     if kind is None and not path.exists():
         raise InputError(
             f"data '{source}' not found: expected {', '.join(builtin.BUILTIN)}, a standard "
-            "dataset (mnist, fashion-mnist, cifar10, cifar100; imdb with train lstm), a .csv or "
+            "dataset (mnist, fashion-mnist, cifar10, cifar100; imdb with train lstm; "
+            "boston_housing with --loss mse), a .csv or "
             ".npz file, or an image folder DIR/<class>/*.png"
         )
     check_regular(path, "data file")  # a FIFO or a device says so, not "unknown type"

@@ -224,7 +224,43 @@ def load_csv(path: Path, target: str) -> Dataset:
 
 
 def load(config: DataConfig, source: str, path: Path, seed: int) -> Dataset:
-    return load_csv(path, config.target or "label")
+    targets = target_columns(config.target)
+    if len(targets) > 1:
+        return load_csv_targets(path, targets)
+    dataset = load_csv(path, targets[0])
+    dataset.target_names = targets
+    return dataset
+
+
+def target_columns(target: str | None) -> list[str]:
+    """--target as column names: 'label' by default, 'a,b' for several regression targets."""
+    names = [t.strip() for t in (target or "label").split(",")]
+    if not all(names) or len(set(names)) != len(names):
+        raise InputError(f"invalid --target '{target}': expected NAME or distinct NAME,NAME,...")
+    return names
+
+
+def load_csv_targets(path: Path, targets: list[str]) -> Dataset:
+    """Several numeric target columns (regression, one output each): y float32 (N, T)."""
+    with open_csv(path) as fh:
+        header = [h.strip() for h in next(csv.reader(fh), [])]
+    missing = [t for t in targets if t not in header]
+    if missing:
+        raise InputError(
+            f"{path}: no target column(s) {', '.join(missing)} in the header "
+            f"(columns: {', '.join(header[:12])}{', ...' if len(header) > 12 else ''})"
+        )
+    features = [h for h in header if h not in targets]
+    if not features:
+        raise InputError(f"{path}: no feature columns besides the targets")
+    x, _, _ = csv_table(path, None, feature_names=features)
+    try:
+        y, _, _ = csv_table(path, None, feature_names=targets)  # names file:line of a text cell
+    except InputError as exc:
+        raise InputError(f"{exc}: regression targets (--target) must be numbers") from None
+    return Dataset(
+        x=x, y=y, class_names=[], name=str(path), feature_names=features, target_names=targets
+    )
 
 
 def labelled(

@@ -14,7 +14,8 @@
                     checkpointing; `CallbackList`, what the loop calls
     device.py       the device and torch's thread count
     precision.py    --precision and --compile
-    metrics.py      losses, class scores in fixed chunks, (loss, accuracy) of a split
+    tasks.py        classification or regression: loss, outputs, metrics, predictions
+    metrics.py      losses, scores in fixed chunks, a split's loss and metrics
     batches.py      `Inputs`: how a split reaches the model
 
 A module imports only modules below it in this list (no circles), run folders from

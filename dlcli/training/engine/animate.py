@@ -11,12 +11,15 @@ callbacks the model (`callback.model`) just before `on_train_begin`, as Keras do
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlcli.errors import InputError
 from dlcli.files import atomic_write_bytes
 from dlcli.training.engine.callbacks import Callback
 from dlcli.training.runs.files import ANIMATION
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def check_2d(model: str, model_config: Any, data: Any, seed: int) -> Any:
@@ -76,8 +79,6 @@ class BoundaryAnimation(Callback):
 
         import torch
 
-        from dlcli.training.plots import boundary_gif
-
         scratch = copy.deepcopy(self.model).eval()  # the trained net itself stays untouched
         frames = []
         for epoch, loss, weights in self.recorded:
@@ -87,3 +88,67 @@ class BoundaryAnimation(Callback):
             classes = scores.argmax(1).to("cpu", torch.uint8).numpy()
             frames.append((epoch, loss, classes.reshape(self.grid, self.grid)))
         atomic_write_bytes(self.out / ANIMATION, boundary_gif(frames, self.extent, self.x, self.y))
+
+
+def boundary_gif(
+    frames: list[tuple[int, float | None, np.ndarray]],
+    extent: tuple[float, float, float, float],
+    points: np.ndarray,
+    labels: np.ndarray,
+    size: int = 360,
+    frame_ms: int = 120,
+) -> bytes:
+    """An animated GIF of decision regions: frames of (epoch, loss or None, (G, G) predicted
+    classes, row 0 = largest x2), the training points on top, epoch and loss in a corner.
+
+    Drawn straight into one shared 22-colour palette (light class colours, dark class colours,
+    black, white): no quantisation, and flat regions compress to a few kB per frame.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from dlcli.training.plots import _PALETTE, _font
+
+    k = len(_PALETTE)
+    light = [tuple(int(255 - (255 - c) * 0.35) for c in rgb) for rgb in _PALETTE]
+    black, white = 2 * k, 2 * k + 1
+    palette = [c for rgb in [*light, *_PALETTE, (0, 0, 0), (255, 255, 255)] for c in rgb]
+    # the points do not move: draw them once, paste them onto every frame through a mask
+    layer = Image.new("P", (size, size), 0)
+    layer.putpalette(palette)
+    mask = Image.new("L", (size, size), 0)
+    draw_layer, draw_mask = ImageDraw.Draw(layer), ImageDraw.Draw(mask)
+    x1min, x1max, x2min, x2max = extent
+    for (a, b), c in zip(points.tolist(), labels.tolist(), strict=True):
+        x = (a - x1min) / (x1max - x1min) * size
+        y = (x2max - b) / (x2max - x2min) * size
+        box = (x - 3, y - 3, x + 3, y + 3)
+        draw_layer.ellipse(box, fill=k + c % k, outline=black)
+        draw_mask.ellipse(box, fill=255)
+    font = _font(14)
+    images = []
+    for epoch, loss, classes in frames:
+        img = Image.fromarray((np.asarray(classes) % k).astype(np.uint8), "P")
+        img.putpalette(palette)
+        img = img.resize((size, size), Image.NEAREST)  # type: ignore[attr-defined]  # Pillow 9.0 has no Image.Resampling
+        img.paste(layer, (0, 0), mask)
+        draw = ImageDraw.Draw(img)
+        text = f"epoch {epoch}" + (f"  loss {loss:.3f}" if loss is not None else "")
+        left, top, right, bottom = draw.textbbox((6, 4), text, font=font)
+        draw.rectangle((left - 3, top - 2, right + 3, bottom + 2), fill=white)
+        draw.text((6, 4), text, fill=black, font=font)
+        images.append(img)
+    durations = [frame_ms] * (len(images) - 1) + [1500]  # hold the last frame
+    buf = io.BytesIO()
+    images[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=durations,
+        loop=0,
+        optimize=False,
+    )
+    return buf.getvalue()

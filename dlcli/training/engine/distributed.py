@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from dlcli import interrupts
 from dlcli.errors import DlcliError, InputError, RunFailure
 from dlcli.training.engine.device import resolve_device
-from dlcli.training.engine.metrics import loss_function, scores_of
+from dlcli.training.engine.metrics import scores_of
 from dlcli.training.engine.strategy import Strategy
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from dlcli.training.engine.batches import Inputs
+    from dlcli.training.engine.tasks import Task
 
 TIMEOUT_SECONDS = 300.0  # default wait of a collective for a dead or stuck rank
 
@@ -173,23 +174,23 @@ class DDP(Strategy):
         return sums
 
     def measure(
-        self, net: nn.Module, x: Inputs, y: torch.Tensor, loss_name: str
-    ) -> tuple[float | None, float | None]:
-        """Each rank scores rows rank, rank+W, ... and the sums (loss in float64, hits, count)
-        are all-reduced."""
+        self, net: nn.Module, x: Inputs, y: torch.Tensor, task: Task, loss_name: str
+    ) -> dict[str, float | None]:
+        """Each rank scores rows rank, rank+W, ... and the sums (loss in float64, the task's
+        sums (hits; errors and target moments), count) are all-reduced."""
         import torch
 
         if len(y) == 0:
-            return super().measure(net, x, y, loss_name)
+            return super().measure(net, x, y, task, loss_name)
         xs, ys = x.strided(self.rank, self.world), y[self.rank :: self.world]
-        sums = torch.zeros(3, dtype=torch.float64, device=y.device)
+        sums = torch.zeros(2 + task.sums_size, dtype=torch.float64, device=y.device)
         if len(ys):
             scores = scores_of(net, xs)
-            sums[0] = float(loss_function(loss_name)(scores, ys)) * len(ys)
-            sums[1] = float((scores.argmax(1) == ys).sum())
-            sums[2] = len(ys)
-        loss_sum, hits, seen = self.reduce(sums).tolist()
-        return loss_sum / seen, hits / seen
+            sums[0] = float(task.loss(loss_name)(scores, ys)) * len(ys)
+            sums[1:-1] = task.sums(scores, ys)
+            sums[-1] = len(ys)
+        loss_sum, *rest, seen = self.reduce(sums).tolist()
+        return {"loss": loss_sum / seen, **task.reduce(rest, seen)}
 
     def any(self, flag: bool) -> bool:
         import torch

@@ -17,6 +17,7 @@ from dlcli.errors import RunFailure
 from dlcli.training.engine.distributed import Follower, lost_failure
 from dlcli.training.engine.metrics import count_params, measure, weight_norm
 from dlcli.training.engine.run import Run, RunResult
+from dlcli.training.engine.tasks import Regression
 from dlcli.training.runs import files as rd
 
 if TYPE_CHECKING:
@@ -112,36 +113,38 @@ def finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
     spec, data, folder = run.spec, run.data, run.folder
 
     def score(x, y):
-        return measure(net, *run.on_device(x, y), spec.train.loss)
+        return measure(net, *run.on_device(x, y), run.task, spec.train.loss)
 
     row = _row_of_weights(run, state)
     if row is not None:  # train: as it trained (Keras's convention); val: measured already
-        train_loss, train_acc = row["loss"], row["accuracy"]
-        val_loss, val_acc = row["val_loss"], row["val_accuracy"]
+        train = {k: row.get(k) for k in ("loss", *run.task.metrics)}
+        val = {k: row.get(f"val_{k}") for k in ("loss", *run.task.metrics)}
     else:
-        train_loss, train_acc = score(data.x_train, data.y_train)
-        val_loss, val_acc = score(data.x_val, data.y_val)
-    test_loss, test_acc = score(data.x_test, data.y_test)
+        train, val = score(data.x_train, data.y_train), score(data.x_val, data.y_val)
+    test = score(data.x_test, data.y_test)
+    # train_loss, train_accuracy (regression: train_mse, ..., train_r2), val_..., test_...
+    scores: dict[str, Any] = {f"{split}_accuracy": None for split in ("train", "val", "test")}
+    for split, measured in (("train", train), ("val", val), ("test", test)):
+        scores |= {f"{split}_{k}": v for k, v in measured.items()}
     rd.save_tensors(folder / rd.WEIGHTS, net.state_dict(), {"model": spec.model})
     write_history(run, state.history)
-    if spec.layout == "flat" and spec.sample_shape == (2,):
+    if spec.layout == "flat" and spec.sample_shape == (2,) and spec.class_names:
         from dlcli.training.plots import boundary_png
 
         rd.atomic_write_bytes(
             folder / rd.BOUNDARY, boundary_png(spec, run.dataset, net, run.device)
         )
+    from dlcli.training.fitplot import draws_fit, run_fit_png
+
+    if draws_fit(spec):
+        rd.atomic_write_bytes(folder / rd.FIT, run_fit_png(spec, run.dataset, net, run.device))
     result = RunResult(
         model=spec.model,
         data=spec.data.source,
         epochs=len(state.history),
         best_epoch=state.best_epoch,
         stopped_early=state.stopped_early,
-        train_loss=train_loss,
-        train_accuracy=train_acc,
-        val_loss=val_loss,
-        val_accuracy=val_acc,
-        test_loss=test_loss,
-        test_accuracy=test_acc,
+        **scores,
         params=count_params(net),
         weight_norm=weight_norm(net),
         seconds=round(time.perf_counter() - run.start, 3),
@@ -152,6 +155,8 @@ def finish(run: Run, net: nn.Module, state: TrainState) -> RunResult:
         n_test=len(data.y_test),
         classes=spec.class_names,
         data_info=run.dataset.extra.get("info", {}),
+        task=run.task.name,
+        targets=list(run.task.names) if isinstance(run.task, Regression) else None,
     )
     rd.write_json(folder / rd.METRICS, result.to_dict())
     spec.epochs_done = len(state.history)

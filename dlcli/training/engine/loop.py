@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from dlcli import interrupts
 from dlcli.errors import RunFailure
@@ -27,7 +27,7 @@ from dlcli.training.engine.callbacks import (
 )
 from dlcli.training.engine.finish import diverged, finish, interrupted
 from dlcli.training.engine.grads import GradNorms
-from dlcli.training.engine.metrics import count_params, loss_function
+from dlcli.training.engine.metrics import count_params
 from dlcli.training.engine.precision import autocast, compiled, grad_scaler
 from dlcli.training.engine.run import Run, RunResult
 from dlcli.training.families import get_family
@@ -76,13 +76,15 @@ def fit(run: Run, net: nn.Module, checkpoint: Checkpoint | None = None) -> RunRe
             interrupts.raise_if_received()  # one that something swallowed on its way
             t0 = time.perf_counter()
             callbacks.on_epoch_begin(epoch, {"batches": run.batches, "epochs": cfg.epochs})
-            loss, accuracy = train_epoch(run, model, opt, train_split, epoch, callbacks, scaler)
+            trained = train_epoch(run, model, opt, train_split, epoch, callbacks, scaler)
+            loss = cast(float, trained["loss"])  # a training split is never empty
             if not math.isfinite(loss):
                 diverged(run, epoch, loss)
             with autocast(cfg.precision, run.device):  # DDP: scored in shares
-                val_loss, val_accuracy = strategy.measure(net, *val_split, cfg.loss)
-            row: dict[str, Any] = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}
-            row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
+                val = strategy.measure(net, *val_split, run.task, cfg.loss)
+            # epoch, loss, accuracy (regression: mse, rmse, mae, r2), val_..., seconds
+            row: dict[str, Any] = {"epoch": epoch + 1, **trained}
+            row |= {f"val_{k}": v for k, v in val.items()}
             row["seconds"] = time.perf_counter() - t0
             callbacks.on_epoch_end(epoch, row)  # history, best weights, checkpoint, progress
             if callbacks.stop_training():
@@ -115,17 +117,18 @@ def train_epoch(
     epoch: int,
     callbacks: CallbackList,
     scaler: Any = None,
-) -> tuple[float, float]:
-    """One pass over the training split in a fresh seeded order: (mean loss, accuracy)."""
+) -> dict[str, float | None]:
+    """One pass over the training split in a fresh seeded order: {"loss": mean loss, then the
+    task's metrics as it trained (accuracy; mse, rmse, mae, r2)}."""
     import torch
 
-    cfg, batches = run.spec.train, run.batches
-    loss_fn = loss_function(cfg.loss)
+    cfg, batches, task = run.spec.train, run.batches, run.task
+    loss_fn = task.loss(cfg.loss)
     x, y = split
     model.train()
     order, shares = run.strategy.epoch_order(len(y), cfg.batch_size, cfg.seed, epoch, run.device)
     ys = y[order]  # one gather per epoch, then views
-    losses, hits = [], []  # per batch; summed once at the end of the epoch
+    losses, stats = [], []  # per batch; summed once at the end of the epoch
     inputs = x.batches(order, [(s.start, s.stop) for s in shares])  # batches.Inputs
     for b, (share, xb) in enumerate(zip(shares, inputs, strict=True)):
         if cfg.lr_schedule != "constant":  # a function of the step alone: resume needs no state
@@ -133,7 +136,7 @@ def train_epoch(
                 group["lr"] = cfg.lr_at(epoch * batches + b, cfg.epochs * batches)
         yb = ys[share.start : share.stop]
         with autocast(cfg.precision, run.device):  # --precision (32: no-op)
-            scores = model(xb)  # (B, C)
+            scores = model(xb)  # (B, C) class scores, or (B, T) regression outputs
             loss = loss_fn(scores, yb)
         opt.zero_grad(set_to_none=True)
         # DDP averages gradients over ranks: scaled, they are the whole batch's mean
@@ -151,20 +154,20 @@ def train_epoch(
             scaler.update()
         with torch.no_grad():
             losses.append(loss.detach())
-            hit = (scores.argmax(1) == yb).sum()
-            hits.append(hit if share.count else hit * 0)  # DDP: a share counted by rank 0
+            stat = task.sums(scores, yb)  # hits; or errors and target moments
+            stats.append(stat if share.count else stat * 0)  # DDP: a share counted by rank 0
         callbacks.on_batch_end(b, batches, loss)
     # examples per batch (this rank's under DDP; the last batch may be short)
     sizes = torch.tensor([s.count for s in shares], dtype=torch.float64, device=run.device)
-    sums = torch.stack(
+    sums = torch.cat(
         [
-            (torch.stack(losses).double() * sizes).sum(),  # loss summed over examples
-            torch.stack(hits).sum().double(),  # correct predictions
-            sizes.sum(),  # examples
+            (torch.stack(losses).double() * sizes).sum().reshape(1),  # loss over examples
+            torch.stack(stats).sum(0),  # the task's sums (correct predictions, ...)
+            sizes.sum().reshape(1),  # examples
         ]
     )
-    loss_sum, correct, seen = run.strategy.reduce(sums).tolist()  # summed over ranks
-    return loss_sum / seen, correct / seen
+    loss_sum, *rest, seen = run.strategy.reduce(sums).tolist()  # summed over ranks
+    return {"loss": loss_sum / seen, **task.reduce(rest, seen)}
 
 
 def _callbacks(run: Run, keep: Keep, opt: torch.optim.Optimizer) -> CallbackList:
@@ -186,7 +189,7 @@ def _train_info(run: Run, net: nn.Module, state: TrainState) -> dict[str, Any]:
     spec, data = run.spec, run.data
     family = get_family(spec.model)
     layers = (
-        family.describe(spec.model_config, spec.input_shape, len(spec.class_names))
+        family.describe(spec.model_config, spec.input_shape, spec.outputs)
         if family.describe
         else []
     )
@@ -203,6 +206,8 @@ def _train_info(run: Run, net: nn.Module, state: TrainState) -> dict[str, Any]:
         "n_test": len(data.y_test),
         "input_shape": list(spec.input_shape),
         "classes": spec.class_names,
+        "task": run.task.name,
+        "targets": list(getattr(run.task, "names", [])),
         "layers": layers,
         "notes": run.dataset.extra.get("notes", []),  # data warnings, e.g. skipped rows
     }

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from dlcli.training.data import Dataset, Rows
     from dlcli.training.engine.callbacks import Callback
     from dlcli.training.engine.strategy import Strategy
+    from dlcli.training.engine.tasks import Task
     from dlcli.training.runs.spec import Prepared, RunSpec
 
 
@@ -31,6 +32,11 @@ class Run:
     strategy: Strategy  # one process, or this rank's share of a data-parallel run
     callbacks: Sequence[Callback]  # the caller's (rank 0's alone)
     start: float  # time.perf_counter() when the command began
+
+    @property
+    def task(self) -> Task:
+        """Classification or regression (engine/tasks.py), with the fitted target statistics."""
+        return self.spec.task
 
     @property
     def batches(self) -> int:
@@ -55,7 +61,7 @@ class RunResult:
     best_epoch: int
     stopped_early: bool
     train_loss: float
-    train_accuracy: float
+    train_accuracy: float | None
     val_loss: float | None
     val_accuracy: float | None
     test_loss: float | None
@@ -70,6 +76,32 @@ class RunResult:
     n_test: int
     classes: list[str] = field(default_factory=list)
     data_info: dict[str, Any] = field(default_factory=dict)  # e.g. vocabulary, coverage
+    task: str = "classification"  # or "regression" (then the keys below; accuracies None)
+    targets: list[str] | None = None  # regression: the target names
+    # regression: in the targets' original units (tasks.Regression); train: as it trained
+    train_mse: float | None = None
+    train_rmse: float | None = None
+    train_mae: float | None = None
+    train_r2: float | None = None
+    val_mse: float | None = None
+    val_rmse: float | None = None
+    val_mae: float | None = None
+    val_r2: float | None = None
+    test_mse: float | None = None
+    test_rmse: float | None = None
+    test_mae: float | None = None
+    test_r2: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The --json document; a classification run's has no regression keys."""
+        document = asdict(self)
+        if self.task == "classification":
+            for key in REGRESSION_KEYS:
+                document.pop(key)
+        return document
+
+
+REGRESSION_KEYS = (
+    "targets",
+    *(f"{split}_{m}" for split in ("train", "val", "test") for m in ("mse", "rmse", "mae", "r2")),
+)

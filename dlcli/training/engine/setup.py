@@ -25,12 +25,19 @@ from dlcli.training.engine.device import set_threads
 from dlcli.training.engine.loop import fit
 from dlcli.training.engine.precision import check_compile, check_precision
 from dlcli.training.engine.run import Run, RunResult
-from dlcli.training.families import load_family_data
 from dlcli.training.families.blocks import apply_init
 from dlcli.training.runs import checkpoint
 from dlcli.training.runs.checkpoint import TrainState
 from dlcli.training.runs.files import CHECKPOINT
-from dlcli.training.runs.spec import Prepared, RunSpec, load_split, make_spec, prepare, read_spec
+from dlcli.training.runs.spec import (
+    Prepared,
+    RunSpec,
+    load_data,
+    load_split,
+    make_spec,
+    prepare,
+    read_spec,
+)
 from dlcli.training.runs.state import (
     FINISHED,
     RunState,
@@ -61,7 +68,7 @@ def train(
     start = time.perf_counter()
     device, strategy = distributed.setup(train_config.device)
     _check_accelerators(train_config, device)
-    dataset = load_family_data(model, model_config, data, train_config.seed)
+    dataset = load_data(model, model_config, data, train_config)  # as the task learns it
     spec = make_spec(model, model_config, data, train_config, dataset)
     prepared = prepare(dataset, spec, train_config.seed)
     if train_config.patience and len(prepared.y_val) == 0:

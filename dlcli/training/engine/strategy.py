@@ -12,7 +12,7 @@ verbs under torchrun, and `distributed.setup` picks one.
     epoch_order(...)        the sampler: the epoch's seeded permutation, and where this rank's
                             share of each global batch lies in it (`--batch-size` is global)
     reduce(sums)            epoch totals (loss sums, hits, counts) summed over ranks
-    measure(net, x, y)      (loss, accuracy) of a split (DDP: scored in shares, sums reduced)
+    measure(net, x, y, ...) a split's loss and metrics (DDP: scored in shares, sums reduced)
     any(flag)               a stop request seen by rank 0's callbacks stops every rank
     from_main(make)         `make()` on rank 0, its JSON-able result on every rank
     finishing()             the run is ending: a second SIGTERM may not cut the save short
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from dlcli.training.engine.batches import Inputs
+    from dlcli.training.engine.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,10 @@ class Strategy:
         return sums
 
     def measure(
-        self, net: nn.Module, x: Inputs, y: torch.Tensor, loss_name: str
-    ) -> tuple[float | None, float | None]:
-        """(mean loss, accuracy) of a split (`metrics.measure`)."""
-        return measure(net, x, y, loss_name)
+        self, net: nn.Module, x: Inputs, y: torch.Tensor, task: Task, loss_name: str
+    ) -> dict[str, float | None]:
+        """A split's loss and the task's metrics (`metrics.measure`)."""
+        return measure(net, x, y, task, loss_name)
 
     def any(self, flag: bool) -> bool:
         """True on every rank if it is true on any."""

@@ -125,13 +125,16 @@ def get_family(name: str) -> Family:
         raise InputError(f"unknown model '{name}': expected one of {', '.join(FAMILIES)}") from None
 
 
-def load_family_data(model: str, model_config: Any, data: Any, seed: int) -> Any:
-    """The family's own loader when it has one and claims the data, else the shared one."""
+def load_family_data(
+    model: str, model_config: Any, data: Any, seed: int, regression: bool = False
+) -> Any:
+    """The family's own loader when it has one and claims the data, else the shared one.
+    `regression`: the run learns numeric targets (its split is not stratified)."""
     from dlcli.training.data import load_dataset
 
     family = get_family(model)
     if family.load_data is not None:
-        dataset = family.load_data(model_config, data, seed)
+        dataset = family.load_data(model_config, data, seed, regression=regression)
         if dataset is not None:
             return dataset
     return load_dataset(data, seed=seed)

@@ -56,8 +56,9 @@ class Family:
     lr              the family's learning rate per optimizer, where it differs from DEFAULT_LR
     describe        describe(config, input_shape, num_classes) -> [{"layer", "output",
                     "params"}, ...], the table printed before training (optional)
-    load_data       load_data(config, data, seed) -> Dataset, or None to use the shared loaders:
-                    a family with its own kind of data (lstm: text)
+    load_data       load_data(config, data, seed, regression=False) -> Dataset, or None to use
+                    the shared loaders: a family with its own kind of data (lstm: text);
+                    `regression`: the run's split is seeded but not stratified
     read_inputs     read_inputs(config, path, sample_shape, target) -> (raw x, labels or None),
                     or None: that family's inputs for `evaluate --data` and `predict`
     """

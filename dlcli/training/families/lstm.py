@@ -112,7 +112,9 @@ def is_standard_text(source: str) -> bool:
     return is_named(source) and DATASETS[source.strip().lower()].kind == "text"
 
 
-def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset | None:
+def load_data(
+    config: RecurrentConfig, data: DataConfig, seed: int, regression: bool = False
+) -> Dataset | None:
     """Text CSV or a standard text dataset (imdb: its official test set kept as the test split)
     -> a Dataset of padded token ids (N, T); None for everything else (the shared loaders read
     it: digits as 8 rows of 8 pixels, CSV time series one value per step).
@@ -120,11 +122,12 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     At train time (`config.vocab` empty) the vocabulary is built from the training split of the
     seeded split the loop will make, and stored in `config.vocab`; `--embeddings` are read into
     the table the builder starts from (`Dataset.init['embeddings']`, never saved). With
-    `config.vocab` set (evaluate, resume) it is reused as saved.
+    `config.vocab` set (evaluate, resume) it is reused as saved. `regression` (numeric targets):
+    the run's split is not stratified, so neither is the one the vocabulary is built from.
     """
     import numpy as np
 
-    from dlcli.training.data import Dataset, class_names_of, input_kind, split_indices
+    from dlcli.training.data import Dataset, class_names_of, input_kind
     from dlcli.training.data.text import TextTable, Vocabulary, encode, read_text_csv, tokenize
     from dlcli.training.families.nets.recurrent import PAD_INDEX
 
@@ -161,11 +164,9 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
     notes = list(table.warnings)
     info: dict[str, Any] = {}
     pretrained: dict[str, Any] = {}  # for the builder, train time only (unsaved)
-    if not config.vocab:
-        split = split_indices(y, data.test_fraction, data.val_fraction, seed, fixed_test)
-        pretrained = _build_vocabulary(
-            config, [tokens[i] for i in split.train.tolist()], seed, info, notes
-        )
+    if not config.vocab:  # from the training part of the split the run will make
+        train = _train_rows(y, data, seed, fixed_test, regression)
+        pretrained = _build_vocabulary(config, [tokens[i] for i in train], seed, info, notes)
     vocab = Vocabulary(list(config.vocab))
     ids = encode(tokens, vocab, config.max_length)
     lengths = (ids != PAD_INDEX).sum(1)
@@ -180,7 +181,22 @@ def load_data(config: RecurrentConfig, data: DataConfig, seed: int) -> Dataset |
         extra={"notes": notes, "info": info},
         init=pretrained,
         fixed_test=fixed_test,
+        target_names=[] if standard else [data.target or "label"],
     )
+
+
+def _train_rows(
+    y: np.ndarray, data: DataConfig, seed: int, fixed_test: Any, regression: bool
+) -> list[int]:
+    """The rows of the run's training split (`runs.spec.run_split`'s rule: stratified by class,
+    or for regression seeded but not stratified)."""
+    import numpy as np
+
+    from dlcli.training.data import split_indices
+
+    strata = np.zeros(len(y), np.int64) if regression else y
+    split = split_indices(strata, data.test_fraction, data.val_fraction, seed, fixed_test)
+    return split.train.tolist()
 
 
 def _build_vocabulary(

@@ -5,8 +5,10 @@
     RUN_DIR/model.safetensors   the weights (the best epoch's with --patience)
     RUN_DIR/history.csv         one row per epoch
     RUN_DIR/metrics.json        the final results (the `--json` document)
-    RUN_DIR/curves.png          loss and accuracy per epoch (plots.py draws the pictures)
+    RUN_DIR/curves.png          loss and accuracy (regression: R²) per epoch (plots.py draws
+                                the pictures)
     RUN_DIR/boundary.png        decision regions, for 2-D data
+    RUN_DIR/fit.png             regression on one input feature: the points and the fitted curve
     RUN_DIR/checkpoint.safetensors   what --resume needs: model, optimizer and RNG tensors, plus
                                 the loop's `TrainState` as JSON in the metadata (checkpoint.py)
     RUN_DIR/checkpoint.prev.safetensors   the one before (see `checkpoint.save`)

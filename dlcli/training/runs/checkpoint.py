@@ -104,8 +104,7 @@ class TrainState:
         for i, row in enumerate(state.history, 1):
             if not isinstance(row, dict) or row.get("epoch") != i:
                 raise damaged(f"history row {i} is {_short(row)}")
-            for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"):
-                value = row.get(key)
+            for key, value in row.items():  # loss, accuracy or mse, ..., val_..., seconds
                 number = isinstance(value, int | float) and not isinstance(value, bool)
                 if value is not None and not number:
                     raise damaged(f"history row {i}: '{key}' is {_short(value)}")

@@ -26,6 +26,7 @@ from dlcli.training.config import DataConfig, TrainConfig, config_from_dict, con
 from dlcli.training.data import (
     Dataset,
     Rows,
+    Split,
     Standardizer,
     as_model_values,
     layout_shape,
@@ -33,6 +34,7 @@ from dlcli.training.data import (
     stored_per_batch,
     to_layout,
 )
+from dlcli.training.engine.tasks import Regression, Task, adapt, task_for
 from dlcli.training.families import check_model_size, get_family, load_family_data
 from dlcli.training.runs.files import CONFIG, RUN_FORMAT, read_json, write_json
 
@@ -65,6 +67,19 @@ class RunSpec:
     status: str | None = None  # running, done, interrupted, diverged
     epochs_done: int | None = None  # set when the run is done
     dlcli_version: str = __version__  # of the dlcli that started the run
+    # a regression run's targets: {"names", "mean", "std"} (the training split's statistics,
+    # fitted by `prepare`); None for classification
+    targets: dict[str, Any] | None = None
+
+    @property
+    def task(self) -> Task:
+        """What the run learns (engine/tasks.py): its loss decides."""
+        return task_for(self.train.loss, len(self.class_names), self.targets)
+
+    @property
+    def outputs(self) -> int:
+        """The model's outputs per sample: one per class, or one per regression target."""
+        return self.task.outputs
 
     def to_dict(self) -> dict[str, Any]:
         document = {
@@ -82,6 +97,7 @@ class RunSpec:
             "image_mode": self.image_mode,
             "pixel_max": self.pixel_max,
             "standardize": self.standardizer.to_dict() if self.standardizer else None,
+            "targets": self.targets,
             "threads": self.threads,
             "torch_version": self.torch_version,
             "status": self.status,
@@ -99,6 +115,7 @@ class RunSpec:
             _check_shape(d.get(name), name, where)
         _check_fields(d, where)
         _check_standardize(d.get("standardize"), where)
+        _check_targets(d.get("targets"), where)
         try:
             family = get_family(d["model"])
             return cls(
@@ -120,6 +137,7 @@ class RunSpec:
                 status=d.get("status"),
                 epochs_done=d.get("epochs_done"),
                 dlcli_version=d.get("dlcli_version", __version__),
+                targets=d.get("targets"),
             )
         except InputError as exc:  # a field of the wrong type or out of range
             raise InputError(f"{where}: damaged run config: {exc}") from None
@@ -139,12 +157,10 @@ class RunSpec:
             self.model,
             self.model_config,
             self.input_shape,
-            len(self.class_names),
+            self.outputs,
             self.train.batch_size,
         )
-        return family.build(
-            self.model_config, self.input_shape, len(self.class_names), **(init or {})
-        )
+        return family.build(self.model_config, self.input_shape, self.outputs, **(init or {}))
 
     def preprocess(self, x: np.ndarray) -> np.ndarray:
         """Raw samples (N, *sample_shape) -> standardised as in training, in the model's layout
@@ -209,7 +225,8 @@ def _check_fields(d: dict[str, Any], where: Path) -> None:
             text = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise InputError(f"{where}: damaged run config: '{name}' is {text}")
     names = d["class_names"]
-    if not names or not all(type(n) is str for n in names):
+    regression = isinstance(d.get("targets"), dict)  # a regression run has no classes
+    if (not names and not regression) or not all(type(n) is str for n in names):
         raise InputError(f"{where}: damaged run config: 'class_names' must be a list of names")
     if not all(type(n) is str for n in d.get("feature_names") or []):
         raise InputError(f"{where}: damaged run config: 'feature_names' must be a list of names")
@@ -236,6 +253,24 @@ def _check_standardize(document: Any, where: Path) -> None:
                 f"{where}: damaged run config: 'standardize' needs a shape and {count or 'its'} "
                 f"{key} values, {what}"
             )
+
+
+def _check_targets(document: Any, where: Path) -> None:
+    """config.json's regression targets: None, or names with as many finite means and positive
+    finite standard deviations."""
+    if document is None:
+        return
+    names = document.get("names") if isinstance(document, dict) else None
+    ok = isinstance(names, list) and bool(names) and all(type(n) is str for n in names)
+    for key, low in (("mean", -math.inf), ("std", 0.0)):
+        values = document.get(key) if ok else None
+        ok = ok and isinstance(values, list) and len(values) == len(names or [])
+        ok = ok and isinstance(values, list) and all(_finite(v) and v > low for v in values)
+    if not ok:
+        raise InputError(
+            f"{where}: damaged run config: 'targets' needs names and as many finite means and "
+            "positive finite standard deviations"
+        )
 
 
 def read_spec(run: Path) -> tuple[RunSpec, dict[str, Any]]:
@@ -277,6 +312,8 @@ def make_spec(
         image_mode=dataset.image_mode,
         pixel_max=dataset.pixel_max,
         torch_version=torch.__version__,
+        # regression: the names now, the statistics when `prepare` has the training split
+        targets={"names": list(dataset.target_names)} if train.regression else None,
     )
 
 
@@ -294,13 +331,27 @@ class Prepared:
     y_test: np.ndarray
 
 
+def run_split(spec: RunSpec, dataset: Dataset, seed: int) -> Split:
+    """The run's seeded split of `dataset`: stratified by class for classification; for
+    regression seeded but not stratified (one stratum)."""
+    import numpy as np
+
+    regression = spec.train.regression
+    strata = np.zeros(len(dataset.y), np.int64) if regression else dataset.y
+    return split_indices(
+        strata, spec.data.test_fraction, spec.data.val_fraction, seed, dataset.fixed_test
+    )
+
+
 def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
     """Split, standardise with the train split's statistics (fitted here unless the spec has
     them already; one streaming pass), and reshape to the model's layout: up front for arrays
     in memory, per batch for stored ones (`data.stored_per_batch`), which are not copied."""
-    split = split_indices(
-        dataset.y, spec.data.test_fraction, spec.data.val_fraction, seed, dataset.fixed_test
-    )
+    task = spec.task
+    split = run_split(spec, dataset, seed)
+    if isinstance(task, Regression) and not task.std:  # fitted on the training targets
+        task = task.fitted(dataset.y[split.train])
+        spec.targets = task.to_dict()
     per_batch = stored_per_batch(dataset.x, spec.pixel_max)
     if (
         spec.standardizer is None
@@ -309,19 +360,31 @@ def prepare(dataset: Dataset, spec: RunSpec, seed: int) -> Prepared:
     ):
         spec.standardizer = Standardizer.fit(dataset.x, split.train, spec.pixel_max)
 
-    def part(idx):
+    def part(idx):  # targets as the model learns them (regression: standardised)
         if per_batch:
-            return Rows(dataset.x, idx), dataset.y[idx]
-        return spec.preprocess(dataset.x[idx]), dataset.y[idx]
+            return Rows(dataset.x, idx), task.encode(dataset.y[idx])
+        return spec.preprocess(dataset.x[idx]), task.encode(dataset.y[idx])
 
     (xtr, ytr), (xva, yva), (xte, yte) = part(split.train), part(split.val), part(split.test)
     return Prepared(xtr, ytr, xva, yva, xte, yte)
 
 
+def load_data(model: str, model_config: Any, data: DataConfig, train: TrainConfig) -> Dataset:
+    """The family's data, as the run's task learns it (`tasks.adapt`: regression targets as
+    numbers, or one clear line where the target does not fit the loss)."""
+    dataset = load_family_data(model, model_config, data, train.seed, train.regression)
+    return adapt(dataset, train.loss)
+
+
 def load_split(spec: RunSpec) -> tuple[Dataset, Prepared]:
     """Reload a run's data and recompute its split exactly (evaluate, resume)."""
-    dataset = load_family_data(spec.model, spec.model_config, spec.data, spec.train.seed)
-    if dataset.class_names != spec.class_names or dataset.sample_shape != spec.sample_shape:
+    dataset = load_data(spec.model, spec.model_config, spec.data, spec.train)
+    names = (spec.targets or {}).get("names", [])
+    if (
+        dataset.class_names != spec.class_names
+        or dataset.sample_shape != spec.sample_shape
+        or (spec.train.regression and dataset.target_names != names)
+    ):
         raise InputError(
             f"the run's data '{spec.data.source}' has changed since training "
             f"(classes or sample shape differ); give the data to use with --data"

@@ -9,8 +9,7 @@ in the order given, `seed` last (so a combination's seeds are neighbours); a tup
 (`hidden=(64, 32)` is two layers). `out` (default runs/sweep-MODEL-TIME) holds one ordinary run
 folder per combination, named after the knobs that vary (`hidden=6,weight-decay=0.1,seed=1`),
 then sweep.json (the result), sweep.csv (one row per run), curves.png (every run's validation
-curves; with `train_curves=True` the training ones too, dashed) and, for 2-D data,
-boundaries.png (every run's decision regions).
+curves; with `train_curves=True` the training ones too, dashed) and, for 2-D data, boundaries.png (every run's decision regions).
 
 Calling it again with the same arguments continues an interrupted sweep: finished runs are kept,
 an interrupted one resumes from its checkpoint, the rest start; a folder whose config is not
@@ -49,6 +48,7 @@ from dlcli.training.compare import (
     SWEEP_CURVES,
     SWEEP_JSON,
     flat_config,
+    metrics_for,
     read_run,
     show,
     write_figures,
@@ -128,9 +128,7 @@ def sweep(
     with Lock(out / LOCK_NAME, f"sweep folder '{out}'"):  # one sweep writes it at a time
         for job, want in zip(jobs, wanted, strict=True):
             job.action = job_state(job, want)  # again, under the lock
-        result = _sweep(model, out, swept, jobs, callbacks, parallel, animate)
-        _write_summary(out, result, jobs, train_curves)
-        return result
+        return _sweep(model, out, swept, jobs, callbacks, parallel, animate, train_curves)
 
 
 def plan_jobs(
@@ -175,6 +173,7 @@ def _sweep(
     callbacks: Sequence[Callback],
     parallel: int,
     animate: bool,
+    train_curves: bool = False,
 ) -> SweepResult:
     """Run the jobs that need it (the sweep folder's lock held), then write the summary."""
     results: dict[int, dict[str, Any]] = {}
@@ -204,10 +203,15 @@ def _sweep(
         ) from None
 
     runs = [results[j.index] | {"knobs": j.varying, "name": j.name} for j in jobs]
-    return SweepResult(str(out), model, swept, runs, _summary(runs, swept))
+    names = metrics_for(runs)  # a classification's metrics, or a regression's
+    result = SweepResult(str(out), model, swept, runs, _summary(runs, swept, names))
+    _write_summary(out, result, jobs, names, train_curves)
+    return result
 
 
-def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any]]:
+def _summary(
+    runs: list[dict[str, Any]], swept: list[str], names: tuple[str, ...] = METRICS
+) -> list[dict[str, Any]]:
     """One row per combination of the non-seed knobs: the mean of each metric over its seeds,
     and the (sample) standard deviation where there are several."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -221,7 +225,7 @@ def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any
     for key, members in groups.items():
         row: dict[str, Any] = {"knobs": knobs_of[key], "runs": len(members)}
         row["failed"] = sum(1 for r in members if "error" in r)
-        for metric in METRICS:
+        for metric in names:
             values = [r[metric] for r in members if r.get(metric) is not None]
             row[metric] = statistics.fmean(values) if values else None
             row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else None
@@ -229,7 +233,13 @@ def _summary(runs: list[dict[str, Any]], swept: list[str]) -> list[dict[str, Any
     return rows
 
 
-def _write_summary(out: Path, result: SweepResult, jobs: list[Job], train: bool) -> None:
+def _write_summary(
+    out: Path,
+    result: SweepResult,
+    jobs: list[Job],
+    names: tuple[str, ...] = METRICS,
+    train: bool = False,
+) -> None:
     """sweep.json, sweep.csv (one row per run) and the pictures, each written atomically."""
     import csv
     import io
@@ -238,13 +248,13 @@ def _write_summary(out: Path, result: SweepResult, jobs: list[Job], train: bool)
     atomic_write_bytes(out / SWEEP_JSON, document.encode())
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["run", *result.swept, *METRICS, "error"])
+    writer.writerow(["run", *result.swept, *names, "error"])
     for run in result.runs:
         writer.writerow(
             [
                 run["name"],
                 *(show(run["knobs"][k]) for k in result.swept),
-                *("" if run.get(m) is None else run[m] for m in METRICS),
+                *("" if run.get(m) is None else run[m] for m in names),
                 run.get("error", ""),
             ]
         )
