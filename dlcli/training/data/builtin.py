@@ -2,7 +2,8 @@
 Optical Recognition of Handwritten Digits, CC BY 4.0), `spiral[:n=100,classes=3,noise=0.2]`
 (synthetic 2-D classes as in the ConvNetJS classify2d demo, n points per class; `scale=S`
 multiplies the second coordinate by S: features whose scales differ, for the lesson on
-standardisation) and `curve[:n=200,noise=0.1]` (a noisy 1-D regression curve, y = x + cos(πx) + noise)."""
+standardisation) and `curve[:n=200,noise=0.1]` (a noisy 1-D regression curve, y = x + cos(πx)
++ noise)."""
 
 from __future__ import annotations
 

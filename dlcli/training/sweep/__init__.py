@@ -9,7 +9,8 @@ in the order given, `seed` last (so a combination's seeds are neighbours); a tup
 (`hidden=(64, 32)` is two layers). `out` (default runs/sweep-MODEL-TIME) holds one ordinary run
 folder per combination, named after the knobs that vary (`hidden=6,weight-decay=0.1,seed=1`),
 then sweep.json (the result), sweep.csv (one row per run), curves.png (every run's validation
-curves; with `train_curves=True` the training ones too, dashed) and, for 2-D data, boundaries.png (every run's decision regions).
+curves; with `train_curves=True` the training ones too, dashed) and, for 2-D data,
+boundaries.png (every run's decision regions).
 
 Calling it again with the same arguments continues an interrupted sweep: finished runs are kept,
 an interrupted one resumes from its checkpoint, the rest start; a folder whose config is not
