@@ -121,6 +121,36 @@ def _loss(runs: list[Run]) -> tuple[bool, str]:
     return abs(hinge - entropy) <= 0.05, text
 
 
+def _least_squares_r2(run: Run) -> float:
+    """numpy's least-squares line (`lstsq`, with an intercept) fitted on the run's own training
+    split, its R² on the run's test split: what the linear score function should reach."""
+    import numpy as np
+
+    from dlcli.training.runs.spec import load_data, read_spec, run_split
+
+    spec, _ = read_spec(run.out)
+    data = load_data(spec.model, spec.model_config, spec.data, spec.train)
+    split = run_split(spec, data, spec.train.seed)
+    x, y = data.x.astype(np.float64), data.y.astype(np.float64)
+    design = np.concatenate([x.reshape(len(x), -1), np.ones((len(x), 1))], axis=1)
+    coef, *_ = np.linalg.lstsq(design[split.train], y[split.train], rcond=None)
+    test = y[split.test]
+    residual = test - design[split.test] @ coef
+    return float(1 - (residual**2).sum() / ((test - test.mean(axis=0)) ** 2).sum())
+
+
+def _regression(runs: list[Run]) -> tuple[bool, str]:
+    linear, net = runs
+    line = _least_squares_r2(linear)
+    apart = abs(linear["test_r2"] - line)
+    text = (
+        f"test R² {_f(net['test_r2'])} with {net.knobs['hidden'][0]} hidden units (claim: "
+        f">= 0.95); {_f(linear['test_r2'])} with the linear score function, numpy's "
+        f"least-squares line {_f(line)} on the same split: {_f(apart)} apart (claim: <= 0.01)"
+    )
+    return net["test_r2"] >= 0.95 and apart <= 0.01, text
+
+
 def _features(runs: list[Run]) -> tuple[bool, str]:
     resnet, linear = runs
     text = (
@@ -220,6 +250,16 @@ LESSONS: tuple[Lesson, ...] = (
         data="spiral:n=300",
         knobs={"hidden": 0, "lr": 0.01},
         vary={"loss": ["hinge", "cross-entropy"]},
+        epochs=100,
+    ),
+    Lesson(
+        "regression",
+        "a noisy 1-D curve, mean squared error: a hidden layer fits it, a line cannot",
+        _regression,
+        "hidden=32/fit.png",
+        data="curve",
+        knobs={"loss": "mse", "dropout": 0, "lr": 0.01, "lr_schedule": "cosine"},
+        vary={"hidden": [0, 32]},
         epochs=100,
     ),
     Lesson(

@@ -207,6 +207,36 @@ def test_hinge_and_cross_entropy_agree(lessons_run):
     assert abs(hinge["train_accuracy"] - entropy["train_accuracy"]) <= 0.05
 
 
+def test_regression_fits_the_curve_and_the_line_is_least_squares(lessons_run):
+    """Lesson 9 from the run folders: the net's test R² from its own predictions (dlcli.predict
+    on the test rows, R² by hand), and the linear run's test R² against numpy's `lstsq` line
+    fitted on the same training split."""
+    from dlcli.training.runs.spec import load_data, read_spec, run_split
+
+    folder = _folder(lessons_run, "regression")
+    linear, net = (_metrics(folder / f"hidden={h}") for h in (0, 32))
+    assert net["task"] == linear["task"] == "regression"
+    spec, _ = read_spec(folder / "hidden=0")
+    data = load_data(spec.model, spec.model_config, spec.data, spec.train)
+    split = run_split(spec, data, spec.train.seed)
+    x, y = data.x[:, 0].astype(np.float64), data.y[:, 0].astype(np.float64)
+    test = y[split.test]
+
+    def r2(predicted: np.ndarray) -> float:
+        return float(1 - ((test - predicted) ** 2).sum() / ((test - test.mean()) ** 2).sum())
+
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    coef, *_ = np.linalg.lstsq(design[split.train], y[split.train], rcond=None)
+    assert abs(linear["test_r2"] - r2(design[split.test] @ coef)) <= 0.01
+    rows = folder / "test-rows.csv"
+    rows.write_text("x\n" + "".join(f"{v!r}\n" for v in x[split.test].tolist()))
+    predicted = dlcli.predict(folder / "hidden=32", [str(rows)]).to_dict()["predictions"]
+    values = np.array([p["prediction"][0] for p in predicted], dtype=np.float64)
+    assert r2(values) == pytest.approx(net["test_r2"], abs=1e-4)
+    assert net["test_r2"] >= 0.95
+    assert (folder / "hidden=32" / "fit.png").is_file()
+
+
 def test_resnet_features_train_a_linear_classifier(lessons_run):
     folder = _folder(lessons_run, "features")
     resnet, linear = _metrics(folder / "resnet" / "run"), _metrics(folder / "linear" / "run")

@@ -361,6 +361,19 @@ def test_a_target_that_does_not_fit_the_loss_is_one_line(linear_csv, image_npz, 
     )
 
 
+@pytest.mark.parametrize("target", ["c", "y,c"])
+def test_a_constant_target_is_one_line_naming_it(tmp_path, target):
+    """A target with one value everywhere: regression says so (not the classifier's '2
+    classes'), one column or among several; classification keeps its own message."""
+    data = tmp_path / "constant.csv"
+    data.write_text("x,y,c\n" + "".join(f"{i},{i * 0.5 + 0.25},5\n" for i in range(20)))
+    args = ("train", "mlp", "--data", data, "--target", target, "--epochs", "1")
+    line = assert_input_error(cli(*args, "--loss", "mse"), "target 'c'", "same value (5)")
+    assert "classes" not in line
+    if target == "c":
+        assert_input_error(cli(*args), "same label ('5')", "at least 2 classes")
+
+
 def test_classification_runs_keep_their_documents(tmp_path):
     doc = _train("mlp", "--data", "spiral:n=30", "--epochs", "1", "--out", tmp_path / "c")
     assert doc["task"] == "classification"
@@ -381,3 +394,21 @@ def test_readme_regression_example_runs(tmp_path, monkeypatch):
         assert result.exit_code == 0, (command, result.output)
     metrics = json.loads(Path("runs/petals/metrics.json").read_text())
     assert metrics["task"] == "regression" and metrics["test_r2"] > 0.8
+
+
+def test_a_fractional_target_is_read_by_the_fast_parser_as_the_checked_one_reads_it(tmp_path):
+    """numpy's parser reads a measurement column too (it was the per-cell parser, ~5x slower),
+    and its values are the numbers the validating parser keeps as written."""
+    from dlcli.training.data.tables import _read_csv_checked, _read_csv_fast
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "m.csv"
+    cells = rng.normal(size=(300, 3)) * [1, 1e-3, 1e4]
+    data.write_text("a,b,y\n" + "".join(f"{a:.6g},{b:.6g},{y:.7g}\n" for a, b, y in cells))
+    fast = _read_csv_fast(data, "y", None)
+    assert fast is not None
+    checked = _read_csv_checked(data, "y", None)
+    assert np.array_equal(fast[0], checked[0])
+    assert fast[1] is not None and checked[1] is not None
+    as_float32 = [np.float32(float(v)) for v in checked[1]]
+    assert [np.float32(float(v)) for v in fast[1]] == as_float32

@@ -107,10 +107,14 @@ def _read_csv_fast(
     labels = None
     if label_idx is not None:
         column = table[:, label_idx]
-        if not (np.all(column == np.round(column)) and np.all(np.abs(column) < LABEL_EXACT)):
-            return None  # 0.5, 1e9: labels kept as written, read by the validating parser
-        values, inverse = np.unique(column.astype(np.int64), return_inverse=True)
-        names = [str(v) for v in values.tolist()]
+        if np.all(column == np.round(column)):
+            if not np.all(np.abs(column) < LABEL_EXACT):
+                return None  # 1e9: labels kept as written, read by the validating parser
+            values, inverse = np.unique(column.astype(np.int64), return_inverse=True)
+            names = [str(v) for v in values.tolist()]
+        else:  # a measurement (a regression target): each value's shortest float32 text
+            values, inverse = np.unique(column, return_inverse=True)
+            names = [str(v) for v in values]  # np.float32's str: '0.1234', as float() reads it
         labels = [names[i] for i in inverse.tolist()]
     del table
     return np.ascontiguousarray(x), labels, list(features)

@@ -233,6 +233,7 @@ class Regression:
         import numpy as np
 
         if dataset.target_names and not dataset.class_names:
+            _check_varies(dataset, dataset.y, dataset.target_names)
             return dataset  # read as numeric targets already (several columns, a 2-D y)
         try:
             values = np.array([float(n) for n in dataset.class_names], dtype=np.float64)
@@ -246,10 +247,24 @@ class Regression:
             raise InputError(f"{dataset.name}: the target has a value that is not a finite number")
         y = values[dataset.y].astype(np.float32)[:, None]  # (N, 1)
         names = dataset.target_names or ["y"]
+        _check_varies(dataset, y, names)
         return replace(dataset, y=y, class_names=[], target_names=names)
 
     def to_dict(self) -> dict[str, Any]:
         return {"names": list(self.names), "mean": list(self.mean), "std": list(self.std)}
+
+
+def _check_varies(dataset: Dataset, y: np.ndarray, names: list[str]) -> None:
+    """A target with one value in every sample has nothing to learn (and no R²): one line."""
+    import numpy as np
+
+    values = np.asarray(y).reshape(len(y), -1)
+    for column, name in enumerate(names):
+        if len(values) and (values[:, column] == values[0, column]).all():
+            raise InputError(
+                f"{dataset.name}: target '{name}' has the same value ({values[0, column]:g}) in "
+                "every sample: a regression needs targets that vary"
+            )
 
 
 def _is_number(text: str) -> bool:
