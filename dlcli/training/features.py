@@ -30,7 +30,7 @@ from dlcli.training.engine.batches import Inputs, inputs_for
 from dlcli.training.engine.metrics import EVAL_BATCH
 from dlcli.training.engine.precision import autocast
 from dlcli.training.evaluate import labelled_data, load_labelled, load_run, read_inputs
-from dlcli.training.runs.spec import load_data, run_split
+from dlcli.training.runs.spec import load_own_data, run_split
 
 if TYPE_CHECKING:
     import numpy as np
@@ -188,17 +188,7 @@ def _labelled(
             return *labelled_data(spec, data, target), data, None
         raw, labels = load_labelled(spec, data, target)
         return raw, labels, data, None
-    dataset = load_data(spec.model, spec.model_config, spec.data, spec.train)
-    names = (spec.targets or {}).get("names", [])
-    if (
-        dataset.class_names != spec.class_names
-        or dataset.sample_shape != spec.sample_shape
-        or (spec.train.regression and dataset.target_names != names)
-    ):
-        raise InputError(
-            f"the run's data '{spec.data.source}' has changed since training "
-            "(classes or sample shape differ)"
-        )
+    dataset = load_own_data(spec)
     test_rows = None
     if split == "all":
         index = np.arange(len(dataset.y), dtype=np.int64)

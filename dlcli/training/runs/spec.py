@@ -376,8 +376,9 @@ def load_data(model: str, model_config: Any, data: DataConfig, train: TrainConfi
     return adapt(dataset, train.loss)
 
 
-def load_split(spec: RunSpec) -> tuple[Dataset, Prepared]:
-    """Reload a run's data and recompute its split exactly (evaluate, resume)."""
+def load_own_data(spec: RunSpec, then: str = "") -> Dataset:
+    """The run's own data, reloaded as it trained on it; one line (ending with `then`, what
+    to do instead) where its classes, targets or sample shape have changed since."""
     dataset = load_data(spec.model, spec.model_config, spec.data, spec.train)
     names = (spec.targets or {}).get("names", [])
     if (
@@ -387,6 +388,12 @@ def load_split(spec: RunSpec) -> tuple[Dataset, Prepared]:
     ):
         raise InputError(
             f"the run's data '{spec.data.source}' has changed since training "
-            f"(classes or sample shape differ); give the data to use with --data"
+            f"(classes, targets or sample shape differ){then}"
         )
+    return dataset
+
+
+def load_split(spec: RunSpec) -> tuple[Dataset, Prepared]:
+    """Reload a run's data and recompute its split exactly (evaluate, resume)."""
+    dataset = load_own_data(spec, "; give the data to use with --data")
     return dataset, prepare(dataset, spec, spec.train.seed)
