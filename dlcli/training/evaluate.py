@@ -260,6 +260,11 @@ def predict(run: Path, inputs: list[str], device: str = "auto", top: int = 1) ->
 
     loaded = load_run(run, device)
     spec = loaded.spec
+    if top != 1 and spec.train.regression:
+        raise InputError(
+            f"--top ranks a classifier's classes; {run} is a regression run (it predicts "
+            "numbers): drop --top"
+        )
     names, x = read_inputs(spec, inputs)
     xt = inputs_for(spec, x, loaded.device, raw=True)
     with autocast(spec.train.precision, loaded.device):

@@ -153,6 +153,7 @@ def test_metrics_are_the_formulas_on_predictions(curve_csv, tmp_path, target):
     assert predicted["targets"] == names
     pred = np.array([p["prediction"] for p in predicted["predictions"]])  # (N, T)
     assert pred.shape == y.shape
+    assert_input_error(cli("predict", out, rows, "--top", "2"), "regression run", "drop --top")
     err = y - pred
     assert metrics["test_mse"] == pytest.approx(np.mean(err**2), rel=1e-5)
     assert metrics["test_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-5)
