@@ -101,17 +101,7 @@ def find(names: str | Sequence[str]) -> list[Lesson]:
             found.append(by_name[name])
         else:
             raise InputError(f"unknown lesson '{name}': choose from {', '.join(by_name)} or all")
-    return _unique(found)
-
-
-def _unique(found: list[Lesson]) -> list[Lesson]:
-    seen: list[str] = []
-    kept = []
-    for lesson in found:
-        if lesson.name not in seen:
-            seen.append(lesson.name)
-            kept.append(lesson)
-    return kept
+    return list({lesson.name: lesson for lesson in found}.values())  # once each, first place
 
 
 def lesson(

@@ -288,9 +288,12 @@ def write_figures(
         tiles = []
         for run, name in pictures:
             metrics = run.metrics or {}
-            name_of = "test R²" if metrics.get("task") == "regression" else "test accuracy"
-            value = metrics.get("test_r2" if name_of == "test R²" else "test_accuracy")
-            caption = f"{name_of} " + ("-" if value is None else f"{value:.3f}")
+            regression = metrics.get("task") == "regression"
+            key, label = (
+                ("test_r2", "test R²") if regression else ("test_accuracy", "test accuracy")
+            )
+            value = metrics.get(key)
+            caption = f"{label} " + ("-" if value is None else f"{value:.3f}")
             tiles.append(((run.out / rd.BOUNDARY).read_bytes(), f"{name}\n{caption}"))
         atomic_write_bytes(boundaries, boundary_grid_png(tiles))
         written.append(str(boundaries))

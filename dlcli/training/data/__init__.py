@@ -15,7 +15,7 @@ A `--data` source (or a `predict` input) is of one input kind, each in its own m
 is, `load_dataset` loads it for training, `registry.read_labelled` for `evaluate --data` and
 `registry.read_raw` for `predict`. Then, whatever the kind: `dataset.py` (the `Dataset` and the
 checks every training set passes), `split.py` (the seeded stratified train/val/test split; a
-regression run's is one stratum: `runs.spec.run_split`) and
+regression run's is one stratum: `stratified=False`, `runs.spec.run_split`) and
 `preprocess.py` (the family's layout, per-batch conversion, `Standardizer` with train statistics,
 saved with the model so `evaluate` and `predict` apply exactly the same preprocessing).
 A kind reads labels as it finds them (class names); a regression run turns a numeric label

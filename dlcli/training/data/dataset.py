@@ -59,19 +59,12 @@ class Dataset:
         return len(self.class_names)
 
 
-def check_dataset(dataset: Dataset, regression: bool = False) -> None:
-    """What every training set needs, whatever read it: two classes or more (a classifier's:
-    `regression`'s targets are checked as numbers by `tasks.Regression.adapt`), at least one
-    value per sample, and finite values (float32 overflows to infinity above 3.4e38)."""
+def check_dataset(dataset: Dataset) -> None:
+    """What every dataset needs, whatever read it: at least one value per sample, and finite
+    values (float32 overflows to infinity above 3.4e38). What its targets need depends on the
+    run's task: `engine.tasks` checks them (two classes or more; numbers that vary)."""
     import numpy as np
 
-    regression = regression or (not dataset.class_names and bool(dataset.target_names))
-    if not regression and dataset.num_classes < 2:
-        only = f" ('{dataset.class_names[0]}')" if dataset.class_names else ""
-        raise InputError(
-            f"{dataset.name}: every sample has the same label{only}; "
-            "a classifier needs at least 2 classes"
-        )
     if math.prod(dataset.sample_shape) == 0:
         raise InputError(
             f"{dataset.name}: the samples have shape {dataset.sample_shape}, "

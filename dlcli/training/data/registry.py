@@ -69,9 +69,8 @@ def kind_named(name: str) -> InputKind | None:
     return next((kind for kind in KINDS if kind.name == name), None)
 
 
-def load_dataset(config: DataConfig, seed: int = 0, regression: bool = False) -> Dataset:
-    """Load the whole dataset named by `config.source` (see `dlcli.training.data`);
-    `regression`: its labels are to be read as numbers (they need not be 2 classes or more)."""
+def load_dataset(config: DataConfig, seed: int = 0) -> Dataset:
+    """Load the whole dataset named by `config.source` (see `dlcli.training.data`)."""
     source = config.source.strip()
     path = Path(source).expanduser()
     kind = kind_named(input_kind(source))
@@ -79,7 +78,7 @@ def load_dataset(config: DataConfig, seed: int = 0, regression: bool = False) ->
     if kind is None or kind.load is None:
         _not_data(source, path, kind)
     dataset = kind.load(config, source, path, seed)
-    check_dataset(dataset, regression)
+    check_dataset(dataset)
     return dataset
 
 

@@ -28,17 +28,21 @@ def split_indices(
     val_fraction: float,
     seed: int,
     fixed_test: np.ndarray | None = None,
+    stratified: bool = True,
 ) -> Split:
     """A deterministic stratified split: each class is shuffled (seeded) and cut in the fractions.
 
     Per class c with n_c samples: round(n_c * test_fraction) go to test, round(n_c * val_fraction)
-    to validation, the rest to train, so every split keeps the class proportions.
+    to validation, the rest to train, so every split keeps the class proportions. Not
+    `stratified` (a regression's numeric targets): the samples are one stratum.
 
     With `fixed_test` (an official test set) the test split is exactly those indices and
     `test_fraction` is not used; validation takes `val_fraction` of the rest, stratified as above.
     """
     import numpy as np
 
+    if not stratified:
+        y = np.zeros(len(y), dtype=np.int64)
     if fixed_test is not None:
         test = np.unique(np.asarray(fixed_test, dtype=np.int64))
         rest = np.setdiff1d(np.arange(len(y), dtype=np.int64), test)

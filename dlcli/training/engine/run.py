@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlcli.training.engine.batches import Inputs, inputs_for
+from dlcli.training.engine.tasks import REGRESSION_METRICS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,5 +104,5 @@ class RunResult:
 
 REGRESSION_KEYS = (
     "targets",
-    *(f"{split}_{m}" for split in ("train", "val", "test") for m in ("mse", "rmse", "mae", "r2")),
+    *(f"{split}_{m}" for split in ("train", "val", "test") for m in REGRESSION_METRICS),
 )

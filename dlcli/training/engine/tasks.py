@@ -108,16 +108,27 @@ class Classification:
                 f"{fractions[0]} ({len(dataset.class_names)} distinct values), which --loss "
                 f"{loss} would treat as classes; for regression use --loss mse (or mae, huber)"
             )
+        if dataset.num_classes < 2:
+            only = f" ('{dataset.class_names[0]}')" if dataset.class_names else ""
+            raise InputError(
+                f"{dataset.name}: every sample has the same label{only}; "
+                "a classifier needs at least 2 classes"
+            )
         return dataset
+
+
+def _number(text: str) -> float | None:
+    """A label as a number, or None for text."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _fraction(text: str) -> bool:
     """Whether a label is a number with a fraction ('0.25'; '3' and '3.0' are classes)."""
-    try:
-        value = float(text)
-    except ValueError:
-        return False
-    return math.isfinite(value) and not value.is_integer()
+    value = _number(text)
+    return value is not None and math.isfinite(value) and not value.is_integer()
 
 
 @dataclass(frozen=True)
@@ -238,7 +249,7 @@ class Regression:
         try:
             values = np.array([float(n) for n in dataset.class_names], dtype=np.float64)
         except ValueError:
-            text = next(n for n in dataset.class_names if not _is_number(n))
+            text = next(n for n in dataset.class_names if _number(n) is None)
             raise InputError(
                 f"{dataset.name}: --loss {loss} is a regression loss, but the target is text "
                 f"(e.g. '{text}'), not numbers; for class labels use --loss cross-entropy"
@@ -265,14 +276,6 @@ def _check_varies(dataset: Dataset, y: np.ndarray, names: list[str]) -> None:
                 f"{dataset.name}: target '{name}' has the same value ({values[0, column]:g}) in "
                 "every sample: a regression needs targets that vary"
             )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 Task = Classification | Regression

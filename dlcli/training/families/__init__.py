@@ -137,7 +137,7 @@ def load_family_data(
         dataset = family.load_data(model_config, data, seed, regression=regression)
         if dataset is not None:
             return dataset
-    return load_dataset(data, seed=seed, regression=regression)
+    return load_dataset(data, seed=seed)
 
 
 # --- size, before anything is built -------------------------------------------------------------

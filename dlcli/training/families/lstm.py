@@ -190,12 +190,11 @@ def _train_rows(
 ) -> list[int]:
     """The rows of the run's training split (`runs.spec.run_split`'s rule: stratified by class,
     or for regression seeded but not stratified)."""
-    import numpy as np
-
     from dlcli.training.data import split_indices
 
-    strata = np.zeros(len(y), np.int64) if regression else y
-    split = split_indices(strata, data.test_fraction, data.val_fraction, seed, fixed_test)
+    split = split_indices(
+        y, data.test_fraction, data.val_fraction, seed, fixed_test, stratified=not regression
+    )
     return split.train.tolist()
 
 

@@ -332,14 +332,10 @@ class Prepared:
 
 
 def run_split(spec: RunSpec, dataset: Dataset, seed: int) -> Split:
-    """The run's seeded split of `dataset`: stratified by class for classification; for
-    regression seeded but not stratified (one stratum)."""
-    import numpy as np
-
-    regression = spec.train.regression
-    strata = np.zeros(len(dataset.y), np.int64) if regression else dataset.y
+    """The run's seeded split of `dataset`: stratified by class; regression's is one stratum."""
+    data, stratified = spec.data, not spec.train.regression
     return split_indices(
-        strata, spec.data.test_fraction, spec.data.val_fraction, seed, dataset.fixed_test
+        dataset.y, data.test_fraction, data.val_fraction, seed, dataset.fixed_test, stratified
     )
 
 
